@@ -1,0 +1,63 @@
+/* cache/governor: the rate governor.  Per-API sliding-window budgets (limits
+ * from api/endpoints.h, overridable), priority lanes, locks after throttling,
+ * persisted under the state dir and shared between processes of one account
+ * through file locks.  Times are wall-clock (CLOCK_REALTIME) so that they mean
+ * the same thing after a restart and in another process.
+ *
+ * Ownership: gov_new() copies the strings it is given; gov_free() frees all.
+ * Thread-safe.
+ */
+#ifndef CLIQ_CACHE_GOVERNOR_H
+#define CLIQ_CACHE_GOVERNOR_H
+
+#include <stdbool.h>
+
+#include "api/cliq.h"
+
+typedef struct gov gov;
+
+typedef struct gov_options {
+  const char *state_dir;   /* folder for the ledger (created 0700); NULL = memory only */
+  double time_scale;       /* divides windows and lock periods; <= 0 means 1 */
+  int margin;              /* requests kept back from each budget (default 1 when < 0) */
+  double max_wait_s;       /* how long a CLIQ_PRIO_READ may wait for a slot (SPEC max_wait) */
+} gov_options;
+
+gov *gov_new(const gov_options *opts, cliq_error *err);
+void gov_free(gov *g);
+
+/* Overrides an API's budget (config `limit.<api> = N/SECONDS`). 0 or -EINVAL. */
+int gov_set_limit(gov *g, enum cliq_api api, int limit, double window_s);
+/* Parses "N/SECONDS" for `limit.<name>`; 0 or -EINVAL with a message. */
+int gov_set_limit_str(gov *g, const char *api_name, const char *value,
+                      cliq_error *err);
+
+/* Takes a slot for one request, waiting as the priority allows:
+ *  WRITE: waits for the next slot however long (until gov_shutdown()),
+ *  READ: waits at most max_wait_s, then -EAGAIN; -EAGAIN at once when locked,
+ *  BACKGROUND: never waits; -EAGAIN when the budget is low (keeps a reserve
+ *  for the lanes above) or the API is locked.
+ * Returns 0 when the slot is taken (and recorded in the shared ledger). */
+int gov_acquire(gov *g, enum cliq_api api, enum cliq_priority prio);
+/* What the server said: a throttle answer (cliq_is_throttle) locks the API for
+ * its lock period (scaled). */
+void gov_record(gov *g, enum cliq_api api, long http_status,
+                const char *cliq_code);
+/* Wakes every waiter with -EAGAIN; later acquires fail at once. */
+void gov_shutdown(gov *g);
+
+/* A cliq_gate that calls gov_acquire/gov_record; valid while g lives. */
+cliq_gate gov_gate(gov *g);
+
+typedef struct gov_api_status {
+  int limit;
+  double window_s;          /* scaled */
+  int used;                 /* requests in the current window (all processes) */
+  double locked_until;      /* epoch seconds; 0 when not locked */
+} gov_api_status;
+
+void gov_status(gov *g, enum cliq_api api, gov_api_status *out);
+/* 0..1: how much of the budget is used; the cache stretches freshness with it. */
+double gov_pressure(gov *g, enum cliq_api api);
+
+#endif

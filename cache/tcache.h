@@ -1,0 +1,68 @@
+/* cache/tcache: a TTL cache of JSON values keyed by strings, with LRU bounds,
+ * stale-while-revalidate, negative entries, single-flight fetches and a copy on
+ * disk so that a remount starts warm and an offline mount can be browsed.
+ *
+ * Ownership: values passed in are borrowed (the cache takes its own
+ * reference); values returned are new references the caller must
+ * json_decref().  Keys are copied.  Thread-safe.
+ * Ages and TTLs are in (unscaled) seconds of wall-clock time; the cache
+ * divides TTLs by time_scale.
+ */
+#ifndef CLIQ_CACHE_TCACHE_H
+#define CLIQ_CACHE_TCACHE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "api/cliq.h"
+
+typedef struct tcache tcache;
+
+typedef struct tcache_options {
+  size_t max_bytes;        /* LRU bound on the in-memory size (0 = 64 MiB) */
+  const char *disk_dir;    /* folder for the on-disk copy; NULL = memory only */
+  double time_scale;       /* <= 0 means 1 */
+} tcache_options;
+
+tcache *tcache_new(const tcache_options *opts, cliq_error *err);
+/* Writes nothing more; frees everything. */
+void tcache_free(tcache *c);
+
+typedef enum tcache_state {
+  TCACHE_MISS = 0,     /* nothing known */
+  TCACHE_FRESH,        /* within its TTL */
+  TCACHE_STALE,        /* known but older than its TTL */
+  TCACHE_NEGATIVE,     /* known not to exist (fresh negative entry) */
+} tcache_state;
+
+/* Looks a key up.  *value_out (may be NULL) gets a new reference for FRESH and
+ * STALE; *age_s (may be NULL) the entry's age. */
+tcache_state tcache_get(tcache *c, const char *key, json_t **value_out,
+                        double *age_s);
+/* Stores value with a TTL (seconds, unscaled) and writes it through to disk. */
+void tcache_put(tcache *c, const char *key, json_t *value, double ttl_s);
+void tcache_put_negative(tcache *c, const char *key, double ttl_s);
+void tcache_invalidate(tcache *c, const char *key);
+
+/* Single flight: returns the value for key, fetching it with fetch() when it
+ * is missing or stale.  Concurrent callers for one key share one fetch.  When
+ * fetch fails and a stale value exists, the stale value is returned (0) and
+ * the error is still reported in err.  *value_out gets a new reference.
+ * fetch() returns 0 and a new reference in *out, or -errno. */
+typedef int (*tcache_fetch_fn)(void *ctx, const char *key, json_t **out,
+                               cliq_error *err);
+int tcache_fetch(tcache *c, const char *key, double ttl_s,
+                 tcache_fetch_fn fetch, void *ctx, json_t **value_out,
+                 cliq_error *err);
+
+typedef struct tcache_stats {
+  size_t entries;
+  size_t hits;
+  size_t misses;
+  size_t bytes;
+  double oldest_age_s;
+} tcache_stats;
+
+void tcache_stats_get(tcache *c, tcache_stats *out);
+
+#endif

@@ -1,0 +1,62 @@
+/* fs/config: settings from the config file, -o options and the command line.
+ * (SPEC "Running it").  Everything here is plain C with no FUSE types so that
+ * the unit tests can cover it.
+ *
+ * Ownership: every char * in struct cliqfs_config is owned by the struct and
+ * released by cliqfs_config_clear().  Functions taking const char * borrow.
+ * Error messages name the file and line; they never contain a secret value.
+ */
+#ifndef CLIQFS_FS_CONFIG_H
+#define CLIQFS_FS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct cliqfs_limit_override {
+  char *api;      /* API class name, e.g. "chats.messages" */
+  char *value;    /* "N/SECONDS" */
+};
+
+struct cliqfs_config {
+  char *config_path;     /* file read (or NULL when none existed) */
+  char *client_id;
+  char *client_secret;
+  char *refresh_token;
+  char *access_token;    /* static token, testing */
+  char *dc;              /* us, eu, in, au, jp, cn, ca, sa, uk (default us) */
+  char *api_url;         /* resolved: override or the DC's Cliq base */
+  char *accounts_url;    /* resolved: override or the DC's accounts base */
+  int history;           /* messages shown at first read (default 100) */
+  double max_wait_s;     /* default 60 */
+  double time_scale;     /* default 1 */
+  char *state_dir;       /* resolved: $XDG_STATE_HOME/cliqfs/<account-key>/ */
+  char *cache_dir;       /* resolved: $XDG_CACHE_HOME/cliqfs/<account-key>/ */
+  struct cliqfs_limit_override *limits;
+  size_t n_limits;
+};
+
+/* Defaults: dc "us", history 100, max_wait 60, time_scale 1. */
+void cliqfs_config_init(struct cliqfs_config *cfg);
+void cliqfs_config_clear(struct cliqfs_config *cfg);
+
+/* Reads `key = value` lines.  A missing file is not an error when
+ * must_exist is false.  A file holding a secret (client_secret,
+ * refresh_token, access_token) that group or others can read is refused.
+ * Returns 0 or -errno with a sentence in errbuf ("FILE:LINE: ..."). */
+int cliqfs_config_load_file(struct cliqfs_config *cfg, const char *path,
+                            bool must_exist, char *errbuf, size_t errlen);
+/* One key = value (from the file or -o key=value).  Unknown keys and bad
+ * values give -EINVAL with a sentence in errbuf. */
+int cliqfs_config_set(struct cliqfs_config *cfg, const char *key,
+                      const char *value, char *errbuf, size_t errlen);
+/* After all sources: resolves URLs from dc, checks them (https, or http to
+ * loopback), checks that some credential is present, computes state_dir and
+ * cache_dir.  0 or -errno with a sentence. */
+int cliqfs_config_finalize(struct cliqfs_config *cfg, char *errbuf,
+                           size_t errlen);
+
+/* The default config path: $XDG_CONFIG_HOME/cliqfs/config or
+ * ~/.config/cliqfs/config.  Caller frees. */
+char *cliqfs_default_config_path(void);
+
+#endif
