@@ -2,7 +2,7 @@
  *
  * Ownership (jansson's convention):
  *  - Every struct filled by a cliq_* call is owned by the caller and released
- *    with its *_clear()/*_free() function; strings inside are heap copies.
+ *    with its *_clear() or *_free() function; strings inside are heap copies.
  *  - `raw` members hold a new reference to the JSON object the server sent for
  *    that item (the caller's reference; *_clear() drops it).
  *  - `const char *` parameters are borrowed for the duration of the call.
@@ -87,7 +87,7 @@ cliq_client *cliq_client_new(const cliq_client_config *cfg,
 void cliq_client_free(cliq_client *client);
 
 /* Auth state for .cliqfs/status: "static", "valid", "refreshing", "failed",
- * "none".  Static storage. */
+ * "none" (no token fetched yet, or no credentials).  Static storage. */
 const char *cliq_client_auth_state(cliq_client *client);
 
 /* ---- Results ---------------------------------------------------------- */
@@ -245,7 +245,9 @@ int cliq_unmute(cliq_client *c, enum cliq_priority prio, const char *chat_id,
                 cliq_error *err);
 /* Posts to a channel (no thread).  *message_id_out (caller frees) is the new
  * message's id, or NULL when the server answered 204.  message_id_out may be
- * NULL. */
+ * NULL.  Any 2xx answer is success, even with a body that is not JSON (the
+ * message exists).  -EIO after the request was sent (dropped connection,
+ * timeout -> -ETIMEDOUT) does not prove the message was not stored. */
 int cliq_post_channel_message(cliq_client *c, enum cliq_priority prio,
                               const char *channel_id, const char *text,
                               char **message_id_out, cliq_error *err);
@@ -255,9 +257,13 @@ int cliq_reply(cliq_client *c, enum cliq_priority prio,
                char **message_id_out, cliq_error *err);
 /* Creates a thread from parent_message_id (a message of channel_id's chat)
  * with `text` as its first reply, then finds the thread's chat id from the
- * parent message's thread_information (one extra messages.get request).
+ * parent message's thread_information (one extra messages.get request;
+ * falling back to the channel's thread list).
  * channel_chat_id is the channel's chat id (needed for that lookup).
- * Both out strings are caller-freed; either out pointer may be NULL. */
+ * Both out strings are caller-freed; either out pointer may be NULL.
+ * When the thread was created but its chat id could not be found, returns
+ * that lookup's -errno with *message_id_out filled and *thread_chat_id_out
+ * NULL: the thread exists, do not create it again. */
 int cliq_create_thread(cliq_client *c, enum cliq_priority prio,
                        const char *channel_id, const char *channel_chat_id,
                        const char *parent_message_id, const char *title,
