@@ -37,8 +37,22 @@ int gov_set_limit_str(gov *g, const char *api_name, const char *value,
  *  READ: waits at most max_wait_s, then -EAGAIN; -EAGAIN at once when locked,
  *  BACKGROUND: never waits; -EAGAIN when the budget is low (keeps a reserve
  *  for the lanes above) or the API is locked.
- * Returns 0 when the slot is taken (and recorded in the shared ledger). */
+ * Returns 0 when the slot is taken (and recorded in the shared ledger).
+ * Details: the budget is limit - margin (never below 1) requests in any
+ * sliding window.  Within one governor a lane never overtakes a waiting
+ * thread of a lane above it.  A READ fails as soon as the next slot is known
+ * to come after max_wait_s.  BACKGROUND takes a slot only while more than
+ * max(2, budget/4 rounded up) slots would remain.  The ledger
+ * (state_dir/ledger, JSON, only stamps within the window) is read and
+ * rewritten under flock(state_dir/ledger.lock) on every acquire; waiters
+ * re-read it at least once a second.  Processes sharing a state_dir should
+ * use the same limits: each keeps only the stamps within its own window. */
 int gov_acquire(gov *g, enum cliq_api api, enum cliq_priority prio);
+/* The same; on success *stamp_out (may be NULL) gets the time recorded in the
+ * ledger for this request (epoch seconds, a whole number of microseconds), so
+ * that logs and tests can check the sliding window exactly. */
+int gov_acquire_stamped(gov *g, enum cliq_api api, enum cliq_priority prio,
+                        double *stamp_out);
 /* What the server said: a throttle answer (cliq_is_throttle) locks the API for
  * its lock period (scaled). */
 void gov_record(gov *g, enum cliq_api api, long http_status,
@@ -54,6 +68,7 @@ typedef struct gov_api_status {
   double window_s;          /* scaled */
   int used;                 /* requests in the current window (all processes) */
   double locked_until;      /* epoch seconds; 0 when not locked */
+  int waiting;              /* threads of this governor waiting for a slot */
 } gov_api_status;
 
 void gov_status(gov *g, enum cliq_api api, gov_api_status *out);

@@ -5,6 +5,13 @@
  * Ownership: values passed in are borrowed (the cache takes its own
  * reference); values returned are new references the caller must
  * json_decref().  Keys are copied.  Thread-safe.
+ * Values are shared, not copied: neither the caller nor the fetch function
+ * may modify a value after handing it to the cache or getting it from it
+ * (json_deep_copy() first when a changed version is needed).
+ * Hits count FRESH and NEGATIVE answers; STALE and MISS count as misses.
+ * The disk copy (disk_dir/<32 hex of SHA-256(key)>.json, value, fetched_at and
+ * ttl) is written on every put and read lazily on a miss in memory; entries
+ * evicted from memory stay on disk.
  * Ages and TTLs are in (unscaled) seconds of wall-clock time; the cache
  * divides TTLs by time_scale.
  */
@@ -48,7 +55,9 @@ void tcache_invalidate(tcache *c, const char *key);
  * is missing or stale.  Concurrent callers for one key share one fetch.  When
  * fetch fails and a stale value exists, the stale value is returned (0) and
  * the error is still reported in err.  *value_out gets a new reference.
- * fetch() returns 0 and a new reference in *out, or -errno. */
+ * fetch() returns 0 and a new reference in *out, or -errno.
+ * A fresh negative entry answers -ENOENT without a fetch; a fetch answering
+ * -ENOENT stores a negative entry (same ttl_s) in place of any stale value. */
 typedef int (*tcache_fetch_fn)(void *ctx, const char *key, json_t **out,
                                cliq_error *err);
 int tcache_fetch(tcache *c, const char *key, double ttl_s,

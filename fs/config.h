@@ -59,4 +59,28 @@ int cliqfs_config_finalize(struct cliqfs_config *cfg, char *errbuf,
  * ~/.config/cliqfs/config.  Caller frees. */
 char *cliqfs_default_config_path(void);
 
+/* ---- Additions for main.c and `cliqfs auth` ---------------------------- */
+
+/* True when key is one cliqfs understands (the keys above and limit.<api>
+ * for any name; the name is checked by cliqfs_config_set). */
+bool cliqfs_config_is_key(const char *key);
+/* True for keys whose values are secrets (client_secret, refresh_token,
+ * access_token): never echoed, scrubbed from argv, file must be 0600. */
+bool cliqfs_config_key_is_secret(const char *key);
+
+/* The Cliq API base and accounts base of a data centre (static strings).
+ * 0, or -EINVAL when dc is not one of the nine. */
+int cliqfs_dc_urls(const char *dc, const char **api_url,
+                   const char **accounts_url);
+
+/* Writes keys[i] = values[i] into the config file at path: lines already
+ * setting one of these keys are replaced (in place), other lines (comments,
+ * other keys) are kept, missing keys are appended.  Missing parent folders are
+ * created 0700; the file is written 0600 atomically (temp file, fsync,
+ * rename, fsync of the folder).  values[i] == NULL removes that key.
+ * 0 or -errno with a sentence in errbuf (never a value). */
+int cliqfs_config_store(const char *path, const char *const *keys,
+                        const char *const *values, size_t n, char *errbuf,
+                        size_t errlen);
+
 #endif

@@ -1,0 +1,266 @@
+/* cache/store: the domain model between fs/ and the API.  Channels, threads,
+ * message logs, people lists, thread details and drafts, kept in the tcache
+ * (memory and disk) with a TTL per kind of resource, fetched through the
+ * client (whose gate is the governor), and updated from the answers of our
+ * own writes instead of re-fetching.
+ *
+ * Reading modes (enum store_mode):
+ *  STORE_FETCH   refresh when stale or missing (single flight; stale served
+ *                when the API cannot be asked); what opendir/open use.
+ *  STORE_PEEK    whatever is cached, however old; fetch only when nothing is
+ *                cached.  What getattr and lookup of known names use.
+ *  STORE_CACHED  never ask the API; -ENODATA when nothing is cached.
+ *
+ * Ownership: snapshots (store_channels, store_threads) are immutable and
+ * reference counted: every *_get gives the caller one reference, released
+ * with *_unref.  A store_log belongs to the store and lives until
+ * store_free(); its buffers only grow.  Strings passed in are borrowed;
+ * strings handed out with "caller frees" are malloc'd.
+ * Thread-safe.
+ */
+#ifndef CLIQ_CACHE_STORE_H
+#define CLIQ_CACHE_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "api/cliq.h"
+#include "cache/governor.h"
+#include "cache/tcache.h"
+
+/* Default TTLs (unscaled seconds; the tcache divides them by time_scale).
+ * docs/design.md "Cache" explains them. */
+#define STORE_TTL_CHANNELS 300.0
+#define STORE_TTL_THREADS 60.0
+#define STORE_TTL_LOG 10.0
+#define STORE_TTL_PEOPLE 60.0
+#define STORE_TTL_MAIN 300.0
+#define STORE_TTL_THREAD_INFO 300.0
+#define STORE_TTL_NEGATIVE 60.0
+/* A log is followed by the refresher while a messages file is open or for
+ * this long (unscaled) after its last read. */
+#define STORE_FOLLOW_SECONDS 60.0
+
+typedef struct store store;
+
+enum store_mode {
+  STORE_FETCH = 0,
+  STORE_PEEK = 1,
+  STORE_CACHED = 2,
+};
+
+typedef struct store_options {
+  cliq_client *client;   /* borrowed; outlives the store */
+  gov *gov;              /* borrowed, may be NULL; used for freshness stretching */
+  tcache *cache;         /* borrowed; outlives the store */
+  int history;           /* messages taken at a log's first fetch (<= 0: 100) */
+  double time_scale;     /* <= 0 means 1 */
+  /* Called from the refresher thread (or a writer's thread) after a log grew,
+   * without store locks held.  May be NULL. */
+  void (*log_grew)(void *ctx, const char *chat_id);
+  /* Called when a thread list or a thread's cached state changed (after a
+   * refresh or our own write).  channel_id is the channel; may be NULL. */
+  void (*threads_changed)(void *ctx, const char *channel_id);
+  void *cb_ctx;
+} store_options;
+
+/* Does not touch the network.  NULL on allocation failure. */
+store *store_new(const store_options *opts);
+/* Stops the refresher and frees everything. */
+void store_free(store *s);
+/* Starts the background refresher thread.  0 or -errno. */
+int store_start_refresher(store *s);
+
+/* ---- Snapshots ---------------------------------------------------------- */
+
+typedef struct store_channel {
+  char *channel_id;
+  char *chat_id;
+  char *unique_name;
+  char *name;
+  int64_t last_ms;        /* last message time, 0 when unknown */
+  json_t *raw;            /* the channel object as Cliq sent it (snapshot's) */
+} store_channel;
+
+typedef struct store_channels {
+  size_t count;
+  store_channel *items;
+  int refs_;              /* private */
+} store_channels;
+
+typedef struct store_thread {
+  char *chat_id;
+  char *parent_chat_id;
+  char *thread_message_id;
+  char *title;
+  bool closed;
+  bool is_follower;
+  int64_t last_ms;        /* 0 when unknown */
+  json_t *raw;
+} store_thread;
+
+typedef struct store_threads {
+  size_t count;
+  store_thread *items;
+  int refs_;
+} store_threads;
+
+/* The same snapshot pointer comes back until its content changes, so callers
+ * may memoize work (names) per snapshot. */
+int store_channels_get(store *s, enum store_mode mode, store_channels **out,
+                       cliq_error *err);
+void store_channels_unref(store_channels *c);
+int store_threads_get(store *s, const char *channel_id, enum store_mode mode,
+                      store_threads **out, cliq_error *err);
+void store_threads_unref(store_threads *t);
+/* Finds a thread in a snapshot by chat id; NULL when absent. */
+const store_thread *store_threads_find(const store_threads *t,
+                                       const char *chat_id);
+
+/* A thread not (yet) in its channel's list, found by chat id (GET
+ * /threads/{id}).  Fills *out (caller clears with store_thread_clear).
+ * -ENOENT when Cliq says there is no such thread (remembered as a negative
+ * entry). */
+int store_thread_lookup(store *s, const char *thread_chat_id,
+                        enum store_mode mode, store_thread *out,
+                        cliq_error *err);
+void store_thread_clear(store_thread *t);
+
+/* ---- Documents (rendered text, caller frees *text_out) -------------------
+ * Each renders what Cliq returned; -ENODATA in STORE_CACHED mode when nothing
+ * is cached. */
+/* GET /threads/{id} pretty-printed, with a trailing newline. */
+int store_thread_info_text(store *s, const char *thread_chat_id,
+                           enum store_mode mode, char **text_out,
+                           size_t *len_out, cliq_error *err);
+/* The main message as one rendered message. */
+int store_main_text(store *s, const char *thread_chat_id, enum store_mode mode,
+                    char **text_out, size_t *len_out, cliq_error *err);
+
+enum store_people {
+  STORE_MEMBERS = 0,
+  STORE_FOLLOWERS = 1,
+  STORE_NONFOLLOWERS = 2,
+};
+/* "user_id TAB email_id TAB name" lines. */
+int store_people_text(store *s, const char *thread_chat_id,
+                      enum store_people which, enum store_mode mode,
+                      char **text_out, size_t *len_out, cliq_error *err);
+
+/* ---- Message logs ------------------------------------------------------- */
+
+typedef struct store_log store_log;
+
+enum store_log_form {
+  STORE_LOG_TEXT = 0,     /* messages */
+  STORE_LOG_JSONL = 1,    /* messages.jsonl */
+};
+
+/* The log of a chat (channel chat id or thread chat id).  Always returns the
+ * log object (never NULL unless out of memory) in *out; the return value says
+ * whether its content is known:
+ *  STORE_FETCH: fetches when stale or unknown; 0, or -errno when nothing could
+ *               be fetched and nothing is known (*out still set).
+ *  STORE_PEEK / STORE_CACHED: loads what the disk cache holds, never fetches;
+ *               0 when content is known, -ENODATA otherwise. */
+int store_log_get(store *s, const char *chat_id, enum store_mode mode,
+                  store_log **out, cliq_error *err);
+bool store_log_known(store_log *log);
+size_t store_log_size(store_log *log, enum store_log_form form);
+int64_t store_log_last_ms(store_log *log);
+/* Copies up to len bytes from off; returns the number copied. */
+size_t store_log_read(store_log *log, enum store_log_form form, off_t off,
+                      char *buf, size_t len);
+/* Readers: open/close of a messages file (followed while open > 0) and a
+ * read (followed for STORE_FOLLOW_SECONDS after). */
+void store_log_open_reader(store_log *log);
+void store_log_close_reader(store_log *log);
+void store_log_note_read(store_log *log);
+
+/* ---- Rendering (pure; unit-tested) ---------------------------------------- */
+
+/* Appends one message as text lines ("2026-11-25T18:54:50Z Ryan West: text",
+ * continuation lines start with a TAB, UTC) to *buf (realloc'd, *len and *cap
+ * updated).  0 or -ENOMEM. */
+int store_render_message(const cliq_message *m, char **buf, size_t *len,
+                         size_t *cap);
+/* "2026-11-25T18:54:50Z" for epoch milliseconds; out has at least 21 bytes. */
+void store_format_time(int64_t ms, char *out, size_t outlen);
+/* Appends "user_id\temail_id\tname\n". */
+int store_render_user(const cliq_user *u, char **buf, size_t *len,
+                      size_t *cap);
+
+/* ---- Writes (CLIQ_PRIO_WRITE; synchronous; each updates the cache from its
+ * own answer) -------------------------------------------------------------- */
+
+/* Posts to a channel (no thread); the message is appended to the channel's
+ * log when its content is known. */
+int store_post_channel(store *s, const char *channel_id,
+                       const char *channel_chat_id, const char *text,
+                       cliq_error *err);
+/* Replies in a thread. */
+int store_reply(store *s, const char *thread_chat_id, const char *text,
+                cliq_error *err);
+/* close = true closes, false reopens.  channel_id (may be NULL) names the
+ * list whose cached copy flips. */
+int store_set_state(store *s, const char *channel_id,
+                    const char *thread_chat_id, bool close, cliq_error *err);
+
+/* A channel member as a follower line names it: user id or email.  Looks in
+ * the thread's followers and non-followers (together: the channel's members).
+ * 0 with *user_id_out (caller frees), -EINVAL when nobody matches, -errno when
+ * the lists cannot be had. */
+int store_resolve_member(store *s, const char *thread_chat_id,
+                         const char *id_or_email, char **user_id_out,
+                         cliq_error *err);
+/* ids are user ids (resolved). */
+int store_followers_add(store *s, const char *thread_chat_id,
+                        const char *const *ids, size_t n, cliq_error *err);
+int store_followers_remove(store *s, const char *thread_chat_id,
+                           const char *const *ids, size_t n, cliq_error *err);
+/* Makes the followers exactly ids (adds and removes the difference). */
+int store_followers_replace(store *s, const char *thread_chat_id,
+                            const char *const *ids, size_t n, cliq_error *err);
+
+/* ctl verbs: follow, unfollow, mute, unmute, leave, close, reopen.  -EINVAL
+ * for anything else (checked before anything is sent). */
+bool store_ctl_verb_valid(const char *verb);
+int store_ctl(store *s, const char *channel_id, const char *thread_chat_id,
+              const char *verb, cliq_error *err);
+
+/* ---- Drafts (mkdir in a channel; kept locally, also on disk) -------------- */
+
+typedef struct store_draft {
+  char *name;               /* directory name = title */
+  char *main_message_id;    /* NULL until main was written */
+  char *main_text;          /* rendered main message, NULL until written */
+  char *thread_chat_id;     /* NULL until the first append opened the thread */
+} store_draft;
+
+void store_draft_clear(store_draft *d);
+/* -EEXIST when a draft of that name exists. */
+int store_draft_create(store *s, const char *channel_id, const char *name);
+/* Fills *out (caller clears); -ENOENT when absent. */
+int store_draft_get(store *s, const char *channel_id, const char *name,
+                    store_draft *out);
+/* Names of the channel's drafts: *names_out is a NULL-terminated array
+ * (caller frees each and the array). */
+int store_draft_list(store *s, const char *channel_id, char ***names_out,
+                     size_t *n_out);
+/* -ENOENT absent, -EPERM when the thread was already opened. */
+int store_draft_discard(store *s, const char *channel_id, const char *name);
+/* Posts text to the channel as the thread's parent message.  -EACCES when
+ * main was already written. */
+int store_draft_post_main(store *s, const char *channel_id,
+                          const char *channel_chat_id, const char *name,
+                          const char *text, cliq_error *err);
+/* First append: opens the thread with the draft's name as title and text as
+ * its first reply; later appends reply.  -EDESTADDRREQ before main. */
+int store_draft_append(store *s, const char *channel_id,
+                       const char *channel_chat_id, const char *name,
+                       const char *text, cliq_error *err);
+
+#endif

@@ -1,0 +1,662 @@
+/* The on-disk copy: one file per key in disk_dir, named by the first 32 hex
+ * digits of SHA-256(key) plus ".json", holding
+ *   {"key":K,"fetched_at":EPOCH_S,"ttl":S,"value":V}   or   ..."negative":true
+ * It is written with statefile_replace() (atomic, not fsync'd: a cache can be
+ * fetched again) and read back lazily on a miss in memory, so that a new
+ * tcache on the same folder starts warm and entries keep their original age.
+ * Entries evicted from memory stay on disk. */
+#include "cache/tcache.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache/statefile.h"
+
+#define TCACHE_DEFAULT_MAX_BYTES ((size_t)64 << 20)
+/* Bookkeeping per entry on top of its serialized size. */
+#define TCACHE_ENTRY_OVERHEAD 128
+
+struct entry {
+  char *key;
+  uint64_t hash;
+  json_t *value;          /* NULL for a negative entry */
+  double fetched_at;      /* epoch seconds */
+  double ttl_s;           /* unscaled */
+  size_t bytes;
+  bool detached;          /* too large for memory: not in the table */
+  struct entry *chain;    /* hash bucket */
+  struct entry *newer, *older; /* LRU list, most recently used at the head */
+};
+
+/* One fetch in progress; followers wait for its outcome. */
+struct flight {
+  char *key;
+  struct flight *next;
+  bool done;
+  int followers;
+  int rc;
+  json_t *value;
+  cliq_error err;
+};
+
+struct tcache {
+  pthread_mutex_t mu;
+  pthread_cond_t flight_done;
+  struct entry **buckets;
+  size_t nbuckets, count;
+  struct entry *lru_head, *lru_tail;
+  size_t bytes, max_bytes;
+  size_t hits, misses;
+  double scale;
+  char *disk_dir;
+  struct flight *flights;
+};
+
+static void set_err(cliq_error *err, int e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(cliq_error *err, int e, const char *fmt, ...)
+{
+  if (!err)
+    return;
+  memset(err, 0, sizeof(*err));
+  err->err = e;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err->message, sizeof(err->message), fmt, ap);
+  va_end(ap);
+}
+
+static double now_real(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static uint64_t hash_key(const char *key)
+{
+  uint64_t h = 1469598103934665603ULL;
+  for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+    h ^= *p;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+static bool is_fresh(const tcache *c, const struct entry *e, double now)
+{
+  return now - e->fetched_at < e->ttl_s / c->scale;
+}
+
+/* ---- the table and the LRU list ------------------------------------------- */
+
+static struct entry *lookup_mem(tcache *c, const char *key, uint64_t h)
+{
+  for (struct entry *e = c->buckets[h % c->nbuckets]; e; e = e->chain)
+    if (e->hash == h && strcmp(e->key, key) == 0)
+      return e;
+  return NULL;
+}
+
+static void lru_unlink(tcache *c, struct entry *e)
+{
+  if (e->newer)
+    e->newer->older = e->older;
+  else
+    c->lru_head = e->older;
+  if (e->older)
+    e->older->newer = e->newer;
+  else
+    c->lru_tail = e->newer;
+  e->newer = e->older = NULL;
+}
+
+static void lru_push_head(tcache *c, struct entry *e)
+{
+  e->newer = NULL;
+  e->older = c->lru_head;
+  if (c->lru_head)
+    c->lru_head->newer = e;
+  c->lru_head = e;
+  if (!c->lru_tail)
+    c->lru_tail = e;
+}
+
+static void touch(tcache *c, struct entry *e)
+{
+  if (c->lru_head == e)
+    return;
+  lru_unlink(c, e);
+  lru_push_head(c, e);
+}
+
+static void entry_free(struct entry *e)
+{
+  if (!e)
+    return;
+  json_decref(e->value);
+  free(e->key);
+  free(e);
+}
+
+/* Takes e out of memory (the disk copy stays). */
+static void remove_mem(tcache *c, struct entry *e)
+{
+  struct entry **pp = &c->buckets[e->hash % c->nbuckets];
+  while (*pp != e)
+    pp = &(*pp)->chain;
+  *pp = e->chain;
+  lru_unlink(c, e);
+  c->count--;
+  c->bytes -= e->bytes;
+  entry_free(e);
+}
+
+static void grow(tcache *c)
+{
+  size_t n = c->nbuckets * 2;
+  struct entry **b = calloc(n, sizeof(*b));
+  if (!b)
+    return; /* longer chains, still correct */
+  for (size_t i = 0; i < c->nbuckets; i++) {
+    struct entry *e = c->buckets[i];
+    while (e) {
+      struct entry *next = e->chain;
+      e->chain = b[e->hash % n];
+      b[e->hash % n] = e;
+      e = next;
+    }
+  }
+  free(c->buckets);
+  c->buckets = b;
+  c->nbuckets = n;
+}
+
+static void remove_mem_key(tcache *c, const char *key)
+{
+  struct entry *e = lookup_mem(c, key, hash_key(key));
+  if (e)
+    remove_mem(c, e);
+}
+
+/* Inserts e (replacing an entry of the same key) and evicts the least
+ * recently used entries beyond max_bytes.  An entry larger than the whole
+ * budget is not kept in memory: it comes back detached (caller's to free). */
+static void insert_mem(tcache *c, struct entry *e)
+{
+  struct entry *old = lookup_mem(c, e->key, e->hash);
+  if (old)
+    remove_mem(c, old);
+  if (e->bytes > c->max_bytes) {
+    e->detached = true;
+    return;
+  }
+  if (c->count + 1 > c->nbuckets * 3 / 4)
+    grow(c);
+  size_t b = e->hash % c->nbuckets;
+  e->chain = c->buckets[b];
+  c->buckets[b] = e;
+  lru_push_head(c, e);
+  c->count++;
+  c->bytes += e->bytes;
+  while (c->bytes > c->max_bytes && c->lru_tail && c->lru_tail != e)
+    remove_mem(c, c->lru_tail);
+}
+
+static struct entry *entry_new(const char *key, uint64_t h, json_t *value,
+                               double fetched_at, double ttl_s, size_t size)
+{
+  struct entry *e = calloc(1, sizeof(*e));
+  if (!e)
+    return NULL;
+  e->key = strdup(key);
+  if (!e->key) {
+    free(e);
+    return NULL;
+  }
+  e->hash = h;
+  e->value = json_incref(value);
+  e->fetched_at = fetched_at;
+  e->ttl_s = ttl_s;
+  e->bytes = size + strlen(key) + TCACHE_ENTRY_OVERHEAD;
+  return e;
+}
+
+/* ---- the disk copy ---------------------------------------------------------- */
+
+static char *disk_path(const tcache *c, const char *key)
+{
+  if (!c->disk_dir)
+    return NULL;
+  char hex[65];
+  statefile_digest(key, strlen(key), hex);
+  hex[32] = '\0';
+  char *path = NULL;
+  if (asprintf(&path, "%s/%s.json", c->disk_dir, hex) < 0)
+    return NULL;
+  return path;
+}
+
+/* The serialized record; its length is also the entry's size estimate. */
+static char *make_record(const char *key, json_t *value, double fetched_at,
+                         double ttl_s, size_t *len)
+{
+  json_t *rec = json_object();
+  if (!rec)
+    return NULL;
+  json_object_set_new(rec, "key", json_string(key));
+  json_object_set_new(rec, "fetched_at", json_real(fetched_at));
+  json_object_set_new(rec, "ttl", json_real(ttl_s));
+  if (value)
+    json_object_set(rec, "value", value);
+  else
+    json_object_set_new(rec, "negative", json_true());
+  char *text = json_dumps(rec, JSON_COMPACT | JSON_ENCODE_ANY);
+  json_decref(rec);
+  if (text)
+    *len = strlen(text);
+  return text;
+}
+
+static void disk_write(tcache *c, const char *key, const char *text,
+                       size_t len)
+{
+  char *path = disk_path(c, key);
+  if (!path)
+    return;
+  /* A failed write only costs a fetch after the next restart. */
+  (void)statefile_replace(path, text, len);
+  free(path);
+}
+
+static void disk_remove(tcache *c, const char *key)
+{
+  char *path = disk_path(c, key);
+  if (path)
+    unlink(path);
+  free(path);
+}
+
+/* The entry for key from the disk copy, or NULL. */
+static struct entry *disk_load(tcache *c, const char *key, uint64_t h)
+{
+  char *path = disk_path(c, key);
+  if (!path)
+    return NULL;
+  char *buf = NULL;
+  size_t len = 0;
+  struct entry *e = NULL;
+  int rc = statefile_read(path, &buf, &len);
+  free(path);
+  if (rc)
+    return NULL;
+  json_t *rec = json_loadb(buf, len, 0, NULL);
+  free(buf);
+  json_t *jkey = json_object_get(rec, "key");
+  json_t *value = json_object_get(rec, "value");
+  bool negative = json_is_true(json_object_get(rec, "negative"));
+  json_t *fetched = json_object_get(rec, "fetched_at");
+  json_t *ttl = json_object_get(rec, "ttl");
+  /* Another key with the same digest prefix, or a damaged file: a miss. */
+  if (!json_is_string(jkey) || strcmp(json_string_value(jkey), key) != 0 ||
+      !json_is_number(fetched) || !json_is_number(ttl) ||
+      (!value && !negative))
+    goto out;
+  e = entry_new(key, h, negative ? NULL : value, json_number_value(fetched),
+                json_number_value(ttl), len);
+out:
+  json_decref(rec);
+  return e;
+}
+
+/* The entry for key, from memory or else from disk (then kept in memory).
+ * A detached entry must be given to release(). */
+static struct entry *find(tcache *c, const char *key)
+{
+  uint64_t h = hash_key(key);
+  struct entry *e = lookup_mem(c, key, h);
+  if (e)
+    return e;
+  e = disk_load(c, key, h);
+  if (e)
+    insert_mem(c, e);
+  return e;
+}
+
+static void release(struct entry *e)
+{
+  if (e && e->detached)
+    entry_free(e);
+}
+
+/* Stores a prepared record for key, in memory and on disk. */
+static void store_locked(tcache *c, const char *key, json_t *value,
+                         double fetched_at, double ttl_s, const char *text,
+                         size_t len)
+{
+  struct entry *e = entry_new(key, hash_key(key), value, fetched_at, ttl_s,
+                              len);
+  if (e) {
+    insert_mem(c, e);
+    release(e);
+  } else {
+    remove_mem_key(c, key); /* never serve what we know is outdated */
+  }
+  disk_write(c, key, text, len);
+}
+
+/* ---- public --------------------------------------------------------------- */
+
+tcache *tcache_new(const tcache_options *opts, cliq_error *err)
+{
+  tcache_options defaults = {0};
+  if (!opts)
+    opts = &defaults;
+  tcache *c = calloc(1, sizeof(*c));
+  if (!c)
+    goto nomem;
+  c->max_bytes = opts->max_bytes ? opts->max_bytes : TCACHE_DEFAULT_MAX_BYTES;
+  c->scale = opts->time_scale > 0 ? opts->time_scale : 1;
+  c->nbuckets = 64;
+  c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
+  if (!c->buckets)
+    goto nomem;
+  if (opts->disk_dir) {
+    int rc = statefile_mkdirs(opts->disk_dir, 0700);
+    if (rc) {
+      set_err(err, -rc, "cache folder %s: %s", opts->disk_dir, strerror(-rc));
+      free(c->buckets);
+      free(c);
+      return NULL;
+    }
+    c->disk_dir = strdup(opts->disk_dir);
+    if (!c->disk_dir)
+      goto nomem;
+  }
+  pthread_mutex_init(&c->mu, NULL);
+  pthread_cond_init(&c->flight_done, NULL);
+  if (err)
+    memset(err, 0, sizeof(*err));
+  return c;
+nomem:
+  if (c) {
+    free(c->buckets);
+    free(c);
+  }
+  set_err(err, ENOMEM, "out of memory");
+  return NULL;
+}
+
+void tcache_free(tcache *c)
+{
+  if (!c)
+    return;
+  while (c->lru_head)
+    remove_mem(c, c->lru_head);
+  free(c->buckets);
+  free(c->disk_dir);
+  pthread_cond_destroy(&c->flight_done);
+  pthread_mutex_destroy(&c->mu);
+  free(c);
+}
+
+/* Classifies e (may be NULL) at time now. */
+static tcache_state state_of(const tcache *c, const struct entry *e, double now)
+{
+  if (!e)
+    return TCACHE_MISS;
+  bool fresh = is_fresh(c, e, now);
+  if (!e->value)
+    return fresh ? TCACHE_NEGATIVE : TCACHE_MISS;
+  return fresh ? TCACHE_FRESH : TCACHE_STALE;
+}
+
+tcache_state tcache_get(tcache *c, const char *key, json_t **value_out,
+                        double *age_s)
+{
+  if (value_out)
+    *value_out = NULL;
+  if (age_s)
+    *age_s = 0;
+  if (!c || !key)
+    return TCACHE_MISS;
+  pthread_mutex_lock(&c->mu);
+  double now = now_real();
+  struct entry *e = find(c, key);
+  tcache_state st = state_of(c, e, now);
+  if (st == TCACHE_FRESH || st == TCACHE_NEGATIVE)
+    c->hits++;
+  else
+    c->misses++;
+  if (e && st != TCACHE_MISS) {
+    if (!e->detached)
+      touch(c, e);
+    if (age_s)
+      *age_s = now - e->fetched_at;
+    if (value_out && e->value)
+      *value_out = json_incref(e->value);
+  }
+  release(e);
+  pthread_mutex_unlock(&c->mu);
+  return st;
+}
+
+static void put_common(tcache *c, const char *key, json_t *value, double ttl_s)
+{
+  if (!c || !key)
+    return;
+  double now = now_real();
+  size_t len = 0;
+  /* Serialize before taking the lock: it is the costly part. */
+  char *text = make_record(key, value, now, ttl_s, &len);
+  pthread_mutex_lock(&c->mu);
+  if (text)
+    store_locked(c, key, value, now, ttl_s, text, len);
+  else
+    remove_mem_key(c, key);
+  pthread_mutex_unlock(&c->mu);
+  free(text);
+}
+
+void tcache_put(tcache *c, const char *key, json_t *value, double ttl_s)
+{
+  if (!value)
+    return;
+  put_common(c, key, value, ttl_s);
+}
+
+void tcache_put_negative(tcache *c, const char *key, double ttl_s)
+{
+  put_common(c, key, NULL, ttl_s);
+}
+
+void tcache_invalidate(tcache *c, const char *key)
+{
+  if (!c || !key)
+    return;
+  pthread_mutex_lock(&c->mu);
+  remove_mem_key(c, key);
+  disk_remove(c, key);
+  pthread_mutex_unlock(&c->mu);
+}
+
+static struct flight *flight_find(tcache *c, const char *key)
+{
+  for (struct flight *f = c->flights; f; f = f->next)
+    if (strcmp(f->key, key) == 0)
+      return f;
+  return NULL;
+}
+
+static void flight_free(struct flight *f)
+{
+  json_decref(f->value);
+  free(f->key);
+  free(f);
+}
+
+static int finish(int rc, json_t *value, const cliq_error *from,
+                  json_t **value_out, cliq_error *err)
+{
+  if (value_out)
+    *value_out = json_incref(value);
+  if (err) {
+    if (from)
+      *err = *from;
+    else
+      memset(err, 0, sizeof(*err));
+  }
+  return rc;
+}
+
+int tcache_fetch(tcache *c, const char *key, double ttl_s,
+                 tcache_fetch_fn fetch, void *ctx, json_t **value_out,
+                 cliq_error *err)
+{
+  if (value_out)
+    *value_out = NULL;
+  if (!c || !key || !fetch) {
+    set_err(err, EINVAL, "tcache_fetch: bad arguments");
+    return -EINVAL;
+  }
+  pthread_mutex_lock(&c->mu);
+  double now = now_real();
+  struct entry *e = find(c, key);
+  tcache_state st = state_of(c, e, now);
+  if (st == TCACHE_FRESH || st == TCACHE_NEGATIVE) {
+    c->hits++;
+    if (!e->detached)
+      touch(c, e);
+    int rc = 0;
+    json_t *value = e->value;
+    if (st == TCACHE_NEGATIVE) {
+      rc = -ENOENT;
+      set_err(err, ENOENT, "%s: does not exist (cached)", key);
+    } else {
+      finish(0, value, NULL, value_out, err);
+    }
+    release(e);
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+  }
+  c->misses++;
+  /* What we can serve if the fetch fails. */
+  json_t *stale = st == TCACHE_STALE ? json_incref(e->value) : NULL;
+  release(e);
+
+  struct flight *f = flight_find(c, key);
+  if (f) {
+    f->followers++;
+    while (!f->done)
+      pthread_cond_wait(&c->flight_done, &c->mu);
+    int rc = finish(f->rc, f->value, &f->err, value_out, err);
+    if (--f->followers == 0)
+      flight_free(f);
+    pthread_mutex_unlock(&c->mu);
+    json_decref(stale);
+    return rc;
+  }
+
+  f = calloc(1, sizeof(*f));
+  if (f)
+    f->key = strdup(key);
+  if (!f || !f->key) {
+    free(f);
+    pthread_mutex_unlock(&c->mu);
+    set_err(err, ENOMEM, "out of memory");
+    if (stale) {
+      if (value_out)
+        *value_out = stale;
+      else
+        json_decref(stale);
+      return 0;
+    }
+    return -ENOMEM;
+  }
+  f->next = c->flights;
+  c->flights = f;
+  pthread_mutex_unlock(&c->mu);
+
+  json_t *fetched = NULL;
+  cliq_error ferr;
+  memset(&ferr, 0, sizeof(ferr));
+  int rc = fetch(ctx, key, &fetched, &ferr);
+  if (rc == 0 && !fetched) {
+    rc = -EIO;
+    set_err(&ferr, EIO, "%s: fetch returned no value", key);
+  }
+  if (rc < 0 && ferr.err == 0)
+    set_err(&ferr, -rc, "%s: %s", key, strerror(-rc));
+  if (rc > 0)
+    rc = -rc;
+
+  double fetched_at = now_real();
+  size_t len = 0;
+  char *text = NULL;
+  if (rc == 0 || rc == -ENOENT)
+    text = make_record(key, rc == 0 ? fetched : NULL, fetched_at, ttl_s, &len);
+
+  pthread_mutex_lock(&c->mu);
+  if (rc == 0) {
+    if (text)
+      store_locked(c, key, fetched, fetched_at, ttl_s, text, len);
+    f->rc = 0;
+    f->value = fetched;
+    fetched = NULL;
+  } else if (rc == -ENOENT) {
+    /* It is gone: a negative entry replaces any stale value. */
+    if (text)
+      store_locked(c, key, NULL, fetched_at, ttl_s, text, len);
+    else
+      remove_mem_key(c, key);
+    f->rc = rc;
+    f->err = ferr;
+  } else if (stale) {
+    f->rc = 0;
+    f->value = json_incref(stale);
+    f->err = ferr;
+  } else {
+    f->rc = rc;
+    f->err = ferr;
+  }
+  f->done = true;
+  struct flight **pp = &c->flights;
+  while (*pp != f)
+    pp = &(*pp)->next;
+  *pp = f->next;
+  pthread_cond_broadcast(&c->flight_done);
+  rc = finish(f->rc, f->value, &f->err, value_out, err);
+  if (f->followers == 0)
+    flight_free(f);
+  pthread_mutex_unlock(&c->mu);
+  free(text);
+  json_decref(fetched);
+  json_decref(stale);
+  return rc;
+}
+
+void tcache_stats_get(tcache *c, tcache_stats *out)
+{
+  memset(out, 0, sizeof(*out));
+  if (!c)
+    return;
+  pthread_mutex_lock(&c->mu);
+  double now = now_real();
+  out->entries = c->count;
+  out->hits = c->hits;
+  out->misses = c->misses;
+  out->bytes = c->bytes;
+  for (struct entry *e = c->lru_head; e; e = e->older)
+    if (now - e->fetched_at > out->oldest_age_s)
+      out->oldest_age_s = now - e->fetched_at;
+  pthread_mutex_unlock(&c->mu);
+}

@@ -1,0 +1,2875 @@
+/* fs/fs.c: the FUSE driver (low-level API).  Maps the tree of SPEC "The tree"
+ * onto cache/store; docs/design.md tells how a read and a write travel.
+ *
+ * Nodes: one per identity (channel id, thread chat id or draft, file kind),
+ * never freed before unmount, with an inode number derived from the identity
+ * (stable across remounts).  Kernel caching is chosen per kind of file (see
+ * kinds[] below).  Kernel invalidations go through fs/inval (own thread).
+ */
+#define FUSE_USE_VERSION 312
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/cliq.h"
+#include "cache/governor.h"
+#include "cache/store.h"
+#include "cache/tcache.h"
+#include "fs/cliqfs.h"
+#include "fs/inval.h"
+#include "fs/names.h"
+#include "fs/wrules.h"
+
+/* ---- Kinds of nodes ------------------------------------------------------- */
+
+enum nkind {
+  N_ROOT,
+  N_META,
+  N_STATUS,
+  N_ERRORS,
+  N_OUTBOX,
+  N_FAILED,
+  N_CHANNEL,
+  N_CH_INFO,
+  N_CH_MESSAGES,
+  N_THREAD,
+  N_T_MAIN,
+  N_T_MESSAGES,
+  N_T_MEMBERS,
+  N_T_FOLLOWERS,
+  N_T_NONFOLLOWERS,
+  N_T_STATE,
+  N_T_TITLE,
+  N_T_INFO,
+  N_T_JSONL,
+  N_T_CTL,
+  N_KIND_COUNT
+};
+
+/* Kernel caching per kind: growing files (messages) get attr_timeout 0 so
+ * that every stat sees their size (tail -f), with a short entry timeout;
+ * files that change rarely keep their attributes 30 s (we invalidate them
+ * when we know they changed); directories 5 s. */
+#define TO_DIR 5.0
+#define TO_FILE 30.0
+#define TO_GROWING_ENTRY 1.0
+
+static const struct kind_info {
+  const char *file;     /* name inside its directory, NULL for named nodes */
+  const char *label;    /* for .cliqfs/status */
+  bool dir;
+  mode_t mode;
+  double entry_to, attr_to;
+} kinds[N_KIND_COUNT] = {
+  [N_ROOT] = { NULL, "root", true, 0755, TO_DIR, TO_DIR },
+  [N_META] = { ".cliqfs", "meta", true, 0755, TO_DIR, TO_DIR },
+  [N_STATUS] = { "status", "status", false, 0444, TO_GROWING_ENTRY, 0 },
+  [N_ERRORS] = { "errors", "errors", false, 0444, TO_GROWING_ENTRY, 0 },
+  [N_OUTBOX] = { "outbox", "outbox", true, 0755, TO_DIR, TO_DIR },
+  [N_FAILED] = { "failed", "failed", true, 0755, TO_DIR, TO_DIR },
+  [N_CHANNEL] = { NULL, "channel", true, 0755, TO_DIR, TO_DIR },
+  [N_CH_INFO] = { "info", "channel_info", false, 0444, TO_FILE, TO_FILE },
+  [N_CH_MESSAGES] = { "messages", "channel_messages", false, 0644,
+                      TO_GROWING_ENTRY, 0 },
+  [N_THREAD] = { NULL, "thread", true, 0755, TO_DIR, TO_DIR },
+  [N_T_MAIN] = { "main", "main", false, 0444, TO_FILE, TO_FILE },
+  [N_T_MESSAGES] = { "messages", "messages", false, 0644, TO_GROWING_ENTRY, 0 },
+  [N_T_MEMBERS] = { "members", "members", false, 0444, TO_FILE, TO_FILE },
+  [N_T_FOLLOWERS] = { "followers", "followers", false, 0644, TO_FILE, TO_FILE },
+  [N_T_NONFOLLOWERS] = { "nonfollowers", "nonfollowers", false, 0444, TO_FILE,
+                         TO_FILE },
+  [N_T_STATE] = { "state", "state", false, 0644, TO_FILE, TO_FILE },
+  [N_T_TITLE] = { "title", "title", false, 0444, TO_FILE, TO_FILE },
+  [N_T_INFO] = { "info", "info", false, 0444, TO_FILE, TO_FILE },
+  [N_T_JSONL] = { "messages.jsonl", "messages.jsonl", false, 0444,
+                  TO_GROWING_ENTRY, 0 },
+  [N_T_CTL] = { "ctl", "ctl", false, 0200, TO_FILE, TO_FILE },
+};
+
+static const enum nkind thread_files[] = {
+  N_T_MAIN, N_T_MESSAGES, N_T_MEMBERS, N_T_FOLLOWERS, N_T_NONFOLLOWERS,
+  N_T_STATE, N_T_TITLE, N_T_INFO, N_T_JSONL, N_T_CTL,
+};
+static const enum nkind meta_files[] = { N_STATUS, N_ERRORS, N_OUTBOX,
+                                         N_FAILED };
+static const enum nkind channel_files[] = { N_CH_INFO, N_CH_MESSAGES };
+
+static bool is_thread_level(enum nkind k)
+{
+  return k >= N_THREAD;
+}
+
+/* ---- Nodes -------------------------------------------------------------------- */
+
+struct names_memo {
+  const void *snap;           /* the snapshot the names were made from */
+  unsigned drafts_version;
+  size_t n;
+  char **names;
+  char **ids;                 /* channel id or thread chat id per name */
+};
+
+struct node {
+  fuse_ino_t ino;
+  enum nkind kind;
+  char *ident;
+  char *channel_id;           /* channel and below */
+  char *thread_id;            /* thread chat id (NULL for drafts) */
+  char *draft;                /* draft name, for draft-based nodes */
+  struct node *parent;
+  char *name;                 /* last name it was found under (fs lock) */
+  int64_t reported_size;      /* last size told to the kernel; -1 none */
+  struct names_memo memo;     /* directories: names of children (fs lock) */
+  store_threads *memo_threads;
+  store_channels *memo_channels;
+  struct node *next_ino, *next_ident;
+};
+
+struct fs {
+  struct cliqfs_config *cfg;
+  struct fuse_session *se;
+  cliq_client *client;
+  gov *gov;
+  tcache *cache;
+  store *store;
+  inval_queue *inval;
+  uid_t uid;
+  gid_t gid;
+  time_t mount_time;
+
+  pthread_mutex_t lock;       /* nodes, memos, errors */
+  struct node **by_ino;
+  struct node **by_ident;
+  size_t n_buckets;
+  size_t n_nodes;
+  struct node *root;
+  unsigned drafts_version;
+
+  char *errors;
+  size_t errors_len, errors_cap;
+  json_t *last_errors;
+  uint64_t getattr_count[N_KIND_COUNT];
+};
+
+static uint64_t fnv1a(const char *s)
+{
+  uint64_t h = 1469598103934665603ULL;
+  for (; *s; s++) {
+    h ^= (unsigned char)*s;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+static struct node *find_ino_locked(struct fs *fs, fuse_ino_t ino)
+{
+  for (struct node *n = fs->by_ino[ino % fs->n_buckets]; n; n = n->next_ino)
+    if (n->ino == ino)
+      return n;
+  return NULL;
+}
+
+static struct node *find_ident_locked(struct fs *fs, const char *ident)
+{
+  for (struct node *n = fs->by_ident[fnv1a(ident) % fs->n_buckets]; n;
+       n = n->next_ident)
+    if (strcmp(n->ident, ident) == 0)
+      return n;
+  return NULL;
+}
+
+static void grow_tables_locked(struct fs *fs)
+{
+  if (fs->n_nodes < fs->n_buckets)
+    return;
+  size_t nb = fs->n_buckets * 4;
+  struct node **bi = calloc(nb, sizeof *bi), **bd = calloc(nb, sizeof *bd);
+  if (!bi || !bd) {
+    free(bi);
+    free(bd);
+    return;
+  }
+  for (size_t i = 0; i < fs->n_buckets; i++) {
+    for (struct node *n = fs->by_ino[i], *next; n; n = next) {
+      next = n->next_ino;
+      n->next_ino = bi[n->ino % nb];
+      bi[n->ino % nb] = n;
+    }
+    for (struct node *n = fs->by_ident[i], *next; n; n = next) {
+      next = n->next_ident;
+      size_t k = fnv1a(n->ident) % nb;
+      n->next_ident = bd[k];
+      bd[k] = n;
+    }
+  }
+  free(fs->by_ino);
+  free(fs->by_ident);
+  fs->by_ino = bi;
+  fs->by_ident = bd;
+  fs->n_buckets = nb;
+}
+
+static struct node *node_get(struct fs *fs, enum nkind kind, const char *ident,
+                             const char *channel_id, const char *thread_id,
+                             const char *draft, struct node *parent,
+                             const char *name)
+{
+  pthread_mutex_lock(&fs->lock);
+  struct node *n = find_ident_locked(fs, ident);
+  if (n) {
+    if (name && (!n->name || strcmp(n->name, name) != 0)) {
+      char *nn = strdup(name);
+      if (nn) {
+        free(n->name);
+        n->name = nn;
+      }
+    }
+    if (thread_id && !n->thread_id)
+      n->thread_id = strdup(thread_id);
+    goto out;
+  }
+  n = calloc(1, sizeof *n);
+  if (!n)
+    goto out;
+  n->kind = kind;
+  n->ident = strdup(ident);
+  n->channel_id = channel_id ? strdup(channel_id) : NULL;
+  n->thread_id = thread_id ? strdup(thread_id) : NULL;
+  n->draft = draft ? strdup(draft) : NULL;
+  n->name = strdup(name ? name : "");
+  n->parent = parent;
+  n->reported_size = -1;
+  if (!n->ident || !n->name || (channel_id && !n->channel_id) ||
+      (thread_id && !n->thread_id) || (draft && !n->draft)) {
+    free(n->ident);
+    free(n->channel_id);
+    free(n->thread_id);
+    free(n->draft);
+    free(n->name);
+    free(n);
+    n = NULL;
+    goto out;
+  }
+  /* The inode number is the identity's hash (stable across remounts); a
+   * collision takes the next free number. */
+  fuse_ino_t ino = fnv1a(ident) & 0x7fffffffffffffffULL;
+  if (ino < 2)
+    ino += 2;
+  while (find_ino_locked(fs, ino))
+    ino = ino + 1 < 2 ? 2 : ino + 1;
+  n->ino = ino;
+  grow_tables_locked(fs);
+  n->next_ino = fs->by_ino[ino % fs->n_buckets];
+  fs->by_ino[ino % fs->n_buckets] = n;
+  size_t k = fnv1a(ident) % fs->n_buckets;
+  n->next_ident = fs->by_ident[k];
+  fs->by_ident[k] = n;
+  fs->n_nodes++;
+out:
+  pthread_mutex_unlock(&fs->lock);
+  return n;
+}
+
+static struct node *node_by_ino(struct fs *fs, fuse_ino_t ino)
+{
+  if (ino == FUSE_ROOT_ID)
+    return fs->root;
+  pthread_mutex_lock(&fs->lock);
+  struct node *n = find_ino_locked(fs, ino);
+  pthread_mutex_unlock(&fs->lock);
+  return n;
+}
+
+static void memo_clear(struct names_memo *m)
+{
+  for (size_t i = 0; i < m->n; i++) {
+    free(m->names[i]);
+    free(m->ids[i]);
+  }
+  free(m->names);
+  free(m->ids);
+  memset(m, 0, sizeof *m);
+}
+
+static void node_free(struct node *n)
+{
+  free(n->ident);
+  free(n->channel_id);
+  free(n->thread_id);
+  free(n->draft);
+  free(n->name);
+  memo_clear(&n->memo);
+  store_threads_unref(n->memo_threads);
+  store_channels_unref(n->memo_channels);
+  free(n);
+}
+
+/* "/general/Release plan/messages" for the errors log. */
+static char *node_path(struct fs *fs, struct node *n)
+{
+  char *path = NULL;
+  pthread_mutex_lock(&fs->lock);
+  size_t len = 0;
+  for (struct node *p = n; p && p != fs->root; p = p->parent)
+    len += strlen(p->name) + 1;
+  path = malloc(len + 2);
+  if (path) {
+    size_t pos = len;
+    path[len] = '\0';
+    for (struct node *p = n; p && p != fs->root; p = p->parent) {
+      size_t l = strlen(p->name);
+      pos -= l;
+      memcpy(path + pos, p->name, l);
+      path[--pos] = '/';
+    }
+    if (len == 0)
+      strcpy(path, "/");
+  }
+  pthread_mutex_unlock(&fs->lock);
+  return path;
+}
+
+static char *node_path_child(struct fs *fs, struct node *parent,
+                             const char *name)
+{
+  char *p = node_path(fs, parent);
+  char *out = NULL;
+  if (p && asprintf(&out, "%s%s%s", p, strcmp(p, "/") ? "/" : "", name) < 0)
+    out = NULL;
+  free(p);
+  return out;
+}
+
+/* ---- Errors: .cliqfs/errors, status, stderr ---------------------------------- */
+
+#define ERRORS_MAX_BYTES (1u << 20)
+#define LAST_ERRORS 10
+
+static const char *errno_name(int e)
+{
+  const char *n = strerrorname_np(e);
+  return n ? n : "E?";
+}
+
+/* Records a failure and returns -e. */
+static int fs_fail_path(struct fs *fs, const char *path, int e,
+                        const cliq_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int fs_fail_path(struct fs *fs, const char *path, int e,
+                        const cliq_error *err, const char *fmt, ...)
+{
+  char what[256] = "";
+  if (err && err->message[0]) {
+    snprintf(what, sizeof what, "%s", err->message);
+  } else if (fmt) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+  } else {
+    snprintf(what, sizeof what, "%s", strerror(e));
+  }
+  for (char *c = what; *c; c++)
+    if (*c == '\n' || *c == '\t')
+      *c = ' ';
+  const char *code = err && err->code[0] ? err->code : "-";
+  char ts[32];
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  store_format_time((int64_t)now.tv_sec * 1000, ts, sizeof ts);
+  char *line = NULL;
+  if (asprintf(&line, "%s\t%s\t%s\t%s\t%s\n", ts, path ? path : "?",
+               errno_name(e), code, what) < 0)
+    return -e;
+  fprintf(stderr, "cliqfs: %s", line);
+  pthread_mutex_lock(&fs->lock);
+  size_t l = strlen(line);
+  if (fs->errors_len + l > ERRORS_MAX_BYTES) {
+    /* Keep the newer half, cut at a line start. */
+    size_t cut = fs->errors_len / 2;
+    while (cut < fs->errors_len && fs->errors[cut - 1] != '\n')
+      cut++;
+    memmove(fs->errors, fs->errors + cut, fs->errors_len - cut);
+    fs->errors_len -= cut;
+  }
+  if (fs->errors_len + l + 1 > fs->errors_cap) {
+    size_t nc = fs->errors_cap ? fs->errors_cap * 2 : 4096;
+    while (nc < fs->errors_len + l + 1)
+      nc *= 2;
+    char *nb = realloc(fs->errors, nc);
+    if (nb) {
+      fs->errors = nb;
+      fs->errors_cap = nc;
+    }
+  }
+  if (fs->errors_len + l + 1 <= fs->errors_cap) {
+    memcpy(fs->errors + fs->errors_len, line, l + 1);
+    fs->errors_len += l;
+  }
+  json_t *entry = json_pack("{s:s, s:s, s:s, s:s, s:s}", "time", ts, "path",
+                            path ? path : "?", "errno", errno_name(e), "code",
+                            code, "message", what);
+  if (entry) {
+    json_array_append_new(fs->last_errors, entry);
+    while (json_array_size(fs->last_errors) > LAST_ERRORS)
+      json_array_remove(fs->last_errors, 0);
+  }
+  pthread_mutex_unlock(&fs->lock);
+  free(line);
+  return -e;
+}
+
+static int fs_fail(struct fs *fs, struct node *n, int e, const cliq_error *err,
+                   const char *msg)
+{
+  char *path = node_path(fs, n);
+  fs_fail_path(fs, path, e, err, "%s", msg ? msg : strerror(e));
+  free(path);
+  return -e;
+}
+
+/* ---- Views of channels and threads ----------------------------------------------- */
+
+struct chview {
+  char *channel_id;
+  char *chat_id;
+  int64_t last_ms;
+  json_t *raw;
+};
+
+static void chview_clear(struct chview *c)
+{
+  free(c->channel_id);
+  free(c->chat_id);
+  json_decref(c->raw);
+  memset(c, 0, sizeof *c);
+}
+
+static int chview_get(struct fs *fs, const char *channel_id,
+                      enum store_mode mode, struct chview *out,
+                      cliq_error *err)
+{
+  memset(out, 0, sizeof *out);
+  store_channels *cs = NULL;
+  int r = store_channels_get(fs->store, mode, &cs, err);
+  if (r < 0)
+    return r;
+  r = -ENOENT;
+  for (size_t i = 0; i < cs->count; i++) {
+    store_channel *c = &cs->items[i];
+    if (strcmp(c->channel_id, channel_id) == 0) {
+      out->channel_id = strdup(c->channel_id);
+      out->chat_id = strdup(c->chat_id);
+      out->last_ms = c->last_ms;
+      out->raw = json_incref(c->raw);
+      r = out->channel_id && out->chat_id ? 0 : -ENOMEM;
+      break;
+    }
+  }
+  store_channels_unref(cs);
+  if (r < 0)
+    chview_clear(out);
+  return r;
+}
+
+struct tview {
+  char *tid;                 /* thread chat id; NULL for a draft not yet opened */
+  bool is_draft;
+  store_draft draft;
+  bool have_thread;
+  store_thread thread;       /* owned copy */
+};
+
+static void tview_clear(struct tview *v)
+{
+  free(v->tid);
+  store_draft_clear(&v->draft);
+  store_thread_clear(&v->thread);
+  memset(v, 0, sizeof *v);
+}
+
+static int thread_copy(const store_thread *t, store_thread *out)
+{
+  memset(out, 0, sizeof *out);
+  out->chat_id = strdup(t->chat_id);
+  out->parent_chat_id = strdup(t->parent_chat_id ? t->parent_chat_id : "");
+  out->thread_message_id = strdup(t->thread_message_id ? t->thread_message_id : "");
+  out->title = strdup(t->title ? t->title : "");
+  out->closed = t->closed;
+  out->is_follower = t->is_follower;
+  out->last_ms = t->last_ms;
+  out->raw = json_incref(t->raw);
+  if (!out->chat_id || !out->parent_chat_id || !out->thread_message_id ||
+      !out->title) {
+    store_thread_clear(out);
+    return -ENOMEM;
+  }
+  return 0;
+}
+
+/* The thread a thread-level node belongs to. */
+static int tview_get(struct fs *fs, struct node *n, enum store_mode mode,
+                     struct tview *v, cliq_error *err)
+{
+  memset(v, 0, sizeof *v);
+  int r;
+  if (n->draft) {
+    r = store_draft_get(fs->store, n->channel_id, n->draft, &v->draft);
+    if (r < 0)
+      return r;
+    v->is_draft = true;
+    if (!v->draft.thread_chat_id)
+      return 0;
+    v->tid = strdup(v->draft.thread_chat_id);
+  } else {
+    v->tid = strdup(n->thread_id ? n->thread_id : "");
+  }
+  if (!v->tid)
+    return -ENOMEM;
+  store_threads *ts = NULL;
+  r = store_threads_get(fs->store, n->channel_id, mode, &ts, err);
+  if (r == 0) {
+    const store_thread *t = store_threads_find(ts, v->tid);
+    if (t) {
+      r = thread_copy(t, &v->thread);
+      v->have_thread = r == 0;
+    }
+    store_threads_unref(ts);
+    if (r < 0)
+      return r;
+  }
+  if (!v->have_thread) {
+    r = store_thread_lookup(fs->store, v->tid, mode, &v->thread, err);
+    if (r == 0)
+      v->have_thread = true;
+    else if (!v->is_draft)
+      return r;
+  }
+  return 0;
+}
+
+static bool tview_closed(const struct tview *v)
+{
+  return v->have_thread && v->thread.closed;
+}
+
+/* ---- Names of children ------------------------------------------------------------- */
+
+static const char *const channel_reserved[] = { "info", "messages" };
+static const char *const root_reserved[] = { ".cliqfs" };
+
+/* Fills the node's memo from a channels snapshot (fs lock held). */
+static int memo_channels_locked(struct node *root, store_channels *cs)
+{
+  if (root->memo_channels == cs && root->memo.names)
+    return 0;
+  size_t n = cs->count;
+  const char **titles = calloc(n + 1, sizeof *titles);
+  const char **ids = calloc(n + 1, sizeof *ids);
+  char **names = calloc(n + 1, sizeof *names);
+  char **idcopy = calloc(n + 1, sizeof *idcopy);
+  int r = -ENOMEM;
+  if (!titles || !ids || !names || !idcopy)
+    goto out;
+  for (size_t i = 0; i < n; i++) {
+    titles[i] = cs->items[i].unique_name;
+    ids[i] = cs->items[i].channel_id;
+  }
+  r = names_assign(titles, ids, n, root_reserved, 1, names);
+  if (r < 0)
+    goto out;
+  for (size_t i = 0; i < n; i++)
+    if (!(idcopy[i] = strdup(ids[i])))
+      r = -ENOMEM;
+  if (r < 0) {
+    for (size_t i = 0; i < n; i++) {
+      free(names[i]);
+      free(idcopy[i]);
+    }
+    goto out;
+  }
+  memo_clear(&root->memo);
+  root->memo.n = n;
+  root->memo.names = names;
+  root->memo.ids = idcopy;
+  names = idcopy = NULL;
+  __atomic_add_fetch(&cs->refs_, 1, __ATOMIC_ACQ_REL);
+  store_channels_unref(root->memo_channels);
+  root->memo_channels = cs;
+out:
+  free(titles);
+  free(ids);
+  free(names);
+  free(idcopy);
+  return r;
+}
+
+struct draft_names {
+  char **names;
+  size_t n;
+  char **tids;                 /* thread opened from the draft, or NULL */
+};
+
+static void draft_names_clear(struct draft_names *d)
+{
+  for (size_t i = 0; i < d->n; i++) {
+    free(d->names[i]);
+    free(d->tids ? d->tids[i] : NULL);
+  }
+  free(d->names);
+  free(d->tids);
+  memset(d, 0, sizeof *d);
+}
+
+static int draft_names_get(struct fs *fs, const char *channel_id,
+                           struct draft_names *d)
+{
+  memset(d, 0, sizeof *d);
+  int r = store_draft_list(fs->store, channel_id, &d->names, &d->n);
+  if (r < 0)
+    return r;
+  d->tids = calloc(d->n + 1, sizeof *d->tids);
+  if (!d->tids) {
+    draft_names_clear(d);
+    return -ENOMEM;
+  }
+  for (size_t i = 0; i < d->n; i++) {
+    store_draft sd;
+    if (store_draft_get(fs->store, channel_id, d->names[i], &sd) == 0) {
+      d->tids[i] = sd.thread_chat_id;
+      sd.thread_chat_id = NULL;
+      store_draft_clear(&sd);
+    }
+  }
+  return 0;
+}
+
+static bool draft_hides(const struct draft_names *d, const char *tid)
+{
+  for (size_t i = 0; i < d->n; i++)
+    if (d->tids[i] && strcmp(d->tids[i], tid) == 0)
+      return true;
+  return false;
+}
+
+/* Fills a channel node's memo: thread names (drafts' names reserved, threads
+ * opened from a draft listed under the draft's name). fs lock held. */
+static int memo_threads_locked(struct fs *fs, struct node *ch,
+                               store_threads *ts, const struct draft_names *d)
+{
+  if (ch->memo_threads == ts && ch->memo.names &&
+      ch->memo.drafts_version == fs->drafts_version)
+    return 0;
+  size_t n = ts->count;
+  const char **titles = calloc(n + 1, sizeof *titles);
+  const char **ids = calloc(n + 1, sizeof *ids);
+  const char **reserved = calloc(d->n + 3, sizeof *reserved);
+  char **names = calloc(n + 1, sizeof *names);
+  char **idcopy = calloc(n + 1, sizeof *idcopy);
+  int r = -ENOMEM;
+  size_t m = 0, n_res = 0;
+  if (!titles || !ids || !reserved || !names || !idcopy)
+    goto out;
+  reserved[n_res++] = channel_reserved[0];
+  reserved[n_res++] = channel_reserved[1];
+  for (size_t i = 0; i < d->n; i++)
+    reserved[n_res++] = d->names[i];
+  for (size_t i = 0; i < n; i++) {
+    if (draft_hides(d, ts->items[i].chat_id))
+      continue;
+    titles[m] = ts->items[i].title;
+    ids[m] = ts->items[i].chat_id;
+    m++;
+  }
+  r = names_assign(titles, ids, m, reserved, n_res, names);
+  if (r < 0)
+    goto out;
+  for (size_t i = 0; i < m; i++)
+    if (!(idcopy[i] = strdup(ids[i])))
+      r = -ENOMEM;
+  if (r < 0) {
+    for (size_t i = 0; i < m; i++) {
+      free(names[i]);
+      free(idcopy[i]);
+    }
+    goto out;
+  }
+  memo_clear(&ch->memo);
+  ch->memo.n = m;
+  ch->memo.names = names;
+  ch->memo.ids = idcopy;
+  ch->memo.drafts_version = fs->drafts_version;
+  names = idcopy = NULL;
+  __atomic_add_fetch(&ts->refs_, 1, __ATOMIC_ACQ_REL);
+  store_threads_unref(ch->memo_threads);
+  ch->memo_threads = ts;
+out:
+  free(titles);
+  free(ids);
+  free(reserved);
+  free(names);
+  free(idcopy);
+  return r;
+}
+
+static char *ident_of(const char *prefix, const char *a, const char *b)
+{
+  char *s = NULL;
+  if (asprintf(&s, "%s/%s%s%s", prefix, a, b ? "/" : "", b ? b : "") < 0)
+    return NULL;
+  return s;
+}
+
+static struct node *channel_node(struct fs *fs, const char *channel_id,
+                                 const char *name)
+{
+  char *ident = ident_of("c", channel_id, NULL);
+  struct node *n = ident ? node_get(fs, N_CHANNEL, ident, channel_id, NULL,
+                                    NULL, fs->root, name)
+                         : NULL;
+  free(ident);
+  return n;
+}
+
+static struct node *thread_node(struct fs *fs, struct node *ch,
+                                const char *tid, const char *name)
+{
+  char *ident = ident_of("t", tid, NULL);
+  struct node *n = ident ? node_get(fs, N_THREAD, ident, ch->channel_id, tid,
+                                    NULL, ch, name)
+                         : NULL;
+  free(ident);
+  return n;
+}
+
+static struct node *draft_node(struct fs *fs, struct node *ch,
+                               const char *name)
+{
+  char *ident = NULL;
+  if (asprintf(&ident, "d/%s/%s", ch->channel_id, name) < 0)
+    return NULL;
+  struct node *n = node_get(fs, N_THREAD, ident, ch->channel_id, NULL, name,
+                            ch, name);
+  free(ident);
+  return n;
+}
+
+/* A fixed file (or meta dir) under a directory node. */
+static struct node *child_node(struct fs *fs, struct node *dir,
+                               enum nkind kind)
+{
+  char *ident = NULL;
+  if (asprintf(&ident, "%s/%s", dir->ident, kinds[kind].file) < 0)
+    return NULL;
+  struct node *n = node_get(fs, kind, ident, dir->channel_id, dir->thread_id,
+                            dir->draft, dir, kinds[kind].file);
+  free(ident);
+  return n;
+}
+
+/* ---- Contents ------------------------------------------------------------------------ */
+
+static int dup_text(const char *s, char **out, size_t *len)
+{
+  *out = strdup(s ? s : "");
+  *len = *out ? strlen(*out) : 0;
+  return *out ? 0 : -ENOMEM;
+}
+
+static int json_text(json_t *v, char **out, size_t *len)
+{
+  char *t = v ? json_dumps(v, JSON_INDENT(2)) : strdup("{}");
+  if (!t)
+    return -ENOMEM;
+  size_t l = strlen(t);
+  char *nt = realloc(t, l + 2);
+  if (!nt) {
+    free(t);
+    return -ENOMEM;
+  }
+  nt[l] = '\n';
+  nt[l + 1] = '\0';
+  *out = nt;
+  *len = l + 1;
+  return 0;
+}
+
+static char *status_text(struct fs *fs);
+
+/* The content of a file that is not a message log.  In STORE_CACHED mode
+ * -ENODATA means "never fetched". */
+static int node_content(struct fs *fs, struct node *n, enum store_mode mode,
+                        char **out, size_t *len, cliq_error *err)
+{
+  *out = NULL;
+  *len = 0;
+  int r = 0;
+  switch (n->kind) {
+  case N_STATUS: {
+    char *t = status_text(fs);
+    if (!t)
+      return -ENOMEM;
+    *out = t;
+    *len = strlen(t);
+    return 0;
+  }
+  case N_ERRORS:
+    pthread_mutex_lock(&fs->lock);
+    *out = malloc(fs->errors_len + 1);
+    if (*out) {
+      if (fs->errors_len)
+        memcpy(*out, fs->errors, fs->errors_len);
+      (*out)[fs->errors_len] = '\0';
+      *len = fs->errors_len;
+    }
+    pthread_mutex_unlock(&fs->lock);
+    return *out ? 0 : -ENOMEM;
+  case N_CH_INFO: {
+    struct chview c;
+    r = chview_get(fs, n->channel_id, mode == STORE_FETCH ? STORE_PEEK : mode,
+                   &c, err);
+    if (r < 0)
+      return r;
+    r = json_text(c.raw, out, len);
+    chview_clear(&c);
+    return r;
+  }
+  case N_T_CTL:
+    return dup_text("", out, len);
+  default:
+    break;
+  }
+  if (!is_thread_level(n->kind))
+    return -EISDIR;
+  struct tview v;
+  enum store_mode tmode = mode == STORE_FETCH ? STORE_PEEK : mode;
+  r = tview_get(fs, n, tmode, &v, err);
+  if (r < 0)
+    return r;
+  bool unopened = v.is_draft && !v.tid;
+  switch (n->kind) {
+  case N_T_STATE:
+    r = dup_text(unopened ? "draft\n" : tview_closed(&v) ? "closed\n" : "open\n",
+                 out, len);
+    break;
+  case N_T_TITLE: {
+    const char *title = v.is_draft ? v.draft.name
+                        : v.have_thread ? v.thread.title : "";
+    char *t = NULL;
+    r = asprintf(&t, "%s\n", title) < 0 ? -ENOMEM : 0;
+    if (r == 0) {
+      *out = t;
+      *len = strlen(t);
+    }
+    break;
+  }
+  case N_T_MAIN:
+    if (v.is_draft)
+      r = dup_text(v.draft.main_text, out, len);
+    else
+      r = store_main_text(fs->store, v.tid, mode, out, len, err);
+    break;
+  case N_T_MEMBERS:
+  case N_T_FOLLOWERS:
+  case N_T_NONFOLLOWERS:
+    if (unopened)
+      r = dup_text("", out, len);
+    else
+      r = store_people_text(fs->store, v.tid,
+                            n->kind == N_T_MEMBERS     ? STORE_MEMBERS
+                            : n->kind == N_T_FOLLOWERS ? STORE_FOLLOWERS
+                                                       : STORE_NONFOLLOWERS,
+                            mode, out, len, err);
+    break;
+  case N_T_INFO:
+    if (unopened) {
+      json_t *o = json_pack("{s:s, s:s, s:s?}", "state", "draft", "title",
+                            v.draft.name, "main_message_id",
+                            v.draft.main_message_id);
+      r = json_text(o, out, len);
+      json_decref(o);
+    } else {
+      r = store_thread_info_text(fs->store, v.tid, mode, out, len, err);
+    }
+    break;
+  default:
+    r = -EINVAL;
+    break;
+  }
+  tview_clear(&v);
+  return r;
+}
+
+/* The chat whose log a messages file shows; NULL with 0 for a draft that has
+ * no thread yet. */
+static int log_chat_of(struct fs *fs, struct node *n, char **chat_out,
+                       bool *closed, cliq_error *err)
+{
+  *chat_out = NULL;
+  if (closed)
+    *closed = false;
+  if (n->kind == N_CH_MESSAGES) {
+    struct chview c;
+    int r = chview_get(fs, n->channel_id, STORE_PEEK, &c, err);
+    if (r < 0)
+      return r;
+    *chat_out = c.chat_id;
+    c.chat_id = NULL;
+    chview_clear(&c);
+    return 0;
+  }
+  struct tview v;
+  int r = tview_get(fs, n, STORE_PEEK, &v, err);
+  if (r < 0)
+    return r;
+  if (closed)
+    *closed = tview_closed(&v);
+  *chat_out = v.tid;
+  v.tid = NULL;
+  tview_clear(&v);
+  return 0;
+}
+
+static bool is_log_kind(enum nkind k)
+{
+  return k == N_CH_MESSAGES || k == N_T_MESSAGES || k == N_T_JSONL;
+}
+
+/* ---- Attributes --------------------------------------------------------------------- */
+
+static int64_t max64(int64_t a, int64_t b)
+{
+  return a > b ? a : b;
+}
+
+/* Newest time below a channel from what is cached (never fetches threads). */
+static int64_t channel_newest(struct fs *fs, const char *channel_id,
+                              int64_t channel_last)
+{
+  int64_t t = channel_last;
+  store_threads *ts = NULL;
+  cliq_error err;
+  if (store_threads_get(fs->store, channel_id, STORE_CACHED, &ts, &err) == 0) {
+    for (size_t i = 0; i < ts->count; i++)
+      t = max64(t, ts->items[i].last_ms);
+    store_threads_unref(ts);
+  }
+  return t;
+}
+
+static int node_attr(struct fs *fs, struct node *n, struct stat *st,
+                     cliq_error *err)
+{
+  memset(st, 0, sizeof *st);
+  const struct kind_info *ki = &kinds[n->kind];
+  st->st_ino = n->ino;
+  st->st_uid = fs->uid;
+  st->st_gid = fs->gid;
+  st->st_blksize = 4096;
+  mode_t mode = ki->mode;
+  int64_t mtime_ms = 0;
+  off_t size = 0;
+  int r = 0;
+
+  switch (n->kind) {
+  case N_ROOT: {
+    store_channels *cs = NULL;
+    if (store_channels_get(fs->store, STORE_CACHED, &cs, err) == 0) {
+      for (size_t i = 0; i < cs->count; i++)
+        mtime_ms = max64(mtime_ms, cs->items[i].last_ms);
+      store_channels_unref(cs);
+    }
+    break;
+  }
+  case N_META:
+  case N_OUTBOX:
+  case N_FAILED:
+    break;
+  case N_STATUS:
+  case N_ERRORS: {
+    char *c = NULL;
+    size_t len = 0;
+    if (node_content(fs, n, STORE_CACHED, &c, &len, err) == 0)
+      size = (off_t)len;
+    free(c);
+    mtime_ms = (int64_t)time(NULL) * 1000;
+    break;
+  }
+  case N_CHANNEL:
+  case N_CH_INFO:
+  case N_CH_MESSAGES: {
+    struct chview c;
+    r = chview_get(fs, n->channel_id, STORE_PEEK, &c, err);
+    if (r < 0)
+      return r;
+    mtime_ms = n->kind == N_CHANNEL ? channel_newest(fs, n->channel_id, c.last_ms)
+                                    : c.last_ms;
+    if (n->kind == N_CH_INFO) {
+      char *t = NULL;
+      size_t len = 0;
+      if (json_text(c.raw, &t, &len) == 0)
+        size = (off_t)len;
+      free(t);
+    } else if (n->kind == N_CH_MESSAGES) {
+      store_log *log = NULL;
+      if (store_log_get(fs->store, c.chat_id, STORE_CACHED, &log, NULL) == 0) {
+        size = (off_t)store_log_size(log, STORE_LOG_TEXT);
+        mtime_ms = max64(mtime_ms, store_log_last_ms(log));
+      }
+    }
+    chview_clear(&c);
+    break;
+  }
+  default: {
+    struct tview v;
+    r = tview_get(fs, n, STORE_PEEK, &v, err);
+    if (r < 0)
+      return r;
+    if (v.have_thread)
+      mtime_ms = v.thread.last_ms;
+    store_log *log = NULL;
+    bool log_known = v.tid && store_log_get(fs->store, v.tid, STORE_CACHED,
+                                            &log, NULL) == 0;
+    if (log_known)
+      mtime_ms = max64(mtime_ms, store_log_last_ms(log));
+    if (n->kind == N_T_MESSAGES || n->kind == N_T_JSONL) {
+      if (log_known)
+        size = (off_t)store_log_size(log, n->kind == N_T_JSONL ? STORE_LOG_JSONL
+                                                               : STORE_LOG_TEXT);
+      if (n->kind == N_T_MESSAGES && tview_closed(&v))
+        mode = 0444;
+    } else if (n->kind != N_THREAD) {
+      if (n->kind == N_T_MAIN && v.is_draft && !v.draft.main_message_id)
+        mode = 0644;
+      char *c = NULL;
+      size_t len = 0;
+      if (node_content(fs, n, STORE_CACHED, &c, &len, NULL) == 0)
+        size = (off_t)len;
+      free(c);
+    }
+    tview_clear(&v);
+    break;
+  }
+  }
+
+  if (mtime_ms <= 0)
+    mtime_ms = (int64_t)fs->mount_time * 1000;
+  st->st_mtim.tv_sec = (time_t)(mtime_ms / 1000);
+  st->st_mtim.tv_nsec = (long)(mtime_ms % 1000) * 1000000L;
+  st->st_ctim = st->st_mtim;
+  st->st_atim = st->st_mtim;
+  if (ki->dir) {
+    st->st_mode = S_IFDIR | mode;
+    st->st_nlink = 2;
+    st->st_size = 0;
+  } else {
+    st->st_mode = S_IFREG | mode;
+    st->st_nlink = 1;
+    st->st_size = size;
+    st->st_blocks = (size + 511) / 512;
+  }
+  return 0;
+}
+
+static void note_reported(struct node *n, const struct stat *st)
+{
+  if (!S_ISDIR(st->st_mode))
+    __atomic_store_n(&n->reported_size, (int64_t)st->st_size, __ATOMIC_RELEASE);
+}
+
+/* ---- Callbacks from the store (any thread) -------------------------------------------- */
+
+static void inval_node_if(struct fs *fs, const char *ident)
+{
+  pthread_mutex_lock(&fs->lock);
+  struct node *n = find_ident_locked(fs, ident);
+  fuse_ino_t ino = n ? n->ino : 0;
+  pthread_mutex_unlock(&fs->lock);
+  if (ino)
+    inval_inode(fs->inval, ino);
+}
+
+static void inval_thread_nodes(struct fs *fs, const char *tid)
+{
+  char *ident = ident_of("t", tid, NULL);
+  if (!ident)
+    return;
+  inval_node_if(fs, ident);
+  for (size_t i = 0; i < sizeof thread_files / sizeof *thread_files; i++) {
+    char *fi = ident_of("t", tid, kinds[thread_files[i]].file);
+    if (fi)
+      inval_node_if(fs, fi);
+    free(fi);
+  }
+  free(ident);
+}
+
+/* Every node whose look depends on a thread list or a log of this chat. */
+static void inval_matching(struct fs *fs, const char *channel_id,
+                           const char *chat_id)
+{
+  size_t cap = 64, k = 0;
+  fuse_ino_t *inos = malloc(cap * sizeof *inos);
+  if (!inos)
+    return;
+  pthread_mutex_lock(&fs->lock);
+  for (size_t b = 0; b < fs->n_buckets; b++) {
+    for (struct node *n = fs->by_ino[b]; n; n = n->next_ino) {
+      bool hit = false;
+      if (channel_id && n->channel_id && strcmp(n->channel_id, channel_id) == 0 &&
+          (n->kind == N_CHANNEL || is_thread_level(n->kind)))
+        hit = true;
+      if (chat_id && n->thread_id && strcmp(n->thread_id, chat_id) == 0 &&
+          is_thread_level(n->kind))
+        hit = true;
+      if (!hit)
+        continue;
+      if (k == cap) {
+        fuse_ino_t *ni = realloc(inos, cap * 2 * sizeof *ni);
+        if (!ni)
+          break;
+        inos = ni;
+        cap *= 2;
+      }
+      inos[k++] = n->ino;
+    }
+  }
+  pthread_mutex_unlock(&fs->lock);
+  for (size_t i = 0; i < k; i++)
+    inval_inode(fs->inval, inos[i]);
+  free(inos);
+}
+
+static void on_log_grew(void *ctx, const char *chat_id)
+{
+  struct fs *fs = ctx;
+  if (strstr(chat_id, "-T-")) {
+    inval_thread_nodes(fs, chat_id);
+    inval_matching(fs, NULL, chat_id);   /* drafts opened as this thread */
+    return;
+  }
+  /* A channel's own conversation: find which channel from the cached list. */
+  store_channels *cs = NULL;
+  if (store_channels_get(fs->store, STORE_CACHED, &cs, NULL) < 0)
+    return;
+  for (size_t i = 0; i < cs->count; i++) {
+    if (strcmp(cs->items[i].chat_id, chat_id) != 0)
+      continue;
+    char *a = ident_of("c", cs->items[i].channel_id, "messages");
+    char *b = ident_of("c", cs->items[i].channel_id, NULL);
+    if (a)
+      inval_node_if(fs, a);
+    if (b)
+      inval_node_if(fs, b);
+    free(a);
+    free(b);
+  }
+  store_channels_unref(cs);
+  inval_inode(fs->inval, FUSE_ROOT_ID);
+}
+
+static void on_threads_changed(void *ctx, const char *channel_id)
+{
+  struct fs *fs = ctx;
+  if (channel_id)
+    inval_matching(fs, channel_id, NULL);
+}
+
+/* ---- Status ------------------------------------------------------------------------ */
+
+static char *status_text(struct fs *fs)
+{
+  json_t *root = json_object();
+  json_t *apis = json_object();
+  for (int a = 0; a < CLIQ_API_COUNT; a++) {
+    gov_api_status gs = { 0 };
+    const struct cliq_api_info *info = cliq_api_info((enum cliq_api)a);
+    if (fs->gov) {
+      gov_status(fs->gov, (enum cliq_api)a, &gs);
+    } else {
+      gs.limit = info->limit;
+      gs.window_s = info->window_s;
+    }
+    json_object_set_new(apis, cliq_api_name((enum cliq_api)a),
+                        json_pack("{s:i, s:f, s:i, s:f}", "limit", gs.limit,
+                                  "window_s", gs.window_s, "used", gs.used,
+                                  "locked_until", gs.locked_until));
+  }
+  json_object_set_new(root, "apis", apis);
+  tcache_stats ts = { 0 };
+  if (fs->cache)
+    tcache_stats_get(fs->cache, &ts);
+  json_object_set_new(root, "cache",
+                      json_pack("{s:I, s:I, s:I, s:I, s:f}", "entries",
+                                (json_int_t)ts.entries, "hits",
+                                (json_int_t)ts.hits, "misses",
+                                (json_int_t)ts.misses, "bytes",
+                                (json_int_t)ts.bytes, "oldest_age_s",
+                                ts.oldest_age_s));
+  json_object_set_new(root, "outbox", json_pack("{s:i}", "depth", 0));
+  json_object_set_new(root, "auth",
+                      json_string(fs->client ? cliq_client_auth_state(fs->client)
+                                             : "none"));
+  json_t *fuse = json_object();
+  json_t *getattr = json_object();
+  pthread_mutex_lock(&fs->lock);
+  json_object_set_new(root, "last_errors", json_deep_copy(fs->last_errors));
+  for (int k = 0; k < N_KIND_COUNT; k++)
+    json_object_set_new(getattr, kinds[k].label,
+                        json_integer((json_int_t)fs->getattr_count[k]));
+  json_object_set_new(fuse, "nodes", json_integer((json_int_t)fs->n_nodes));
+  pthread_mutex_unlock(&fs->lock);
+  json_object_set_new(fuse, "getattr", getattr);
+  json_object_set_new(fuse, "invalidations_sent",
+                      json_integer((json_int_t)inval_sent(fs->inval)));
+  json_object_set_new(root, "fuse", fuse);
+  json_object_set_new(root, "time_scale", json_real(fs->cfg->time_scale > 0
+                                                        ? fs->cfg->time_scale
+                                                        : 1.0));
+  char *t = NULL;
+  size_t len = 0;
+  json_text(root, &t, &len);
+  json_decref(root);
+  return t;
+}
+
+/* ---- Lookup ---------------------------------------------------------------------------- */
+
+static void reply_entry_for(fuse_req_t req, struct fs *fs, struct node *n)
+{
+  struct fuse_entry_param e;
+  memset(&e, 0, sizeof e);
+  cliq_error err;
+  int r = node_attr(fs, n, &e.attr, &err);
+  if (r < 0) {
+    fuse_reply_err(req, -r);
+    return;
+  }
+  e.ino = n->ino;
+  e.generation = 1;
+  e.attr_timeout = kinds[n->kind].attr_to;
+  e.entry_timeout = kinds[n->kind].entry_to;
+  note_reported(n, &e.attr);
+  fuse_reply_entry(req, &e);
+}
+
+/* Finds a channel by its directory name or chat/channel id. */
+static int find_channel(struct fs *fs, const char *name, enum store_mode mode,
+                        struct node **out, cliq_error *err)
+{
+  *out = NULL;
+  store_channels *cs = NULL;
+  int r = store_channels_get(fs->store, mode, &cs, err);
+  if (r < 0)
+    return r;
+  char *chan_id = NULL, *dir_name = NULL;
+  pthread_mutex_lock(&fs->lock);
+  r = memo_channels_locked(fs->root, cs);
+  if (r == 0) {
+    for (size_t i = 0; i < fs->root->memo.n; i++) {
+      if (strcmp(fs->root->memo.names[i], name) == 0) {
+        chan_id = strdup(fs->root->memo.ids[i]);
+        dir_name = strdup(name);
+        break;
+      }
+    }
+  }
+  pthread_mutex_unlock(&fs->lock);
+  if (r == 0 && !chan_id) {
+    for (size_t i = 0; i < cs->count; i++) {
+      if (strcmp(cs->items[i].chat_id, name) == 0 ||
+          strcmp(cs->items[i].channel_id, name) == 0) {
+        chan_id = strdup(cs->items[i].channel_id);
+        dir_name = strdup(name);
+        break;
+      }
+    }
+  }
+  store_channels_unref(cs);
+  if (r < 0)
+    return r;
+  if (!chan_id)
+    return -ENOENT;
+  *out = channel_node(fs, chan_id, dir_name);
+  free(chan_id);
+  free(dir_name);
+  return *out ? 0 : -ENOMEM;
+}
+
+static int find_thread(struct fs *fs, struct node *ch, const char *name,
+                       enum store_mode mode, struct node **out,
+                       cliq_error *err)
+{
+  *out = NULL;
+  store_threads *ts = NULL;
+  int r = store_threads_get(fs->store, ch->channel_id, mode, &ts, err);
+  if (r < 0)
+    return r;
+  struct draft_names d;
+  r = draft_names_get(fs, ch->channel_id, &d);
+  if (r < 0) {
+    store_threads_unref(ts);
+    return r;
+  }
+  char *tid = NULL;
+  pthread_mutex_lock(&fs->lock);
+  r = memo_threads_locked(fs, ch, ts, &d);
+  if (r == 0) {
+    for (size_t i = 0; i < ch->memo.n; i++) {
+      if (strcmp(ch->memo.names[i], name) == 0) {
+        tid = strdup(ch->memo.ids[i]);
+        break;
+      }
+    }
+  }
+  pthread_mutex_unlock(&fs->lock);
+  if (r == 0 && !tid && store_threads_find(ts, name))
+    tid = strdup(name);       /* reached by chat id */
+  store_threads_unref(ts);
+  draft_names_clear(&d);
+  if (r < 0)
+    return r;
+  if (!tid)
+    return -ENOENT;
+  *out = thread_node(fs, ch, tid, name);
+  free(tid);
+  return *out ? 0 : -ENOMEM;
+}
+
+/* A thread not in the channel's list, reached by its chat id. */
+static int find_thread_by_id(struct fs *fs, struct node *ch, const char *name,
+                             struct node **out, cliq_error *err)
+{
+  *out = NULL;
+  if (!strstr(name, "-T-"))
+    return -ENOENT;
+  struct chview c;
+  int r = chview_get(fs, ch->channel_id, STORE_PEEK, &c, err);
+  if (r < 0)
+    return r;
+  store_thread t;
+  r = store_thread_lookup(fs->store, name, STORE_FETCH, &t, err);
+  if (r == 0) {
+    if (strcmp(t.parent_chat_id, c.chat_id) != 0)
+      r = -ENOENT;
+    store_thread_clear(&t);
+  }
+  chview_clear(&c);
+  if (r < 0)
+    return r;
+  *out = thread_node(fs, ch, name, name);
+  return *out ? 0 : -ENOMEM;
+}
+
+static int lookup_child(struct fs *fs, struct node *p, const char *name,
+                        struct node **out, cliq_error *err)
+{
+  *out = NULL;
+  switch (p->kind) {
+  case N_ROOT: {
+    if (strcmp(name, ".cliqfs") == 0) {
+      char ident[] = ".cliqfs";
+      *out = node_get(fs, N_META, ident, NULL, NULL, NULL, fs->root, name);
+      return *out ? 0 : -ENOMEM;
+    }
+    int r = find_channel(fs, name, STORE_PEEK, out, err);
+    if (r == -ENOENT)
+      r = find_channel(fs, name, STORE_FETCH, out, err);
+    return r;
+  }
+  case N_META:
+    for (size_t i = 0; i < sizeof meta_files / sizeof *meta_files; i++)
+      if (strcmp(name, kinds[meta_files[i]].file) == 0) {
+        *out = child_node(fs, p, meta_files[i]);
+        return *out ? 0 : -ENOMEM;
+      }
+    return -ENOENT;
+  case N_CHANNEL: {
+    for (size_t i = 0; i < sizeof channel_files / sizeof *channel_files; i++)
+      if (strcmp(name, kinds[channel_files[i]].file) == 0) {
+        *out = child_node(fs, p, channel_files[i]);
+        return *out ? 0 : -ENOMEM;
+      }
+    store_draft d;
+    if (store_draft_get(fs->store, p->channel_id, name, &d) == 0) {
+      store_draft_clear(&d);
+      *out = draft_node(fs, p, name);
+      return *out ? 0 : -ENOMEM;
+    }
+    int r = find_thread(fs, p, name, STORE_PEEK, out, err);
+    if (r == -ENOENT)
+      r = find_thread(fs, p, name, STORE_FETCH, out, err);
+    if (r == -ENOENT)
+      r = find_thread_by_id(fs, p, name, out, err);
+    return r;
+  }
+  case N_THREAD:
+    for (size_t i = 0; i < sizeof thread_files / sizeof *thread_files; i++)
+      if (strcmp(name, kinds[thread_files[i]].file) == 0) {
+        *out = child_node(fs, p, thread_files[i]);
+        return *out ? 0 : -ENOMEM;
+      }
+    return -ENOENT;
+  case N_OUTBOX:
+  case N_FAILED:
+    return -ENOENT;
+  default:
+    return -ENOTDIR;
+  }
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+  struct fs *fs = fuse_req_userdata(req);
+  struct node *p = node_by_ino(fs, parent);
+  if (!p) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  struct node *n = NULL;
+  cliq_error err;
+  memset(&err, 0, sizeof err);
+  int r = lookup_child(fs, p, name, &n, &err);
+  if (r < 0) {
+    /* A name that is not there is no failure worth a log line; Cliq failing
+     * to tell us is. */
+    if (r != -ENOENT || err.http_status || err.curl_code) {
+      char *path = node_path_child(fs, p, name);
+      fs_fail_path(fs, path, -r, &err, NULL);
+      free(path);
+    }
+    fuse_reply_err(req, -r);
+    return;
+  }
+  reply_entry_for(req, fs, n);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+  (void)ino;
+  (void)nlookup;
+  fuse_reply_none(req);   /* nodes live until unmount */
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count,
+                            struct fuse_forget_data *forgets)
+{
+  (void)count;
+  (void)forgets;
+  fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+  (void)fi;
+  struct fs *fs = fuse_req_userdata(req);
+  struct node *n = node_by_ino(fs, ino);
+  if (!n) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  pthread_mutex_lock(&fs->lock);
+  fs->getattr_count[n->kind]++;
+  pthread_mutex_unlock(&fs->lock);
+  struct stat st;
+  cliq_error err;
+  memset(&err, 0, sizeof err);
+  int r = node_attr(fs, n, &st, &err);
+  if (r < 0) {
+    if (r != -ENOENT)
+      fs_fail(fs, n, -r, &err, NULL);
+    fuse_reply_err(req, -r);
+    return;
+  }
+  note_reported(n, &st);
+  fuse_reply_attr(req, &st, kinds[n->kind].attr_to);
+}
+
+static bool writable_kind(enum nkind k)
+{
+  return k == N_CH_MESSAGES || k == N_T_MESSAGES || k == N_T_FOLLOWERS ||
+         k == N_T_STATE || k == N_T_CTL || k == N_T_MAIN;
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+                       int to_set, struct fuse_file_info *fi)
+{
+  (void)fi;
+  struct fs *fs = fuse_req_userdata(req);
+  struct node *n = node_by_ino(fs, ino);
+  if (!n) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  /* Truncating a writable file to 0 is what the shell's ">" does first:
+   * accepted, changes nothing.  Nothing else can be changed. */
+  bool only_size = (to_set & ~(FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_CTIME |
+                               FUSE_SET_ATTR_KILL_SUID)) == 0;
+  if (!(to_set & FUSE_SET_ATTR_SIZE) || !only_size || attr->st_size != 0 ||
+      !writable_kind(n->kind)) {
+    fs_fail(fs, n, EPERM, NULL, "attributes cannot be changed");
+    fuse_reply_err(req, EPERM);
+    return;
+  }
+  struct stat st;
+  cliq_error err;
+  int r = node_attr(fs, n, &st, &err);
+  if (r < 0) {
+    fuse_reply_err(req, -r);
+    return;
+  }
+  note_reported(n, &st);
+  fuse_reply_attr(req, &st, kinds[n->kind].attr_to);
+}
+
+static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+  struct fs *fs = fuse_req_userdata(req);
+  struct node *n = node_by_ino(fs, ino);
+  if (!n) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  struct stat st;
+  cliq_error err;
+  int r = node_attr(fs, n, &st, &err);
+  if (r < 0) {
+    fuse_reply_err(req, -r);
+    return;
+  }
+  mode_t m = st.st_mode;
+  if (((mask & R_OK) && !(m & S_IRUSR)) || ((mask & W_OK) && !(m & S_IWUSR)) ||
+      ((mask & X_OK) && !(m & S_IXUSR)))
+    fuse_reply_err(req, EACCES);
+  else
+    fuse_reply_err(req, 0);
+}
+
+/* ---- Directories ------------------------------------------------------------------- */
+
+struct dirent_s {
+  char *name;
+  fuse_ino_t ino;
+  mode_t type;
+};
+
+struct dirh {
+  size_t n, cap;
+  struct dirent_s *e;
+};
+
+static int dir_add(struct dirh *d, const char *name, fuse_ino_t ino, bool dir)
+{
+  if (d->n == d->cap) {
+    size_t nc = d->cap ? d->cap * 2 : 32;
+    struct dirent_s *ne = realloc(d->e, nc * sizeof *ne);
+    if (!ne)
+      return -ENOMEM;
+    d->e = ne;
+    d->cap = nc;
+  }
+  d->e[d->n].name = strdup(name);
+  if (!d->e[d->n].name)
+    return -ENOMEM;
+  d->e[d->n].ino = ino;
+  d->e[d->n].type = dir ? S_IFDIR : S_IFREG;
+  d->n++;
+  return 0;
+}
+
+static void dirh_free(struct dirh *d)
+{
+  for (size_t i = 0; i < d->n; i++)
+    free(d->e[i].name);
+  free(d->e);
+  free(d);
+}
+
+static int add_fixed(struct fs *fs, struct dirh *d, struct node *dir,
+                     const enum nkind *list, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    struct node *c = child_node(fs, dir, list[i]);
+    if (!c)
+      return -ENOMEM;
+    int r = dir_add(d, kinds[list[i]].file, c->ino, kinds[list[i]].dir);
+    if (r < 0)
+      return r;
+  }
+  return 0;
+}
+
+static int list_root(struct fs *fs, struct dirh *d, cliq_error *err)
+{
+  store_channels *cs = NULL;
+  int r = store_channels_get(fs->store, STORE_FETCH, &cs, err);
+  if (r < 0)
+    return r;
+  size_t n = 0;
+  char **names = NULL, **ids = NULL;
+  pthread_mutex_lock(&fs->lock);
+  r = memo_channels_locked(fs->root, cs);
+  if (r == 0) {
+    n = fs->root->memo.n;
+    names = calloc(n + 1, sizeof *names);
+    ids = calloc(n + 1, sizeof *ids);
+    if (!names || !ids)
+      r = -ENOMEM;
+    for (size_t i = 0; r == 0 && i < n; i++) {
+      names[i] = strdup(fs->root->memo.names[i]);
+      ids[i] = strdup(fs->root->memo.ids[i]);
+    }
+  }
+  pthread_mutex_unlock(&fs->lock);
+  store_channels_unref(cs);
+  char meta[] = ".cliqfs";
+  struct node *m = node_get(fs, N_META, meta, NULL, NULL, NULL, fs->root, meta);
+  if (r == 0)
+    r = m ? dir_add(d, meta, m->ino, true) : -ENOMEM;
+  for (size_t i = 0; r == 0 && i < n; i++) {
+    if (!names[i] || !ids[i]) {
+      r = -ENOMEM;
+      break;
+    }
+    struct node *c = channel_node(fs, ids[i], names[i]);
+    r = c ? dir_add(d, names[i], c->ino, true) : -ENOMEM;
+  }
+  for (size_t i = 0; names && ids && i < n; i++) {
+    free(names[i]);
+    free(ids[i]);
+  }
+  free(names);
+  free(ids);
+  return r;
+}
+
+static int list_channel(struct fs *fs, struct node *ch, struct dirh *d,
+                        cliq_error *err)
+{
+  int r = add_fixed(fs, d, ch, channel_files,
+                    sizeof channel_files / sizeof *channel_files);
+  if (r < 0)
+    return r;
+  store_threads *ts = NULL;
+  r = store_threads_get(fs->store, ch->channel_id, STORE_FETCH, &ts, err);
+  if (r < 0)
+    return r;
+  struct draft_names dn;
+  r = draft_names_get(fs, ch->channel_id, &dn);
+  if (r < 0) {
+    store_threads_unref(ts);
+    return r;
+  }
+  size_t n = 0;
+  char **names = NULL, **ids = NULL;
+  pthread_mutex_lock(&fs->lock);
+  r = memo_threads_locked(fs, ch, ts, &dn);
+  if (r == 0) {
+    n = ch->memo.n;
+    names = calloc(n + 1, sizeof *names);
+    ids = calloc(n + 1, sizeof *ids);
+    if (!names || !ids)
+      r = -ENOMEM;
+    for (size_t i = 0; r == 0 && i < n; i++) {
+      names[i] = strdup(ch->memo.names[i]);
+      ids[i] = strdup(ch->memo.ids[i]);
+    }
+  }
+  pthread_mutex_unlock(&fs->lock);
+  store_threads_unref(ts);
+  for (size_t i = 0; r == 0 && i < dn.n; i++) {
+    struct node *t = draft_node(fs, ch, dn.names[i]);
+    r = t ? dir_add(d, dn.names[i], t->ino, true) : -ENOMEM;
+  }
+  for (size_t i = 0; r == 0 && i < n; i++) {
+    if (!names[i] || !ids[i]) {
+      r = -ENOMEM;
+      break;
+    }
+    struct node *t = thread_node(fs, ch, ids[i], names[i]);
+    r = t ? dir_add(d, names[i], t->ino, true) : -ENOMEM;
+  }
+  for (size_t i = 0; names && ids && i < n; i++) {
+    free(names[i]);
+    free(ids[i]);
+  }
+  free(names);
+  free(ids);
+  draft_names_clear(&dn);
+  return r;
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+  struct fs *fs = fuse_req_userdata(req);
+  struct node *n = node_by_ino(fs, ino);
+  if (!n) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  if (!kinds[n->kind].dir) {
+    fuse_reply_err(req, ENOTDIR);
+    return;
+  }
+  struct dirh *d = calloc(1, sizeof *d);
+  if (!d) {
+    fuse_reply_err(req, ENOMEM);
+    return;
+  }
+  cliq_error err;
+  memset(&err, 0, sizeof err);
+  int r = dir_add(d, ".", n->ino, true);
+  if (r == 0)
+    r = dir_add(d, "..", n->parent ? n->parent->ino : n->ino, true);
+  if (r == 0) {
+    switch (n->kind) {
+    case N_ROOT:
+      r = list_root(fs, d, &err);
+      break;
+    case N_META:
+      r = add_fixed(fs, d, n, meta_files, sizeof meta_files / sizeof *meta_files);
+      break;
+    case N_CHANNEL:
+      r = list_channel(fs, n, d, &err);
+      break;
+    case N_THREAD: {
+      /* The draft or thread must still exist. */
+      struct tview v;
+      r = tview_get(fs, n, STORE_PEEK, &v, &err);
+      tview_clear(&v);
+      if (r == 0)
+        r = add_fixed(fs, d, n, thread_files,
+                      sizeof thread_files / sizeof *thread_files);
+      break;
+    }
+    default:
+      break;      /* outbox/, failed/: empty for now */
+    }
+  }
+  if (r < 0) {
+    fs_fail(fs, n, -r, &err, NULL);
+    dirh_free(d);
+    fuse_reply_err(req, -r);
+    return;
+  }
+  fi->fh = (uint64_t)(uintptr_t)d;
+  fuse_reply_open(req, fi);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
+{
+  (void)ino;
+  struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+  char *buf = malloc(size);
+  if (!buf) {
+    fuse_reply_err(req, ENOMEM);
+    return;
+  }
+  size_t pos = 0;
+  for (size_t i = (size_t)off; i < d->n; i++) {
+    struct stat st;
+    memset(&st, 0, sizeof st);
+    st.st_ino = d->e[i].ino;
+    st.st_mode = d->e[i].type;
+    size_t need = fuse_add_direntry(req, buf + pos, size - pos, d->e[i].name,
+                                    &st, (off_t)(i + 1));
+    if (need > size - pos)
+      break;
+    pos += need;
+  }
+  fuse_reply_buf(req, buf, pos);
+  free(buf);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
+                          struct fuse_file_info *fi)
+{
+  (void)ino;
+  dirh_free((struct dirh *)(uintptr_t)fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+/* ---- mkdir, rmdir, and everything that is not allowed ------------------------------- */
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+                     mode_t mode)
+{
+  (void)mode;
+  struct fs *fs = fuse_req_userdata(req);
+  struct node *p = node_by_ino(fs, parent);
+  if (!p) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  char *path = node_path_child(fs, p, name);
+  int r = 0;
+  cliq_error err;
+  memset(&err, 0, sizeof err);
+  if (p->kind != N_CHANNEL) {
+    r = fs_fail_path(fs, path, EPERM, NULL, "only a channel can hold new threads");
+    goto out;
+  }
+  struct node *existing = NULL;
+  r = lookup_child(fs, p, name, &existing, &err);
+  if (r == 0) {
+    r = -EEXIST;
+    goto out;
+  }
+  if (r != -ENOENT) {
+    fs_fail_path(fs, path, -r, &err, NULL);
+    goto out;
+  }
+  r = store_draft_create(fs->store, p->channel_id, name);
+  if (r < 0) {
+    fs_fail_path(fs, path, -r, NULL, NULL);
+    goto out;
+  }
+  pthread_mutex_lock(&fs->lock);
+  fs->drafts_version++;
+  pthread_mutex_unlock(&fs->lock);
+  struct node *n = draft_node(fs, p, name);
+  free(path);
+  if (!n) {
+    fuse_reply_err(req, ENOMEM);
+    return;
+  }
+  inval_inode(fs->inval, p->ino);
+  reply_entry_for(req, fs, n);
+  return;
+out:
+  free(path);
+  fuse_reply_err(req, -r);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+  struct fs *fs = fuse_req_userdata(req);
+  struct node *p = node_by_ino(fs, parent);
+  if (!p) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  char *path = node_path_child(fs, p, name);
+  int r = -EPERM;
+  if (p->kind == N_CHANNEL) {
+    r = store_draft_discard(fs->store, p->channel_id, name);
+    if (r == 0) {
+      pthread_mutex_lock(&fs->lock);
+      fs->drafts_version++;
+      pthread_mutex_unlock(&fs->lock);
+      inval_inode(fs->inval, p->ino);
+    } else if (r == -ENOENT) {
+      struct node *n = NULL;
+      cliq_error err;
+      r = lookup_child(fs, p, name, &n, &err) == 0 ? -EPERM : -ENOENT;
+    }
+  }
+  if (r == -EPERM)
+    fs_fail_path(fs, path, EPERM, NULL, "threads cannot be removed");
+  free(path);
+  fuse_reply_err(req, -r);
+}
+
+static void deny(fuse_req_t req, fuse_ino_t parent, const char *name,
+                 const char *what)
+{
+  struct fs *fs = fuse_req_userdata(req);
+  struct node *p = node_by_ino(fs, parent);
+  char *path = p ? node_path_child(fs, p, name) : NULL;
+  fs_fail_path(fs, path, EPERM, NULL, "%s is not supported", what);
+  free(path);
+  fuse_reply_err(req, EPERM);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+  deny(req, parent, name, "removing files");
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+                      fuse_ino_t newparent, const char *newname,
+                      unsigned int flags)
+{
+  (void)newparent;
+  (void)newname;
+  (void)flags;
+  deny(req, parent, name, "renaming");
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+                    const char *newname)
+{
+  (void)ino;
+  deny(req, newparent, newname, "linking");
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+                       const char *name)
+{
+  (void)link;
+  deny(req, parent, name, "symbolic links");
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+                     mode_t mode, dev_t rdev)
+{
+  (void)mode;
+  (void)rdev;
+  deny(req, parent, name, "creating files");
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+                      mode_t mode, struct fuse_file_info *fi)
+{
+  (void)mode;
+  (void)fi;
+  deny(req, parent, name, "creating files");
+}
+
+/* ---- Files ------------------------------------------------------------------------------ */
+
+enum wkind { W_NONE, W_MESSAGE, W_MAIN, W_STATE, W_FOLLOWERS, W_CTL };
+
+struct fop {
+  char *id;
+  bool remove;
+};
+
+struct fh {
+  struct node *node;
+  pthread_mutex_t lock;
+  bool can_read;
+  /* reading */
+  store_log *log;
+  enum store_log_form form;
+  bool reader;
+  char *content;
+  size_t content_len;
+  /* writing */
+  enum wkind wk;
+  bool append;
+  char *w;
+  size_t wlen, wcap;
+  size_t lines_done;
+  int poisoned;
+  struct fop *ops;
+  size_t n_ops, cap_ops;
+};
+
+static void fh_reset_write(struct fh *h)
+{
+  h->wlen = 0;
+  h->lines_done = 0;
+  if (h->w)
+    h->w[0] = '\0';
+  for (size_t i = 0; i < h->n_ops; i++)
+    free(h->ops[i].id);
+  h->n_ops = 0;
+}
+
+static void fh_free(struct fh *h)
+{
+  fh_reset_write(h);
+  free(h->ops);
+  free(h->w);
+  free(h->content);
+  pthread_mutex_destroy(&h->lock);
+  free(h);
+}
+
+static enum wkind write_kind(enum nkind k)
+{
+  switch (k) {
+  case N_CH_MESSAGES:
+  case N_T_MESSAGES:
+    return W_MESSAGE;
+  case N_T_MAIN:
+    return W_MAIN;
+  case N_T_STATE:
+    return W_STATE;
+  case N_T_FOLLOWERS:
+    return W_FOLLOWERS;
+  case N_T_CTL:
+    return W_CTL;
+  default:
+    return W_NONE;
+  }
+}
+
+/* Checks that a write may start on n: closed threads refuse replies, a draft's
+ * main is written once, thread operations need a thread. */
+static int write_allowed(struct fs *fs, struct node *n, cliq_error *err,
+                         const char **why)
+{
+  *why = NULL;
+  if (n->kind == N_CH_MESSAGES)
+    return 0;
+  struct tview v;
+  int r = tview_get(fs, n, STORE_PEEK, &v, err);
+  if (r < 0)
+    return r;
+  bool unopened = v.is_draft && !v.tid;
+  switch (n->kind) {
+  case N_T_MESSAGES:
+    if (tview_closed(&v)) {
+      r = -EACCES;
+      *why = "the thread is closed";
+    }
+    break;
+  case N_T_MAIN:
+    if (!v.is_draft || v.draft.main_message_id) {
+      r = -EACCES;
+      *why = "main is written once, for a new thread";
+    }
+    break;
+  case N_T_STATE:
+  case N_T_FOLLOWERS:
+  case N_T_CTL:
+    if (unopened) {
+      r = -EDESTADDRREQ;
+      *why = "the thread does not exist yet: write main, then messages";
+    }
+    break;
+  default:
+    break;
+  }
+  tview_clear(&v);
+  return r;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+  struct fs *fs = fuse_req_userdata(req);
+  struct node *n = node_by_ino(fs, ino);
+  if (!n) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  if (kinds[n->kind].dir) {
+    fuse_reply_err(req, EISDIR);
+    return;
+  }
+  int acc = fi->flags & O_ACCMODE;
+  bool want_write = acc == O_WRONLY || acc == O_RDWR;
+  bool want_read = acc == O_RDONLY || acc == O_RDWR;
+  cliq_error err;
+  memset(&err, 0, sizeof err);
+  int r = 0;
+  const char *why = NULL;
+  struct fh *h = calloc(1, sizeof *h);
+  if (!h) {
+    fuse_reply_err(req, ENOMEM);
+    return;
+  }
+  pthread_mutex_init(&h->lock, NULL);
+  h->node = n;
+  if (want_write) {
+    h->wk = write_kind(n->kind);
+    if (h->wk == W_NONE) {
+      r = -EACCES;
+      why = "this file is read-only";
+      goto fail;
+    }
+    r = write_allowed(fs, n, &err, &why);
+    if (r < 0)
+      goto fail;
+    h->append = (fi->flags & O_APPEND) != 0;
+  }
+  if (want_read && n->kind == N_T_CTL) {
+    r = -EACCES;
+    why = "ctl is write-only";
+    goto fail;
+  }
+  h->can_read = want_read;
+  int64_t size_now = -1;
+  if (want_read && is_log_kind(n->kind)) {
+    char *chat = NULL;
+    r = log_chat_of(fs, n, &chat, NULL, &err);
+    if (r < 0)
+      goto fail;
+    if (chat) {
+      r = store_log_get(fs->store, chat, STORE_FETCH, &h->log, &err);
+      free(chat);
+      if (r < 0 && !h->log)
+        goto fail;
+      if (r < 0) {
+        /* Nothing known and Cliq could not be asked. */
+        goto fail;
+      }
+      h->form = n->kind == N_T_JSONL ? STORE_LOG_JSONL : STORE_LOG_TEXT;
+      store_log_open_reader(h->log);
+      h->reader = true;
+      size_now = (int64_t)store_log_size(h->log, h->form);
+    } else {
+      size_now = 0;     /* a draft's messages: empty until the thread exists */
+    }
+  } else if (want_read) {
+    r = node_content(fs, n, STORE_FETCH, &h->content, &h->content_len, &err);
+    if (r < 0)
+      goto fail;
+    size_now = (int64_t)h->content_len;
+  }
+  /* The kernel may hold another size (never fetched: 0, or an older one):
+   * then read this open directly, and tell the kernel to forget its
+   * attributes. */
+  int64_t told = __atomic_load_n(&n->reported_size, __ATOMIC_ACQUIRE);
+  bool dynamic = n->kind == N_STATUS || n->kind == N_ERRORS;
+  if (want_write || dynamic || (want_read && size_now != told)) {
+    fi->direct_io = 1;
+    if (want_read && !dynamic && size_now != told)
+      inval_inode(fs->inval, n->ino);
+  } else {
+    fi->keep_cache = 0;
+  }
+  fi->fh = (uint64_t)(uintptr_t)h;
+  fuse_reply_open(req, fi);
+  return;
+fail:
+  fs_fail(fs, n, -r, &err, why);
+  if (h->reader)
+    store_log_close_reader(h->log);
+  fh_free(h);
+  fuse_reply_err(req, -r);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi)
+{
+  (void)ino;
+  struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+  if (!h->can_read) {
+    fuse_reply_err(req, EBADF);
+    return;
+  }
+  if (h->log) {
+    char *buf = malloc(size ? size : 1);
+    if (!buf) {
+      fuse_reply_err(req, ENOMEM);
+      return;
+    }
+    size_t n = store_log_read(h->log, h->form, off, buf, size);
+    store_log_note_read(h->log);
+    fuse_reply_buf(req, buf, n);
+    free(buf);
+    return;
+  }
+  if (off < 0 || (size_t)off >= h->content_len) {
+    fuse_reply_buf(req, NULL, 0);
+    return;
+  }
+  size_t n = h->content_len - (size_t)off;
+  if (n > size)
+    n = size;
+  fuse_reply_buf(req, h->content + off, n);
+}
+
+static int fh_push_op(struct fh *h, char *id, bool remove)
+{
+  if (h->n_ops == h->cap_ops) {
+    size_t nc = h->cap_ops ? h->cap_ops * 2 : 8;
+    struct fop *no = realloc(h->ops, nc * sizeof *no);
+    if (!no)
+      return -ENOMEM;
+    h->ops = no;
+    h->cap_ops = nc;
+  }
+  h->ops[h->n_ops].id = id;
+  h->ops[h->n_ops].remove = remove;
+  h->n_ops++;
+  return 0;
+}
+
+/* Processes the complete lines of a followers or ctl buffer (and, when
+ * final, the last partial one).  Returns 0 or -errno (nothing is sent). */
+static int process_lines(struct fs *fs, struct fh *h, bool final,
+                         cliq_error *err, const char **why)
+{
+  struct node *n = h->node;
+  while (h->lines_done < h->wlen) {
+    char *start = h->w + h->lines_done;
+    char *nl = memchr(start, '\n', h->wlen - h->lines_done);
+    size_t len = nl ? (size_t)(nl - start) : h->wlen - h->lines_done;
+    if (!nl && !final) {
+      if (h->wk == W_CTL) {
+        char *verb = NULL;
+        int r = wr_ctl_line(start, len, true, &verb);
+        free(verb);
+        if (r < 0) {
+          *why = "ctl takes follow, unfollow, mute, unmute, leave, close, reopen";
+          return r;
+        }
+      }
+      return 0;
+    }
+    if (h->wk == W_CTL) {
+      char *verb = NULL;
+      int r = wr_ctl_line(start, len, false, &verb);
+      if (r < 0) {
+        *why = "ctl takes follow, unfollow, mute, unmute, leave, close, reopen";
+        return r;
+      }
+      if (r == 0 && fh_push_op(h, verb, false) < 0) {
+        free(verb);
+        return -ENOMEM;
+      }
+    } else {
+      char *id = NULL;
+      bool remove = false;
+      int r = wr_follower_line(start, len, &id, &remove);
+      if (r < 0) {
+        *why = "a followers line is a user id or email, or -ID to remove";
+        return r;
+      }
+      if (r == 0) {
+        if (remove && !h->append) {
+          free(id);
+          *why = "-ID lines remove followers when appending (>>), not in a whole-file write";
+          return -EINVAL;
+        }
+        char *uid = NULL;
+        struct tview v;
+        r = tview_get(fs, n, STORE_PEEK, &v, err);
+        if (r == 0)
+          r = v.tid ? store_resolve_member(fs->store, v.tid, id, &uid, err)
+                    : -EDESTADDRREQ;
+        tview_clear(&v);
+        free(id);
+        if (r < 0) {
+          if (r == -EINVAL)
+            *why = "not a member of this channel";
+          return r;
+        }
+        if (fh_push_op(h, uid, remove) < 0) {
+          free(uid);
+          return -ENOMEM;
+        }
+      }
+    }
+    h->lines_done += len + (nl ? 1 : 0);
+  }
+  return 0;
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+                     size_t size, off_t off, struct fuse_file_info *fi)
+{
+  (void)ino;
+  (void)off;    /* one message per close: the bytes in the order written */
+  struct fs *fs = fuse_req_userdata(req);
+  struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+  struct node *n = h->node;
+  cliq_error err;
+  memset(&err, 0, sizeof err);
+  const char *why = NULL;
+  int r = 0;
+  pthread_mutex_lock(&h->lock);
+  if (h->wk == W_NONE) {
+    r = -EBADF;
+    goto out;
+  }
+  if (h->poisoned) {
+    r = -h->poisoned;
+    goto out_quiet;
+  }
+  if (h->wk == W_MESSAGE || h->wk == W_MAIN) {
+    r = write_allowed(fs, n, &err, &why);
+    if (r == 0 && h->wk == W_MESSAGE && n->draft) {
+      struct tview v;
+      if (tview_get(fs, n, STORE_PEEK, &v, &err) == 0 && !v.draft.main_message_id) {
+        r = -EDESTADDRREQ;
+        why = "write the new thread's main before its messages";
+      }
+      tview_clear(&v);
+    }
+    if (r < 0)
+      goto out;
+  }
+  size_t old = h->wlen;
+  if (h->wlen + size + 1 > h->wcap) {
+    size_t nc = h->wcap ? h->wcap : 1024;
+    while (nc < h->wlen + size + 1)
+      nc *= 2;
+    char *nb = realloc(h->w, nc);
+    if (!nb) {
+      r = -ENOMEM;
+      goto out;
+    }
+    h->w = nb;
+    h->wcap = nc;
+  }
+  memcpy(h->w + h->wlen, buf, size);
+  h->wlen += size;
+  h->w[h->wlen] = '\0';
+  switch (h->wk) {
+  case W_MESSAGE:
+  case W_MAIN:
+    r = wr_message_check(h->w, h->wlen, false);
+    if (r == -EMSGSIZE)
+      why = "a message holds at most 5000 characters";
+    else if (r == -EILSEQ)
+      why = "a message must be UTF-8 text";
+    break;
+  case W_STATE: {
+    bool close;
+    r = wr_state_parse(h->w, h->wlen, false, &close);
+    if (r > 0)
+      r = 0;
+    if (r < 0)
+      why = "state takes close or reopen";
+    break;
+  }
+  default:
+    r = process_lines(fs, h, false, &err, &why);
+    break;
+  }
+  if (r < 0) {
+    /* Nothing of this open will be sent: no silent truncation. */
+    h->wlen = old;
+    h->w[old] = '\0';
+    h->poisoned = -r;
+    goto out;
+  }
+  pthread_mutex_unlock(&h->lock);
+  fuse_reply_write(req, size);
+  return;
+out:
+  fs_fail(fs, n, -r, &err, why);
+out_quiet:
+  pthread_mutex_unlock(&h->lock);
+  fuse_reply_err(req, -r);
+}
+
+/* Sends what this open wrote.  Called at every close (flush). */
+static int deliver(struct fs *fs, struct fh *h, cliq_error *err,
+                   const char **why)
+{
+  struct node *n = h->node;
+  int r = 0;
+  switch (h->wk) {
+  case W_MESSAGE:
+  case W_MAIN: {
+    r = wr_message_check(h->w, h->wlen, true);
+    if (r < 0) {
+      *why = r == -EILSEQ ? "a message must be UTF-8 text" : NULL;
+      return r;
+    }
+    size_t len = wr_message_len(h->w, h->wlen);
+    if (len == 0)
+      return 0;
+    char *text = strndup(h->w, len);
+    if (!text)
+      return -ENOMEM;
+    struct chview c;
+    r = chview_get(fs, n->channel_id, STORE_PEEK, &c, err);
+    if (r == 0) {
+      if (h->wk == W_MAIN) {
+        r = store_draft_post_main(fs->store, n->channel_id, c.chat_id, n->draft,
+                                  text, err);
+        inval_matching(fs, n->channel_id, NULL);
+      } else if (n->kind == N_CH_MESSAGES) {
+        r = store_post_channel(fs->store, n->channel_id, c.chat_id, text, err);
+      } else if (n->draft) {
+        r = store_draft_append(fs->store, n->channel_id, c.chat_id, n->draft,
+                               text, err);
+        if (r == 0) {
+          pthread_mutex_lock(&fs->lock);
+          fs->drafts_version++;
+          pthread_mutex_unlock(&fs->lock);
+          inval_matching(fs, n->channel_id, NULL);
+        }
+      } else {
+        r = store_reply(fs->store, n->thread_id, text, err);
+      }
+      chview_clear(&c);
+    }
+    free(text);
+    return r;
+  }
+  case W_STATE: {
+    bool close = false;
+    r = wr_state_parse(h->w, h->wlen, true, &close);
+    if (r < 0) {
+      *why = "state takes close or reopen";
+      return r;
+    }
+    if (r == 1)
+      return 0;
+    struct tview v;
+    r = tview_get(fs, n, STORE_PEEK, &v, err);
+    if (r == 0)
+      r = store_set_state(fs->store, n->channel_id, v.tid, close, err);
+    if (r == 0)
+      inval_thread_nodes(fs, v.tid);
+    tview_clear(&v);
+    return r;
+  }
+  case W_FOLLOWERS:
+  case W_CTL: {
+    r = process_lines(fs, h, true, err, why);
+    if (r < 0)
+      return r;
+    if (h->n_ops == 0)
+      return 0;
+    struct tview v;
+    r = tview_get(fs, n, STORE_PEEK, &v, err);
+    if (r == 0 && !v.tid)
+      r = -EDESTADDRREQ;
+    if (r == 0 && h->wk == W_CTL) {
+      for (size_t i = 0; i < h->n_ops && r == 0; i++)
+        r = store_ctl(fs->store, n->channel_id, v.tid, h->ops[i].id, err);
+    } else if (r == 0) {
+      const char **ids = calloc(h->n_ops + 1, sizeof *ids);
+      size_t k = 0;
+      if (!ids)
+        r = -ENOMEM;
+      if (r == 0 && h->append) {
+        /* In order, grouping runs of adds and of removes. */
+        for (size_t i = 0; i < h->n_ops && r == 0;) {
+          bool rm = h->ops[i].remove;
+          k = 0;
+          while (i < h->n_ops && h->ops[i].remove == rm)
+            ids[k++] = h->ops[i++].id;
+          r = rm ? store_followers_remove(fs->store, v.tid, ids, k, err)
+                 : store_followers_add(fs->store, v.tid, ids, k, err);
+        }
+      } else if (r == 0) {
+        for (size_t i = 0; i < h->n_ops; i++)
+          ids[k++] = h->ops[i].id;
+        r = store_followers_replace(fs->store, v.tid, ids, k, err);
+      }
+      free(ids);
+    }
+    if (v.tid)
+      inval_thread_nodes(fs, v.tid);
+    tview_clear(&v);
+    return r;
+  }
+  default:
+    return 0;
+  }
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+  (void)ino;
+  struct fs *fs = fuse_req_userdata(req);
+  struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+  int r = 0;
+  pthread_mutex_lock(&h->lock);
+  if (h->wk == W_NONE) {
+    pthread_mutex_unlock(&h->lock);
+    fuse_reply_err(req, 0);
+    return;
+  }
+  if (h->poisoned) {
+    /* The error was reported at write; nothing is sent. */
+    r = -h->poisoned;
+    fh_reset_write(h);
+    pthread_mutex_unlock(&h->lock);
+    fuse_reply_err(req, -r);
+    return;
+  }
+  if (h->wlen > 0) {
+    cliq_error err;
+    memset(&err, 0, sizeof err);
+    const char *why = NULL;
+    r = deliver(fs, h, &err, &why);
+    if (r < 0)
+      fs_fail(fs, h->node, -r, &err, why);
+  }
+  /* Sent (or failed) once: a second flush of a dup'd descriptor sends
+   * nothing more. */
+  fh_reset_write(h);
+  pthread_mutex_unlock(&h->lock);
+  fuse_reply_err(req, -r);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino,
+                       struct fuse_file_info *fi)
+{
+  (void)ino;
+  struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+  if (h->reader)
+    store_log_close_reader(h->log);
+  fh_free(h);
+  fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+                     struct fuse_file_info *fi)
+{
+  (void)ino;
+  (void)datasync;
+  (void)fi;
+  fuse_reply_err(req, 0);   /* delivery is synchronous: nothing is pending */
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+  (void)ino;
+  struct statvfs st;
+  memset(&st, 0, sizeof st);
+  st.f_bsize = 4096;
+  st.f_frsize = 4096;
+  st.f_namemax = NAMES_MAX_BYTES;
+  fuse_reply_statfs(req, &st);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+  (void)userdata;
+  /* The shell's ">" then arrives as an open with O_TRUNC, not a separate
+   * truncate. */
+  if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+    conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+  /* Size or mtime changes drop cached pages of growing files. */
+  if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
+    conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+}
+
+static const struct fuse_lowlevel_ops ops = {
+  .init = op_init,
+  .lookup = op_lookup,
+  .forget = op_forget,
+  .forget_multi = op_forget_multi,
+  .getattr = op_getattr,
+  .setattr = op_setattr,
+  .access = op_access,
+  .mkdir = op_mkdir,
+  .rmdir = op_rmdir,
+  .unlink = op_unlink,
+  .rename = op_rename,
+  .link = op_link,
+  .symlink = op_symlink,
+  .mknod = op_mknod,
+  .create = op_create,
+  .open = op_open,
+  .read = op_read,
+  .write = op_write,
+  .flush = op_flush,
+  .release = op_release,
+  .fsync = op_fsync,
+  .opendir = op_opendir,
+  .readdir = op_readdir,
+  .releasedir = op_releasedir,
+  .statfs = op_statfs,
+};
+
+/* ---- Running ------------------------------------------------------------------------- */
+
+static struct fs *fs_new(struct cliqfs_config *cfg)
+{
+  struct fs *fs = calloc(1, sizeof *fs);
+  if (!fs)
+    return NULL;
+  fs->cfg = cfg;
+  fs->uid = getuid();
+  fs->gid = getgid();
+  fs->mount_time = time(NULL);
+  fs->n_buckets = 1024;
+  fs->by_ino = calloc(fs->n_buckets, sizeof *fs->by_ino);
+  fs->by_ident = calloc(fs->n_buckets, sizeof *fs->by_ident);
+  fs->last_errors = json_array();
+  pthread_mutex_init(&fs->lock, NULL);
+  if (!fs->by_ino || !fs->by_ident || !fs->last_errors)
+    goto fail;
+  fs->root = node_get(fs, N_ROOT, "/", NULL, NULL, NULL, NULL, "");
+  if (!fs->root)
+    goto fail;
+  /* The root keeps FUSE's number. */
+  pthread_mutex_lock(&fs->lock);
+  struct node **slot = &fs->by_ino[fs->root->ino % fs->n_buckets];
+  while (*slot != fs->root)
+    slot = &(*slot)->next_ino;
+  *slot = fs->root->next_ino;
+  fs->root->ino = FUSE_ROOT_ID;
+  fs->root->next_ino = fs->by_ino[FUSE_ROOT_ID % fs->n_buckets];
+  fs->by_ino[FUSE_ROOT_ID % fs->n_buckets] = fs->root;
+  pthread_mutex_unlock(&fs->lock);
+  return fs;
+fail:
+  free(fs->by_ino);
+  free(fs->by_ident);
+  json_decref(fs->last_errors);
+  pthread_mutex_destroy(&fs->lock);
+  free(fs);
+  return NULL;
+}
+
+static void fs_free(struct fs *fs)
+{
+  if (!fs)
+    return;
+  for (size_t b = 0; b < fs->n_buckets; b++) {
+    struct node *n = fs->by_ino[b];
+    while (n) {
+      struct node *next = n->next_ino;
+      node_free(n);
+      n = next;
+    }
+  }
+  free(fs->by_ino);
+  free(fs->by_ident);
+  free(fs->errors);
+  json_decref(fs->last_errors);
+  pthread_mutex_destroy(&fs->lock);
+  free(fs);
+}
+
+/* Builds client, governor, cache and store from cfg.  No network. */
+static int fs_connect(struct fs *fs, char *msg, size_t msglen)
+{
+  struct cliqfs_config *cfg = fs->cfg;
+  cliq_error err;
+  memset(&err, 0, sizeof err);
+  gov_options go = {
+    .state_dir = cfg->state_dir,
+    .time_scale = cfg->time_scale,
+    .margin = -1,
+    .max_wait_s = cfg->max_wait_s,
+  };
+  fs->gov = gov_new(&go, &err);
+  if (!fs->gov) {
+    snprintf(msg, msglen, "rate governor: %s", err.message);
+    return -(err.err ? err.err : EIO);
+  }
+  for (size_t i = 0; i < cfg->n_limits; i++) {
+    if (gov_set_limit_str(fs->gov, cfg->limits[i].api, cfg->limits[i].value,
+                          &err) < 0) {
+      snprintf(msg, msglen, "limit.%s: %s", cfg->limits[i].api, err.message);
+      return -EINVAL;
+    }
+  }
+  cliq_gate gate = gov_gate(fs->gov);
+  cliq_client_config cc = {
+    .api_url = cfg->api_url,
+    .accounts_url = cfg->accounts_url,
+    .access_token = cfg->access_token,
+    .client_id = cfg->client_id,
+    .client_secret = cfg->client_secret,
+    .refresh_token = cfg->refresh_token,
+    .time_scale = cfg->time_scale,
+  };
+  fs->client = cliq_client_new(&cc, &gate, &err);
+  if (!fs->client) {
+    snprintf(msg, msglen, "Cliq client: %s", err.message);
+    return -(err.err ? err.err : EINVAL);
+  }
+  tcache_options to = {
+    .disk_dir = cfg->cache_dir,
+    .time_scale = cfg->time_scale,
+  };
+  fs->cache = tcache_new(&to, &err);
+  if (!fs->cache) {
+    snprintf(msg, msglen, "cache: %s", err.message);
+    return -(err.err ? err.err : EIO);
+  }
+  store_options so = {
+    .client = fs->client,
+    .gov = fs->gov,
+    .cache = fs->cache,
+    .history = cfg->history,
+    .time_scale = cfg->time_scale,
+    .log_grew = on_log_grew,
+    .threads_changed = on_threads_changed,
+    .cb_ctx = fs,
+  };
+  fs->store = store_new(&so);
+  if (!fs->store) {
+    snprintf(msg, msglen, "out of memory");
+    return -ENOMEM;
+  }
+  return 0;
+}
+
+static void fs_disconnect(struct fs *fs)
+{
+  if (fs->gov)
+    gov_shutdown(fs->gov);
+  store_free(fs->store);
+  fs->store = NULL;
+  cliq_client_free(fs->client);
+  fs->client = NULL;
+  tcache_free(fs->cache);
+  fs->cache = NULL;
+  gov_free(fs->gov);
+  fs->gov = NULL;
+}
+
+/* Once the session ends (unmount, signal), requests still waiting for a rate
+ * slot must give up, or the loop could not join its workers. */
+struct watchdog {
+  struct fuse_session *se;
+  gov *gov;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  bool stop;
+};
+
+static void *watchdog_main(void *arg)
+{
+  struct watchdog *w = arg;
+  pthread_mutex_lock(&w->lock);
+  while (!w->stop && !fuse_session_exited(w->se)) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 100 * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&w->cond, &w->lock, &until);
+  }
+  bool exited = !w->stop;
+  pthread_mutex_unlock(&w->lock);
+  if (exited && w->gov)
+    gov_shutdown(w->gov);
+  return NULL;
+}
+
+int cliqfs_run(struct cliqfs_config *cfg, struct fuse_args *args,
+               const struct cliqfs_hooks *hooks)
+{
+  struct fuse_cmdline_opts opts;
+  memset(&opts, 0, sizeof opts);
+  int ret = 1;
+  struct fs *fs = NULL;
+  struct fuse_session *se = NULL;
+  bool mounted = false, handlers = false, started = false;
+  struct fuse_loop_config *loop_cfg = NULL;
+
+  if (fuse_parse_cmdline(args, &opts) != 0)
+    return 1;
+  if (opts.show_help) {
+    printf("usage: cliqfs [options] MOUNTPOINT\n\n");
+    fuse_cmdline_help();
+    fuse_lowlevel_help();
+    ret = 0;
+    goto out;
+  }
+  if (opts.show_version) {
+    printf("cliqfs, FUSE library %s\n", fuse_pkgversion());
+    ret = 0;
+    goto out;
+  }
+  if (!opts.mountpoint) {
+    fprintf(stderr, "cliqfs: no mount point given (cliqfs --help)\n");
+    goto out;
+  }
+  fs = fs_new(cfg);
+  if (!fs) {
+    fprintf(stderr, "cliqfs: out of memory\n");
+    goto out;
+  }
+  se = fuse_session_new(args, &ops, sizeof ops, fs);
+  if (!se)
+    goto out;
+  fs->se = se;
+  if (fuse_set_signal_handlers(se) != 0)
+    goto out;
+  handlers = true;
+  if (fuse_session_mount(se, opts.mountpoint) != 0)
+    goto out;
+  mounted = true;
+  if (fuse_daemonize(opts.foreground) != 0)
+    goto out;
+  /* Mounted: everything from here on happens in the daemon. */
+  if (hooks && hooks->on_start) {
+    if (hooks->on_start(hooks->ctx, cfg) != 0) {
+      fprintf(stderr, "cliqfs: start-up failed\n");
+      goto out;
+    }
+    started = true;
+  }
+  char msg[512] = "";
+  if (fs_connect(fs, msg, sizeof msg) < 0) {
+    fprintf(stderr, "cliqfs: %s\n", msg);
+    goto out;
+  }
+  fs->inval = inval_start(se);
+  if (!fs->inval || store_start_refresher(fs->store) < 0) {
+    fprintf(stderr, "cliqfs: cannot start threads\n");
+    goto out;
+  }
+  struct watchdog wd = { .se = se, .gov = fs->gov };
+  pthread_mutex_init(&wd.lock, NULL);
+  pthread_cond_init(&wd.cond, NULL);
+  pthread_t wd_thread;
+  bool wd_running = pthread_create(&wd_thread, NULL, watchdog_main, &wd) == 0;
+
+  int loop_rc;
+  if (opts.singlethread) {
+    loop_rc = fuse_session_loop(se);
+  } else {
+    loop_cfg = fuse_loop_cfg_create();
+    if (!loop_cfg) {
+      loop_rc = -ENOMEM;
+    } else {
+      fuse_loop_cfg_set_clone_fd(loop_cfg, (unsigned)opts.clone_fd);
+      if (opts.max_idle_threads < 100000)
+        fuse_loop_cfg_set_idle_threads(loop_cfg, opts.max_idle_threads);
+      /* UINT_MAX: not given on the command line. */
+      fuse_loop_cfg_set_max_threads(loop_cfg, opts.max_threads > 0 &&
+                                                      opts.max_threads < 100000
+                                                  ? opts.max_threads
+                                                  : 64);
+      loop_rc = fuse_session_loop_mt(se, loop_cfg);
+    }
+  }
+  if (wd_running) {
+    pthread_mutex_lock(&wd.lock);
+    wd.stop = true;
+    pthread_cond_signal(&wd.cond);
+    pthread_mutex_unlock(&wd.lock);
+    pthread_join(wd_thread, NULL);
+  }
+  pthread_cond_destroy(&wd.cond);
+  pthread_mutex_destroy(&wd.lock);
+  /* A signal ends the loop with its number; an unmount with 0. */
+  ret = loop_rc == 0 || loop_rc == SIGTERM || loop_rc == SIGINT ||
+                loop_rc == SIGHUP
+            ? 0
+            : 1;
+out:
+  if (fs) {
+    if (fs->gov)
+      gov_shutdown(fs->gov);
+    if (fs->store)
+      store_free(fs->store);
+    fs->store = NULL;
+    inval_stop(fs->inval);
+    fs->inval = NULL;
+  }
+  if (mounted)
+    fuse_session_unmount(se);
+  if (handlers)
+    fuse_remove_signal_handlers(se);
+  if (se)
+    fuse_session_destroy(se);
+  if (fs) {
+    fs_disconnect(fs);
+    fs_free(fs);
+  }
+  if (started && hooks->on_stop)
+    hooks->on_stop(hooks->ctx);
+  if (loop_cfg)
+    fuse_loop_cfg_destroy(loop_cfg);
+  free(opts.mountpoint);
+  return ret;
+}

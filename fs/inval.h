@@ -1,0 +1,29 @@
+/* fs/inval: kernel cache invalidations, sent only from a thread of their own
+ * (a notification sent from inside a request handler can deadlock with the
+ * kernel waiting on that very request).  Anyone may queue; repeated requests
+ * for one inode or entry that are still pending are merged.
+ *
+ * Ownership: the queue copies names.  Thread-safe.
+ */
+#ifndef CLIQFS_FS_INVAL_H
+#define CLIQFS_FS_INVAL_H
+
+#include <stdint.h>
+
+struct fuse_session;
+typedef struct inval_queue inval_queue;
+
+/* Starts the sender thread for se.  NULL on failure. */
+inval_queue *inval_start(struct fuse_session *se);
+/* Sends what is queued, then stops the thread and frees the queue. */
+void inval_stop(inval_queue *q);
+
+/* Attributes and cached data of an inode. */
+void inval_inode(inval_queue *q, uint64_t ino);
+/* A name in a directory (the dentry), e.g. after a rename by Cliq. */
+void inval_entry(inval_queue *q, uint64_t parent, const char *name);
+
+/* Notifications sent so far (for .cliqfs/status and tests). */
+uint64_t inval_sent(inval_queue *q);
+
+#endif

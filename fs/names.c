@@ -1,0 +1,249 @@
+#include "fs/names.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *names_numeric_id(const char *chat_id)
+{
+  if (!chat_id)
+    return "";
+  const char *t = strstr(chat_id, "-T-");
+  if (t && t[3])
+    return t + 3;
+  const char *cut = NULL;
+  for (const char *p = chat_id; *p; p++)
+    if ((*p == '_' || *p == '-') && p[1])
+      cut = p + 1;
+  return cut ? cut : chat_id;
+}
+
+/* Length of the UTF-8 sequence starting at s (at most `avail` bytes), or 0
+ * when it is not a well-formed sequence. */
+static size_t utf8_seq_len(const unsigned char *s, size_t avail)
+{
+  unsigned char c = s[0];
+  size_t len;
+  uint32_t min, cp;
+  if (c < 0x80)
+    return 1;
+  if (c >= 0xc2 && c <= 0xdf) {
+    len = 2; min = 0x80; cp = c & 0x1f;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    len = 3; min = 0x800; cp = c & 0x0f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    len = 4; min = 0x10000; cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (avail < len)
+    return 0;
+  for (size_t i = 1; i < len; i++) {
+    if ((s[i] & 0xc0) != 0x80)
+      return 0;
+    cp = (cp << 6) | (s[i] & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+    return 0;
+  return len;
+}
+
+static bool is_c1_control(const unsigned char *s, size_t len)
+{
+  return len == 2 && s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f;
+}
+
+char *names_safe_title(const char *title, const char *chat_id,
+                       size_t max_bytes)
+{
+  static const char division_slash[] = "\xe2\x88\x95"; /* U+2215 */
+  const unsigned char *in = (const unsigned char *)(title ? title : "");
+  size_t in_len = strlen((const char *)in);
+  char *out = malloc(in_len * 3 + 1);
+  if (!out)
+    return NULL;
+  size_t o = 0;
+  for (size_t i = 0; i < in_len;) {
+    size_t len = utf8_seq_len(in + i, in_len - i);
+    if (len == 0) {           /* not UTF-8: drop the byte */
+      i++;
+      continue;
+    }
+    const unsigned char *seq = in + i;
+    i += len;
+    if (len == 1 && (seq[0] < 0x20 || seq[0] == 0x7f))
+      continue;
+    if (is_c1_control(seq, len))
+      continue;
+    const char *piece = (const char *)seq;
+    size_t piece_len = len;
+    if (len == 1 && seq[0] == '/') {
+      piece = division_slash;
+      piece_len = sizeof division_slash - 1;
+    }
+    if (o + piece_len > max_bytes)
+      break;                  /* cut at a character boundary */
+    memcpy(out + o, piece, piece_len);
+    o += piece_len;
+  }
+  out[o] = '\0';
+  if (o == 0 || strcmp(out, ".") == 0 || strcmp(out, "..") == 0) {
+    free(out);
+    const char *num = names_numeric_id(chat_id);
+    if (!*num)
+      num = "0";
+    out = strndup(num, max_bytes ? max_bytes : 1);
+  }
+  return out;
+}
+
+static char *with_suffix(const char *title, const char *chat_id,
+                         const char *suffix_digits)
+{
+  char suffix[NAMES_MAX_BYTES + 1];
+  int n = snprintf(suffix, sizeof suffix, " (%s)", suffix_digits);
+  if (n < 0 || (size_t)n >= NAMES_MAX_BYTES)
+    return strndup(suffix_digits, NAMES_MAX_BYTES);
+  char *base = names_safe_title(title, chat_id, NAMES_MAX_BYTES - (size_t)n);
+  if (!base)
+    return NULL;
+  char *out = NULL;
+  if (asprintf(&out, "%s%s", base, suffix) < 0)
+    out = NULL;
+  free(base);
+  return out;
+}
+
+static const char *last_digits(const char *num, size_t k)
+{
+  size_t len = strlen(num);
+  return len > k ? num + len - k : num;
+}
+
+struct sort_ctx {
+  char **names;
+  const char *const *ids;
+};
+
+static int by_name_then_id(const void *a, const void *b, void *arg)
+{
+  const struct sort_ctx *ctx = arg;
+  size_t i = *(const size_t *)a, j = *(const size_t *)b;
+  int c = strcmp(ctx->names[i], ctx->names[j]);
+  if (c)
+    return c;
+  return strcmp(ctx->ids[i] ? ctx->ids[i] : "", ctx->ids[j] ? ctx->ids[j] : "");
+}
+
+static bool is_reserved(const char *name, const char *const *reserved,
+                        size_t n_reserved)
+{
+  for (size_t r = 0; r < n_reserved; r++)
+    if (strcmp(name, reserved[r]) == 0)
+      return true;
+  return false;
+}
+
+/* Marks in `clash` every index whose name equals another's or a reserved
+ * name.  order is filled with indexes sorted by (name, id).  Returns whether
+ * any clash was found. */
+static bool find_clashes(char **names, const char *const *ids, size_t n,
+                         const char *const *reserved, size_t n_reserved,
+                         size_t *order, bool *clash, bool first_keeps)
+{
+  struct sort_ctx ctx = { names, ids };
+  for (size_t i = 0; i < n; i++) {
+    order[i] = i;
+    clash[i] = false;
+  }
+  qsort_r(order, n, sizeof *order, by_name_then_id, &ctx);
+  bool any = false;
+  for (size_t k = 0; k < n;) {
+    size_t end = k + 1;
+    while (end < n && strcmp(names[order[end]], names[order[k]]) == 0)
+      end++;
+    bool reserved_hit = is_reserved(names[order[k]], reserved, n_reserved);
+    if (end - k > 1 || reserved_hit) {
+      for (size_t m = k; m < end; m++)
+        if (!(first_keeps && m == k && !reserved_hit)) {
+          clash[order[m]] = true;
+          any = true;
+        }
+    }
+    k = end;
+  }
+  return any;
+}
+
+int names_assign(const char *const *titles, const char *const *chat_ids,
+                 size_t n, const char *const *reserved, size_t n_reserved,
+                 char **names_out)
+{
+  size_t *order = NULL;
+  bool *clash = NULL;
+  int rc = -ENOMEM;
+  for (size_t i = 0; i < n; i++)
+    names_out[i] = NULL;
+  if (n == 0)
+    return 0;
+  order = calloc(n, sizeof *order);
+  clash = calloc(n, sizeof *clash);
+  if (!order || !clash)
+    goto out;
+  for (size_t i = 0; i < n; i++) {
+    names_out[i] = names_safe_title(titles[i], chat_ids[i], NAMES_MAX_BYTES);
+    if (!names_out[i])
+      goto out;
+  }
+  /* Pass 1: every member of a group of equal names gets the short suffix. */
+  if (find_clashes(names_out, chat_ids, n, reserved, n_reserved, order, clash,
+                   false)) {
+    for (size_t i = 0; i < n; i++) {
+      if (!clash[i])
+        continue;
+      char *s = with_suffix(titles[i], chat_ids[i],
+                            last_digits(names_numeric_id(chat_ids[i]), 6));
+      if (!s)
+        goto out;
+      free(names_out[i]);
+      names_out[i] = s;
+    }
+  }
+  /* Pass 2 (rare): names still equal keep the first (by id) and give the
+   * others the full numeric id, then a counter. */
+  for (int round = 0; round < 2; round++) {
+    if (!find_clashes(names_out, chat_ids, n, reserved, n_reserved, order,
+                      clash, true))
+      break;
+    for (size_t k = 0; k < n; k++) {
+      size_t i = order[k];
+      if (!clash[i])
+        continue;
+      char digits[64];
+      if (round == 0)
+        snprintf(digits, sizeof digits, "%s", names_numeric_id(chat_ids[i]));
+      else
+        snprintf(digits, sizeof digits, "%s-%zu",
+                 last_digits(names_numeric_id(chat_ids[i]), 40), k);
+      char *s = with_suffix(titles[i], chat_ids[i], digits);
+      if (!s)
+        goto out;
+      free(names_out[i]);
+      names_out[i] = s;
+    }
+  }
+  rc = 0;
+out:
+  if (rc) {
+    for (size_t i = 0; i < n; i++) {
+      free(names_out[i]);
+      names_out[i] = NULL;
+    }
+  }
+  free(order);
+  free(clash);
+  return rc;
+}

@@ -1,0 +1,645 @@
+/* Unit tests for cache/tcache. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "cache/statefile.h"
+#include "cache/tcache.h"
+#include "testutil.h"
+
+struct dir_state {
+  char *dir;
+};
+
+static int setup_dir(void **state)
+{
+  struct dir_state *s = calloc(1, sizeof(*s));
+  s->dir = tu_mkdtemp("tcache");
+  if (!s->dir)
+    return -1;
+  *state = s;
+  return 0;
+}
+
+static int teardown_dir(void **state)
+{
+  struct dir_state *s = *state;
+  tu_rm_rf(s->dir);
+  free(s->dir);
+  free(s);
+  return 0;
+}
+
+static tcache *new_cache(const char *dir, double scale, size_t max_bytes)
+{
+  tcache_options o = {.max_bytes = max_bytes, .disk_dir = dir,
+                      .time_scale = scale};
+  cliq_error err;
+  tcache *c = tcache_new(&o, &err);
+  assert_non_null(c);
+  assert_int_equal(err.err, 0);
+  return c;
+}
+
+static json_t *value_n(int n)
+{
+  return json_pack("{s:i, s:s}", "n", n, "pad", "some text to give it weight");
+}
+
+static int value_of(json_t *v)
+{
+  return (int)json_integer_value(json_object_get(v, "n"));
+}
+
+/* Polls until key is no longer in state `was` (it ages out). */
+static bool wait_leaves(tcache *c, const char *key, tcache_state was,
+                        double seconds)
+{
+  double end = tu_now_mono() + seconds;
+  while (tcache_get(c, key, NULL, NULL) == was) {
+    if (tu_now_mono() > end)
+      return false;
+    tu_sleep(0.005);
+  }
+  return true;
+}
+
+static bool wait_not_fresh(tcache *c, const char *key, double seconds)
+{
+  return wait_leaves(c, key, TCACHE_FRESH, seconds);
+}
+
+/* ---- fetch functions used below ------------------------------------------- */
+
+struct fetch_ctl {
+  pthread_mutex_t mu;
+  int calls;
+  int result;          /* 0 or -errno to return */
+  int n;               /* value to return */
+  double delay_s;
+  bool hold;           /* wait in the fetch until released */
+  pthread_cond_t released;
+};
+
+static int count_fetch(void *ctx, const char *key, json_t **out, cliq_error *err)
+{
+  (void)key;
+  (void)err;
+  int *calls = ctx;
+  (*calls)++;
+  *out = value_n(*calls);
+  return 0;
+}
+
+static int ctl_fetch(void *ctx, const char *key, json_t **out, cliq_error *err)
+{
+  struct fetch_ctl *f = ctx;
+  pthread_mutex_lock(&f->mu);
+  f->calls++;
+  int result = f->result, n = f->n;
+  double delay = f->delay_s;
+  pthread_mutex_unlock(&f->mu);
+  if (delay > 0)
+    tu_sleep(delay);
+  pthread_mutex_lock(&f->mu);
+  while (f->hold)
+    pthread_cond_wait(&f->released, &f->mu);
+  pthread_mutex_unlock(&f->mu);
+  if (result) {
+    err->err = -result;
+    snprintf(err->message, sizeof(err->message), "%s: injected", key);
+    err->http_status = 503;
+    return result;
+  }
+  *out = value_n(n);
+  return 0;
+}
+
+static int ctl_calls(struct fetch_ctl *f)
+{
+  pthread_mutex_lock(&f->mu);
+  int n = f->calls;
+  pthread_mutex_unlock(&f->mu);
+  return n;
+}
+
+static void ctl_init(struct fetch_ctl *f, int n)
+{
+  memset(f, 0, sizeof(*f));
+  pthread_mutex_init(&f->mu, NULL);
+  pthread_cond_init(&f->released, NULL);
+  f->n = n;
+}
+
+static void ctl_destroy(struct fetch_ctl *f)
+{
+  pthread_cond_destroy(&f->released);
+  pthread_mutex_destroy(&f->mu);
+}
+
+static void ctl_release(struct fetch_ctl *f)
+{
+  pthread_mutex_lock(&f->mu);
+  f->hold = false;
+  pthread_cond_broadcast(&f->released);
+  pthread_mutex_unlock(&f->mu);
+}
+
+/* ---- basic TTL semantics ---------------------------------------------------- */
+
+static void test_put_get_fresh_then_stale(void **state)
+{
+  (void)state;
+  /* ttl 60 s at time_scale 600: fresh for 0.1 s. */
+  tcache *c = new_cache(NULL, 600, 0);
+  json_t *v = NULL;
+  double age = -1;
+  assert_int_equal(tcache_get(c, "k", &v, &age), TCACHE_MISS);
+  assert_null(v);
+
+  json_t *put = value_n(7);
+  tcache_put(c, "k", put, 60);
+  json_decref(put);
+  assert_int_equal(tcache_get(c, "k", &v, &age), TCACHE_FRESH);
+  assert_non_null(v);
+  assert_int_equal(value_of(v), 7);
+  assert_true(age >= 0 && age < 60);
+  json_decref(v);
+
+  assert_true(wait_not_fresh(c, "k", 60));
+  assert_int_equal(tcache_get(c, "k", &v, &age), TCACHE_STALE);
+  assert_non_null(v);
+  assert_int_equal(value_of(v), 7);
+  assert_true(age >= 0.1);
+  json_decref(v);
+
+  /* A put replaces the value and makes it fresh again. */
+  put = value_n(8);
+  tcache_put(c, "k", put, 60);
+  json_decref(put);
+  assert_int_equal(tcache_get(c, "k", &v, NULL), TCACHE_FRESH);
+  assert_int_equal(value_of(v), 8);
+  json_decref(v);
+
+  tcache_invalidate(c, "k");
+  assert_int_equal(tcache_get(c, "k", &v, NULL), TCACHE_MISS);
+  assert_null(v);
+  tcache_free(c);
+}
+
+static void test_negative_entries(void **state)
+{
+  (void)state;
+  tcache *c = new_cache(NULL, 600, 0);
+  tcache_put_negative(c, "gone", 60);
+  json_t *v = (json_t *)1;
+  assert_int_equal(tcache_get(c, "gone", &v, NULL), TCACHE_NEGATIVE);
+  assert_null(v);
+  /* A fresh negative entry answers without a fetch. */
+  int calls = 0;
+  cliq_error err;
+  assert_int_equal(tcache_fetch(c, "gone", 60, count_fetch, &calls, &v, &err),
+                   -ENOENT);
+  assert_int_equal(calls, 0);
+  assert_int_equal(err.err, ENOENT);
+  assert_null(v);
+  assert_int_equal(tcache_fetch(c, "gone", 60, NULL, NULL, &v, &err), -EINVAL);
+  /* Once it expires it is simply unknown. */
+  tcache_put_negative(c, "brief", 60);
+  assert_true(wait_leaves(c, "brief", TCACHE_NEGATIVE, 60));
+  assert_int_equal(tcache_get(c, "brief", &v, NULL), TCACHE_MISS);
+  tcache_free(c);
+}
+
+/* ---- fetch ------------------------------------------------------------------ */
+
+static void test_fetch_miss_then_hit(void **state)
+{
+  (void)state;
+  tcache *c = new_cache(NULL, 1, 0);
+  struct fetch_ctl f;
+  ctl_init(&f, 5);
+  json_t *v = NULL;
+  cliq_error err;
+  assert_int_equal(tcache_fetch(c, "a", 60, ctl_fetch, &f, &v, &err), 0);
+  assert_int_equal(err.err, 0);
+  assert_int_equal(value_of(v), 5);
+  json_decref(v);
+  assert_int_equal(tcache_fetch(c, "a", 60, ctl_fetch, &f, &v, &err), 0);
+  assert_int_equal(value_of(v), 5);
+  json_decref(v);
+  assert_int_equal(ctl_calls(&f), 1);
+
+  tcache_stats st;
+  tcache_stats_get(c, &st);
+  assert_int_equal(st.entries, 1);
+  assert_int_equal(st.hits, 1);
+  assert_int_equal(st.misses, 1);
+  assert_true(st.bytes > 0);
+  ctl_destroy(&f);
+  tcache_free(c);
+}
+
+static void test_stale_served_when_fetch_fails(void **state)
+{
+  (void)state;
+  tcache *c = new_cache(NULL, 600, 0);
+  struct fetch_ctl f;
+  ctl_init(&f, 1);
+  json_t *v = NULL;
+  cliq_error err;
+  assert_int_equal(tcache_fetch(c, "k", 60, ctl_fetch, &f, &v, &err), 0);
+  json_decref(v);
+  assert_true(wait_not_fresh(c, "k", 60));
+
+  /* Stale and the fetch fails: the stale value, with the error reported. */
+  f.result = -EAGAIN;
+  assert_int_equal(tcache_fetch(c, "k", 60, ctl_fetch, &f, &v, &err), 0);
+  assert_non_null(v);
+  assert_int_equal(value_of(v), 1);
+  assert_int_equal(err.err, EAGAIN);
+  assert_int_equal(err.http_status, 503);
+  json_decref(v);
+  assert_int_equal(ctl_calls(&f), 2);
+  assert_int_equal(tcache_get(c, "k", NULL, NULL), TCACHE_STALE);
+
+  /* Nothing cached and the fetch fails: the error. */
+  v = (json_t *)1;
+  assert_int_equal(tcache_fetch(c, "other", 60, ctl_fetch, &f, &v, &err),
+                   -EAGAIN);
+  assert_null(v);
+  assert_int_equal(err.err, EAGAIN);
+  assert_int_equal(tcache_get(c, "other", NULL, NULL), TCACHE_MISS);
+
+  /* Stale and the fetch succeeds: the new value. */
+  f.result = 0;
+  f.n = 2;
+  assert_int_equal(tcache_fetch(c, "k", 60, ctl_fetch, &f, &v, &err), 0);
+  assert_int_equal(value_of(v), 2);
+  assert_int_equal(err.err, 0);
+  json_decref(v);
+
+  /* The thing is gone: ENOENT replaces the stale value by a negative entry. */
+  assert_true(wait_not_fresh(c, "k", 60));
+  f.result = -ENOENT;
+  assert_int_equal(tcache_fetch(c, "k", 6000, ctl_fetch, &f, &v, &err), -ENOENT);
+  assert_null(v);
+  assert_int_equal(tcache_get(c, "k", &v, NULL), TCACHE_NEGATIVE);
+  int calls = ctl_calls(&f);
+  assert_int_equal(tcache_fetch(c, "k", 6000, ctl_fetch, &f, &v, &err), -ENOENT);
+  assert_int_equal(ctl_calls(&f), calls);
+  ctl_destroy(&f);
+  tcache_free(c);
+}
+
+struct fetcher {
+  tcache *c;
+  struct fetch_ctl *f;
+  const char *key;
+  int rc;
+  int n;
+  int err;
+};
+
+static void *fetch_thread(void *arg)
+{
+  struct fetcher *t = arg;
+  json_t *v = NULL;
+  cliq_error err;
+  t->rc = tcache_fetch(t->c, t->key, 600, ctl_fetch, t->f, &v, &err);
+  t->n = v ? value_of(v) : -1;
+  t->err = err.err;
+  json_decref(v);
+  return NULL;
+}
+
+static bool misses_reach(tcache *c, size_t n, double seconds)
+{
+  double end = tu_now_mono() + seconds;
+  for (;;) {
+    tcache_stats st;
+    tcache_stats_get(c, &st);
+    if (st.misses >= n)
+      return true;
+    if (tu_now_mono() > end)
+      return false;
+    tu_sleep(0.005);
+  }
+}
+
+/* Starts n fetchers while the fetch is held, lets it go once all of them are
+ * inside tcache_fetch (each has counted its miss), and joins them. */
+static void run_fetchers(tcache *c, struct fetch_ctl *f, struct fetcher *t,
+                         int n)
+{
+  tcache_stats st;
+  tcache_stats_get(c, &st);
+  size_t misses = st.misses;
+  pthread_mutex_lock(&f->mu);
+  f->hold = true;
+  pthread_mutex_unlock(&f->mu);
+  pthread_t tid[16];
+  for (int i = 0; i < n; i++)
+    assert_int_equal(pthread_create(&tid[i], NULL, fetch_thread, &t[i]), 0);
+  bool all_in = misses_reach(c, misses + (size_t)n, 60);
+  ctl_release(f);
+  for (int i = 0; i < n; i++)
+    pthread_join(tid[i], NULL);
+  assert_true(all_in);
+}
+
+static void test_single_flight(void **state)
+{
+  (void)state;
+  tcache *c = new_cache(NULL, 1, 0);
+  struct fetch_ctl f;
+  ctl_init(&f, 42);
+  f.delay_s = 0.05;
+  struct fetcher t[12];
+  for (int i = 0; i < 12; i++)
+    t[i] = (struct fetcher){.c = c, .f = &f, .key = i < 10 ? "same" : "else"};
+  run_fetchers(c, &f, t, 12);
+  /* One fetch per key, whatever the number of callers. */
+  assert_int_equal(ctl_calls(&f), 2);
+  for (int i = 0; i < 12; i++) {
+    assert_int_equal(t[i].rc, 0);
+    assert_int_equal(t[i].n, 42);
+  }
+  /* Later callers are served from the cache. */
+  for (int i = 0; i < 4; i++)
+    t[i] = (struct fetcher){.c = c, .f = &f, .key = "same"};
+  for (int i = 0; i < 4; i++)
+    fetch_thread(&t[i]);
+  assert_int_equal(ctl_calls(&f), 2);
+
+  /* A failing fetch is shared too: every caller gets its error. */
+  f.result = -EIO;
+  for (int i = 0; i < 8; i++)
+    t[i] = (struct fetcher){.c = c, .f = &f, .key = "failing"};
+  run_fetchers(c, &f, t, 8);
+  assert_int_equal(ctl_calls(&f), 3);
+  for (int i = 0; i < 8; i++) {
+    assert_int_equal(t[i].rc, -EIO);
+    assert_int_equal(t[i].err, EIO);
+  }
+  ctl_destroy(&f);
+  tcache_free(c);
+}
+
+/* ---- LRU ------------------------------------------------------------------ */
+
+static void test_lru_eviction_by_bytes(void **state)
+{
+  (void)state;
+  size_t max = 4096;
+  tcache *c = new_cache(NULL, 1, max);
+  char key[32];
+  for (int i = 0; i < 40; i++) {
+    snprintf(key, sizeof(key), "key-%d", i);
+    json_t *v = value_n(i);
+    tcache_put(c, key, v, 600);
+    json_decref(v);
+    /* Keep key-0 in use: it must survive while others are evicted. */
+    assert_int_equal(tcache_get(c, "key-0", NULL, NULL), TCACHE_FRESH);
+    tcache_stats st;
+    tcache_stats_get(c, &st);
+    assert_true(st.bytes <= max);
+  }
+  tcache_stats st;
+  tcache_stats_get(c, &st);
+  assert_true(st.entries > 2);
+  assert_true(st.entries < 40);
+  assert_int_equal(tcache_get(c, "key-39", NULL, NULL), TCACHE_FRESH);
+  assert_int_equal(tcache_get(c, "key-0", NULL, NULL), TCACHE_FRESH);
+  assert_int_equal(tcache_get(c, "key-1", NULL, NULL), TCACHE_MISS);
+
+  /* A value larger than the whole budget is served but not kept. */
+  json_t *big = json_array();
+  for (int i = 0; i < 1000; i++)
+    json_array_append_new(big, json_string("0123456789"));
+  tcache_put(c, "big", big, 600);
+  json_decref(big);
+  tcache_stats_get(c, &st);
+  assert_true(st.bytes <= max);
+  assert_int_equal(tcache_get(c, "big", NULL, NULL), TCACHE_MISS);
+  assert_int_equal(tcache_get(c, "key-39", NULL, NULL), TCACHE_FRESH);
+  tcache_free(c);
+}
+
+static void test_stats_oldest_age(void **state)
+{
+  (void)state;
+  tcache *c = new_cache(NULL, 1, 0);
+  json_t *v = value_n(1);
+  tcache_put(c, "old", v, 600);
+  tu_sleep(0.05);
+  tcache_put(c, "new", v, 600);
+  tcache_put_negative(c, "neg", 600);
+  json_decref(v);
+  tcache_stats st;
+  tcache_stats_get(c, &st);
+  assert_int_equal(st.entries, 3);
+  assert_true(st.oldest_age_s >= 0.05);
+  double age_old = 0;
+  assert_int_equal(tcache_get(c, "old", NULL, &age_old), TCACHE_FRESH);
+  assert_true(age_old >= st.oldest_age_s);
+  assert_int_equal(tcache_get(c, "nothing", NULL, NULL), TCACHE_MISS);
+  tcache_stats_get(c, &st);
+  assert_int_equal(st.hits, 1);
+  assert_int_equal(st.misses, 1);
+  tcache_free(c);
+}
+
+/* ---- the disk copy ------------------------------------------------------- */
+
+static bool is_json_name(const char *name)
+{
+  size_t n = strlen(name);
+  return n == 32 + 5 && strcmp(name + 32, ".json") == 0;
+}
+
+static void test_disk_copy_starts_warm(void **state)
+{
+  struct dir_state *s = *state;
+  /* time_scale 600: ttl 60 -> 0.1 s, ttl 60000 -> 100 s. */
+  tcache *c = new_cache(s->dir, 600, 0);
+  json_t *v = value_n(1);
+  tcache_put(c, "short", v, 60);
+  tcache_put(c, "long", v, 60000);
+  tcache_put(c, "/weird/../key\nwith spaces", v, 60000);
+  tcache_put(c, "dropped", v, 60000);
+  json_decref(v);
+  tcache_put_negative(c, "nobody", 60000);
+  tcache_invalidate(c, "dropped");
+  assert_true(wait_not_fresh(c, "short", 60));
+  double age_before = 0;
+  assert_int_equal(tcache_get(c, "short", NULL, &age_before), TCACHE_STALE);
+  tcache_free(c);
+
+  assert_int_equal(tu_count_files(s->dir, is_json_name), 4);
+  assert_int_equal(tu_count_files(s->dir, statefile_is_temp_name), 0);
+
+  c = new_cache(s->dir, 600, 0);
+  json_t *got = NULL;
+  double age = 0;
+  assert_int_equal(tcache_get(c, "long", &got, &age), TCACHE_FRESH);
+  assert_int_equal(value_of(got), 1);
+  json_decref(got);
+  /* Entries keep their original age: "short" is still stale. */
+  assert_int_equal(tcache_get(c, "short", &got, &age), TCACHE_STALE);
+  assert_int_equal(value_of(got), 1);
+  assert_true(age >= age_before);
+  json_decref(got);
+  assert_int_equal(tcache_get(c, "/weird/../key\nwith spaces", NULL, NULL),
+                   TCACHE_FRESH);
+  assert_int_equal(tcache_get(c, "nobody", NULL, NULL), TCACHE_NEGATIVE);
+  assert_int_equal(tcache_get(c, "dropped", NULL, NULL), TCACHE_MISS);
+
+  /* Warm means no fetch within freshness. */
+  struct fetch_ctl f;
+  ctl_init(&f, 9);
+  cliq_error err;
+  assert_int_equal(tcache_fetch(c, "long", 60000, ctl_fetch, &f, &got, &err), 0);
+  assert_int_equal(value_of(got), 1);
+  json_decref(got);
+  assert_int_equal(ctl_calls(&f), 0);
+  /* And a stale disk entry is still served when the network is down. */
+  f.result = -EIO;
+  assert_int_equal(tcache_fetch(c, "short", 60, ctl_fetch, &f, &got, &err), 0);
+  assert_int_equal(value_of(got), 1);
+  assert_int_equal(err.err, EIO);
+  json_decref(got);
+  ctl_destroy(&f);
+  tcache_free(c);
+}
+
+static void test_evicted_entries_come_back_from_disk(void **state)
+{
+  struct dir_state *s = *state;
+  tcache *c = new_cache(s->dir, 1, 2048);
+  char key[32];
+  for (int i = 0; i < 30; i++) {
+    snprintf(key, sizeof(key), "k%d", i);
+    json_t *v = value_n(i);
+    tcache_put(c, key, v, 600);
+    json_decref(v);
+  }
+  tcache_stats st;
+  tcache_stats_get(c, &st);
+  assert_true(st.entries < 30);
+  json_t *got = NULL;
+  assert_int_equal(tcache_get(c, "k0", &got, NULL), TCACHE_FRESH);
+  assert_int_equal(value_of(got), 0);
+  json_decref(got);
+  tcache_stats_get(c, &st);
+  assert_true(st.bytes <= 2048);
+  tcache_free(c);
+}
+
+static void test_damaged_disk_files_are_misses(void **state)
+{
+  struct dir_state *s = *state;
+  tcache *c = new_cache(s->dir, 1, 0);
+  json_t *v = value_n(3);
+  tcache_put(c, "a", v, 600);
+  tcache_put(c, "b", v, 600);
+  json_decref(v);
+  tcache_free(c);
+
+  /* Overwrite both files: one with garbage, one with another key's record. */
+  char hex[65], *path = NULL;
+  statefile_digest("a", 1, hex);
+  hex[32] = '\0';
+  assert_true(asprintf(&path, "%s/%s.json", s->dir, hex) > 0);
+  assert_int_equal(statefile_write_atomic(path, "{garbage", 8), 0);
+  free(path);
+  statefile_digest("b", 1, hex);
+  hex[32] = '\0';
+  assert_true(asprintf(&path, "%s/%s.json", s->dir, hex) > 0);
+  const char *other =
+      "{\"key\":\"not-b\",\"fetched_at\":1,\"ttl\":1e9,\"value\":{\"n\":1}}";
+  assert_int_equal(statefile_write_atomic(path, other, strlen(other)), 0);
+  free(path);
+
+  c = new_cache(s->dir, 1, 0);
+  assert_int_equal(tcache_get(c, "a", NULL, NULL), TCACHE_MISS);
+  assert_int_equal(tcache_get(c, "b", NULL, NULL), TCACHE_MISS);
+  tcache_free(c);
+}
+
+static void test_bad_disk_dir(void **state)
+{
+  struct dir_state *s = *state;
+  char *file = NULL;
+  assert_true(asprintf(&file, "%s/file", s->dir) > 0);
+  assert_int_equal(statefile_write_atomic(file, "x", 1), 0);
+  tcache_options o = {.disk_dir = file};
+  cliq_error err;
+  assert_null(tcache_new(&o, &err));
+  assert_int_equal(err.err, ENOTDIR);
+  free(file);
+}
+
+static void *hammer_thread(void *arg)
+{
+  tcache *c = arg;
+  char key[16];
+  for (int i = 0; i < 400; i++) {
+    snprintf(key, sizeof(key), "h%d", i % 37);
+    json_t *v = NULL;
+    if (i % 3 == 0) {
+      json_t *put = value_n(i);
+      tcache_put(c, key, put, 600);
+      json_decref(put);
+    } else if (i % 11 == 0) {
+      tcache_invalidate(c, key);
+    } else if (tcache_get(c, key, &v, NULL) == TCACHE_FRESH) {
+      assert_int_equal(value_of(v) % 3, 0);
+    }
+    json_decref(v);
+  }
+  return NULL;
+}
+
+static void test_concurrent_use(void **state)
+{
+  struct dir_state *s = *state;
+  tcache *c = new_cache(s->dir, 1, 3000);
+  pthread_t tid[4];
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(pthread_create(&tid[i], NULL, hammer_thread, c), 0);
+  for (int i = 0; i < 4; i++)
+    pthread_join(tid[i], NULL);
+  tcache_stats st;
+  tcache_stats_get(c, &st);
+  assert_true(st.bytes <= 3000);
+  tcache_free(c);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_put_get_fresh_then_stale),
+    cmocka_unit_test(test_negative_entries),
+    cmocka_unit_test(test_fetch_miss_then_hit),
+    cmocka_unit_test(test_stale_served_when_fetch_fails),
+    cmocka_unit_test(test_single_flight),
+    cmocka_unit_test(test_lru_eviction_by_bytes),
+    cmocka_unit_test(test_stats_oldest_age),
+    cmocka_unit_test_setup_teardown(test_disk_copy_starts_warm, setup_dir,
+                                    teardown_dir),
+    cmocka_unit_test_setup_teardown(test_evicted_entries_come_back_from_disk,
+                                    setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(test_damaged_disk_files_are_misses,
+                                    setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(test_bad_disk_dir, setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(test_concurrent_use, setup_dir,
+                                    teardown_dir),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,115 @@
+# Shell harness for tests that need a Cliq emulator.  Source it (bash):
+#
+#   . "$EMU_HARNESS"            # or tests/emulator/harness.sh
+#   emu_start --time-scale 60   # exports EMU_PID EMU_PORT EMU_URL
+#   st=$(emu_api GET /api/v2/channels)    # HTTP status; body in "$EMU_BODY"
+#   emu_ctl POST /_emulator/faults '{"api":"*","kind":"503","count":1}'
+#   n=$(emu_count chats.messages)
+#   emu_stop                    # also done by the EXIT trap
+#
+# The emulator comes from $CLIQ_EMULATOR.  Its stderr goes to
+# $EMU_DIR/emulator.log (printed by emu_dump_log, and on a failing exit).
+# The EXIT trap stops the emulator by PID and removes $EMU_DIR; a test that
+# sets its own EXIT trap should call emu_cleanup from it.
+
+EMU_TOKEN=${EMU_TOKEN:-emulator-token}
+EMU_DIR=$(mktemp -d "${TMPDIR:-/tmp}/emu-test.XXXXXX")
+EMU_BODY=$EMU_DIR/body
+EMU_PID=
+EMU_PORT=
+EMU_URL=
+export EMU_DIR EMU_BODY EMU_TOKEN
+
+emu_dump_log() {
+  if [ -s "$EMU_DIR/emulator.log" ]; then
+    echo "---- emulator log (last 60 lines) ----" >&2
+    tail -n 60 "$EMU_DIR/emulator.log" >&2
+  fi
+}
+
+emu_stop() {
+  if [ -n "$EMU_PID" ]; then
+    kill -TERM "$EMU_PID" 2>/dev/null
+    local i
+    for i in $(seq 1 100); do
+      kill -0 "$EMU_PID" 2>/dev/null || break
+      sleep 0.05
+    done
+    kill -KILL "$EMU_PID" 2>/dev/null
+    wait "$EMU_PID" 2>/dev/null
+    EMU_PID=
+  fi
+}
+
+emu_cleanup() {
+  local rc=$?
+  emu_stop
+  [ "$rc" -ne 0 ] && emu_dump_log
+  rm -rf "$EMU_DIR"
+  return "$rc"
+}
+trap emu_cleanup EXIT
+
+# emu_start [args…]: starts "$CLIQ_EMULATOR --port 0 args…", waits (10 s at
+# most) for the port line.  Returns non-zero if it does not come.
+emu_start() {
+  if [ -z "${CLIQ_EMULATOR:-}" ]; then
+    echo "emu_start: CLIQ_EMULATOR is not set" >&2
+    return 1
+  fi
+  emu_stop
+  : >"$EMU_DIR/port"
+  "$CLIQ_EMULATOR" --port 0 "$@" >"$EMU_DIR/port" 2>>"$EMU_DIR/emulator.log" &
+  EMU_PID=$!
+  local deadline=$((SECONDS + 10))
+  EMU_PORT=
+  while [ "$SECONDS" -le "$deadline" ]; do
+    if [ -s "$EMU_DIR/port" ] && grep -q $'\n' "$EMU_DIR/port" 2>/dev/null; then
+      EMU_PORT=$(head -n 1 "$EMU_DIR/port")
+      break
+    fi
+    if ! kill -0 "$EMU_PID" 2>/dev/null; then
+      echo "emu_start: emulator exited before listening" >&2
+      emu_dump_log
+      EMU_PID=
+      return 1
+    fi
+    sleep 0.02
+  done
+  if ! [[ "$EMU_PORT" =~ ^[0-9]+$ ]]; then
+    echo "emu_start: no port line from the emulator" >&2
+    emu_stop
+    return 1
+  fi
+  EMU_URL=http://127.0.0.1:$EMU_PORT
+  export EMU_PID EMU_PORT EMU_URL
+}
+
+# emu_ctl METHOD PATH [JSON]: the control path; prints the answer.
+emu_ctl() {
+  local method=$1 path=$2
+  if [ $# -ge 3 ]; then
+    curl -sS -X "$method" -H 'Content-Type: application/json' --data-binary "$3" "$EMU_URL$path"
+  else
+    curl -sS -X "$method" "$EMU_URL$path"
+  fi
+}
+
+# emu_count API: how many requests the emulator counted for that API class.
+emu_count() {
+  emu_ctl GET /_emulator/counters | jq -r --arg a "$1" '.apis[$a].total // 0'
+}
+
+# emu_api METHOD PATH [JSON]: a Cliq API call with the static token.  Prints
+# the HTTP status (000 when there was no answer); the body is in $EMU_BODY.
+# EMU_AUTH overrides the whole Authorization header value ("" = none).
+emu_api() {
+  local method=$1 path=$2
+  local -a args=(-s -o "$EMU_BODY" -w '%{http_code}' -X "$method")
+  local auth=${EMU_AUTH-Zoho-oauthtoken $EMU_TOKEN}
+  [ -n "$auth" ] && args+=(-H "Authorization: $auth")
+  if [ $# -ge 3 ]; then
+    args+=(-H 'Content-Type: application/json' --data-binary "$3")
+  fi
+  curl "${args[@]}" "$EMU_URL$path"
+}
