@@ -150,6 +150,7 @@ static int entry_copy(const outbox_entry *src, outbox_entry *dst)
   dst->kind = src->kind;
   dst->created = src->created;
   dst->attempts = src->attempts;
+  dst->attempted = src->attempted;
   dst->uncertain = src->uncertain;
   dst->failed_errno = src->failed_errno;
   dst->failed_at = src->failed_at;
@@ -175,6 +176,7 @@ static char *entry_text(const outbox_entry *e, bool failed)
   json_object_set(o, "payload", e->payload);
   json_object_set_new(o, "created", json_real(e->created));
   json_object_set_new(o, "attempts", json_integer(e->attempts));
+  json_object_set_new(o, "attempted", json_real(e->attempted));
   json_object_set_new(o, "uncertain", json_boolean(e->uncertain));
   json_object_set_new(o, "last_error",
                       e->last_error ? json_string(e->last_error) : json_null());
@@ -215,6 +217,7 @@ static int entry_parse(const char *text, size_t len, uint64_t id,
   out->kind = (outbox_kind)kind;
   out->created = json_number_value(json_object_get(o, "created"));
   out->attempts = (int)json_integer_value(json_object_get(o, "attempts"));
+  out->attempted = json_number_value(json_object_get(o, "attempted"));
   out->uncertain = json_is_true(json_object_get(o, "uncertain"));
   out->failed_errno = (int)json_integer_value(json_object_get(o, "failed_errno"));
   out->failed_at = json_number_value(json_object_get(o, "failed_at"));
@@ -562,6 +565,11 @@ void outbox_close(outbox *ob)
   free(ob);
 }
 
+const char *outbox_dir(outbox *ob)
+{
+  return ob->dir;
+}
+
 void outbox_shutdown(outbox *ob)
 {
   pthread_mutex_lock(&ob->mu);
@@ -741,6 +749,7 @@ static int edit_uncertain(outbox_entry *e, const void *arg)
   (void)arg;
   e->uncertain = true;
   e->attempts++;
+  e->attempted = now_real();
   return 0;
 }
 

@@ -67,6 +67,9 @@ typedef struct outbox_entry {
   json_t *payload;        /* a reference owned by the entry */
   double created;         /* epoch seconds */
   int attempts;           /* times outbox_mark_uncertain() was called */
+  double attempted;       /* epoch seconds of the last outbox_mark_uncertain(),
+                             0 when never: a request sent then may still be
+                             on its way */
   bool uncertain;         /* a send may have reached Cliq */
   char *last_error;       /* last transient failure, NULL when none */
   /* failed/ entries only (0 / NULL otherwise): */
@@ -86,6 +89,9 @@ typedef struct outbox outbox;
 outbox *outbox_open(const char *state_dir, cliq_error *err);
 /* Frees everything; the files stay.  No thread may be inside a call. */
 void outbox_close(outbox *ob);
+/* state_dir/outbox, where the delivery worker keeps its record (names that
+ * are not entry names are ignored by the journal).  Valid while ob lives. */
+const char *outbox_dir(outbox *ob);
 /* Wakes every waiter with -ECANCELED; later waits fail at once. */
 void outbox_shutdown(outbox *ob);
 
@@ -106,7 +112,8 @@ int outbox_targets(outbox *ob, char ***targets, size_t *n);
 /* A copy of pending entry id; -ENOENT when it is not pending. */
 int outbox_get(outbox *ob, uint64_t id, outbox_entry *out);
 
-/* Before each send: uncertain = true, attempts + 1, on disk before return,
+/* Before each send: uncertain = true, attempts + 1, attempted = now, on disk
+ * before return,
  * so that after a crash the worker knows to check before sending again. */
 int outbox_mark_uncertain(outbox *ob, uint64_t id);
 /* After a transient failure: records the error and whether the request may

@@ -56,8 +56,9 @@ static bool is_c1_control(const unsigned char *s, size_t len)
   return len == 2 && s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f;
 }
 
-char *names_safe_title(const char *title, const char *chat_id,
-                       size_t max_bytes)
+/* The title filter: drops what may not be in a name, maps '/', cuts at a
+ * character boundary within max_bytes. */
+static char *filter_name(const char *title, size_t max_bytes)
 {
   static const char division_slash[] = "\xe2\x88\x95"; /* U+2215 */
   const unsigned char *in = (const unsigned char *)(title ? title : "");
@@ -90,12 +91,39 @@ char *names_safe_title(const char *title, const char *chat_id,
     o += piece_len;
   }
   out[o] = '\0';
-  if (o == 0 || strcmp(out, ".") == 0 || strcmp(out, "..") == 0) {
+  return out;
+}
+
+static bool usable(const char *name)
+{
+  return name[0] && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}
+
+/* The thread's id as a name: its numeric part (normally digits), filtered;
+ * ids that give nothing usable fall back to a hash of the whole id. */
+static char *id_label(const char *chat_id, size_t max_bytes)
+{
+  char *label = filter_name(names_numeric_id(chat_id), max_bytes);
+  if (label && usable(label))
+    return label;
+  free(label);
+  uint64_t h = 1469598103934665603ULL;
+  for (const char *p = chat_id ? chat_id : ""; *p; p++) {
+    h ^= (unsigned char)*p;
+    h *= 1099511628211ULL;
+  }
+  char buf[32];
+  snprintf(buf, sizeof buf, "thread-%016llx", (unsigned long long)h);
+  return strndup(buf, max_bytes ? max_bytes : 1);
+}
+
+char *names_safe_title(const char *title, const char *chat_id,
+                       size_t max_bytes)
+{
+  char *out = filter_name(title, max_bytes);
+  if (out && !usable(out)) {
     free(out);
-    const char *num = names_numeric_id(chat_id);
-    if (!*num)
-      num = "0";
-    out = strndup(num, max_bytes ? max_bytes : 1);
+    out = id_label(chat_id, max_bytes);
   }
   return out;
 }
@@ -117,10 +145,16 @@ static char *with_suffix(const char *title, const char *chat_id,
   return out;
 }
 
-static const char *last_digits(const char *num, size_t k)
+/* The last k characters of a label (never inside a character). */
+static const char *last_chars(const char *label, size_t k)
 {
-  size_t len = strlen(num);
-  return len > k ? num + len - k : num;
+  const char *p = label + strlen(label);
+  while (p > label && k > 0) {
+    p--;
+    if (((unsigned char)*p & 0xc0) != 0x80)
+      k--;
+  }
+  return p;
 }
 
 struct sort_ctx {
@@ -204,17 +238,19 @@ int names_assign(const char *const *titles, const char *const *chat_ids,
     for (size_t i = 0; i < n; i++) {
       if (!clash[i])
         continue;
-      char *s = with_suffix(titles[i], chat_ids[i],
-                            last_digits(names_numeric_id(chat_ids[i]), 6));
+      char *label = id_label(chat_ids[i], 64);
+      char *s = label ? with_suffix(titles[i], chat_ids[i], last_chars(label, 6))
+                      : NULL;
+      free(label);
       if (!s)
         goto out;
       free(names_out[i]);
       names_out[i] = s;
     }
   }
-  /* Pass 2 (rare): names still equal keep the first (by id) and give the
-   * others the full numeric id, then a counter. */
-  for (int round = 0; round < 2; round++) {
+  /* Pass 2 (rare): names still equal keep the first (by name, then id) and
+   * give the others the whole id, then the id and a counter. */
+  for (int round = 0; round < 100; round++) {
     if (!find_clashes(names_out, chat_ids, n, reserved, n_reserved, order,
                       clash, true))
       break;
@@ -222,12 +258,16 @@ int names_assign(const char *const *titles, const char *const *chat_ids,
       size_t i = order[k];
       if (!clash[i])
         continue;
-      char digits[64];
+      char *label = id_label(chat_ids[i], 64);
+      if (!label)
+        goto out;
+      char digits[256];
       if (round == 0)
-        snprintf(digits, sizeof digits, "%s", names_numeric_id(chat_ids[i]));
+        snprintf(digits, sizeof digits, "%s", label);
       else
-        snprintf(digits, sizeof digits, "%s-%zu",
-                 last_digits(names_numeric_id(chat_ids[i]), 40), k);
+        snprintf(digits, sizeof digits, "%s-%d.%zu", last_chars(label, 20),
+                 round, k);
+      free(label);
       char *s = with_suffix(titles[i], chat_ids[i], digits);
       if (!s)
         goto out;

@@ -146,6 +146,10 @@ int wr_follower_line(const char *line, size_t len, char **id_out, bool *remove)
   size_t f = 0;
   while (f < len && !is_space(line[f]))
     f++;
+  /* No user id or email holds a NUL: cutting there would name someone the
+   * user did not write. */
+  if (memchr(line, '\0', f))
+    return -EINVAL;
   *id_out = strndup(line, f);
   return *id_out ? 0 : -ENOMEM;
 }

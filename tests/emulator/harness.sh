@@ -27,16 +27,26 @@ emu_dump_log() {
   fi
 }
 
+# emu_stop: SIGTERM, wait (10 s at most, then SIGKILL).  The exit status is
+# left in EMU_EXIT; EMU_BAD_EXITS counts emulators that did not exit 0 (a
+# crash, a sanitizer or valgrind error, a hang).
+EMU_EXIT=
+EMU_BAD_EXITS=0
 emu_stop() {
   if [ -n "$EMU_PID" ]; then
     kill -TERM "$EMU_PID" 2>/dev/null
     local i
-    for i in $(seq 1 100); do
+    for i in $(seq 1 200); do
       kill -0 "$EMU_PID" 2>/dev/null || break
       sleep 0.05
     done
     kill -KILL "$EMU_PID" 2>/dev/null
     wait "$EMU_PID" 2>/dev/null
+    EMU_EXIT=$?
+    if [ "$EMU_EXIT" -ne 0 ]; then
+      EMU_BAD_EXITS=$((EMU_BAD_EXITS + 1))
+      echo "emu_stop: emulator $EMU_PID exited with status $EMU_EXIT" >&2
+    fi
     EMU_PID=
   fi
 }
@@ -64,7 +74,7 @@ emu_start() {
   local deadline=$((SECONDS + 10))
   EMU_PORT=
   while [ "$SECONDS" -le "$deadline" ]; do
-    if [ -s "$EMU_DIR/port" ] && grep -q $'\n' "$EMU_DIR/port" 2>/dev/null; then
+    if [ "$(wc -l <"$EMU_DIR/port")" -ge 1 ]; then
       EMU_PORT=$(head -n 1 "$EMU_DIR/port")
       break
     fi

@@ -552,7 +552,8 @@ static int load_messages(struct emu_org *org, json_t *arr, struct emu_chat *c,
       e->text = xstrdup(text);
     }
   }
-  qsort(c->msgs, c->n, sizeof *c->msgs, cmp_msg_time);
+  if (c->n > 1)
+    qsort(c->msgs, c->n, sizeof *c->msgs, cmp_msg_time);
   return 0;
 }
 

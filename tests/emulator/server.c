@@ -504,8 +504,10 @@ static void h_threads_list(struct call *c)
   struct emu_thread **sorted = malloc((ch->nthreads + 1) * sizeof *sorted);
   if (!sorted)
     abort();
-  memcpy(sorted, ch->threads, ch->nthreads * sizeof *sorted);
-  qsort(sorted, ch->nthreads, sizeof *sorted, cmp_thread_newest);
+  if (ch->nthreads) {
+    memcpy(sorted, ch->threads, ch->nthreads * sizeof *sorted);
+    qsort(sorted, ch->nthreads, sizeof *sorted, cmp_thread_newest);
+  }
   json_t *data = json_array();
   size_t seen = 0;
   bool more = false;

@@ -54,6 +54,8 @@ first_thread() {
 }
 
 finish() {
+  emu_stop
+  [ "$EMU_BAD_EXITS" -eq 0 ] || fail "$EMU_BAD_EXITS emulator(s) did not exit cleanly with status 0"
   if [ "$FAILS" -ne 0 ]; then
     echo "$FAILS check(s) failed" >&2
     exit 1

@@ -1,0 +1,159 @@
+# tests/mount/lib.sh: helpers for the mount tests (suite 'mount').  Source it
+# from bash with CLIQFS, CLIQ_EMULATOR and EMU_HARNESS set (meson does):
+#
+#   . "$(dirname "$0")/lib.sh"
+#   emu_start --demo --time-scale 20      # tests/emulator/harness.sh
+#   mt_mount time_scale=20                # cliqfs -f against it, waits for the mount
+#   ...                                   # real tools on "$MNT"
+#
+# The EXIT trap unmounts (fusermount3 -u), stops the daemon and the emulator
+# by PID and removes the temporary folder, also when the test fails.
+set -u
+export LC_ALL=C
+
+. "$EMU_HARNESS"
+
+MT_DIR=$(mktemp -d "${TMPDIR:-/tmp}/cliqfs-mount.XXXXXX")
+MNT=$MT_DIR/mnt
+MT_LOG=$MT_DIR/cliqfs.log
+CLIQFS_PID=
+MT_PIDS=()        # background helpers (tail -f ...), killed at exit
+mkdir -p "$MNT" "$MT_DIR/config" "$MT_DIR/state" "$MT_DIR/cache"
+export XDG_CONFIG_HOME=$MT_DIR/config XDG_STATE_HOME=$MT_DIR/state \
+  XDG_CACHE_HOME=$MT_DIR/cache
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+ok() {
+  echo "ok - $*"
+}
+
+# wait_until SECONDS COMMAND...: polls COMMAND every 0.1 s until it succeeds;
+# fails when the deadline passes.
+wait_until() {
+  local limit=$1
+  shift
+  local deadline
+  deadline=$(($(date +%s%N) + limit * 1000000000))
+  while ! "$@"; do
+    [ "$(date +%s%N)" -lt "$deadline" ] || return 1
+    sleep 0.1
+  done
+}
+
+# mt_mount [OPTIONS]: mounts $MNT against $EMU_URL (options are appended to
+# -o, comma-separated) and waits for the mount (10 s at most).
+mt_mount() {
+  local extra=${1:-}
+  local opts="api_url=$EMU_URL,accounts_url=$EMU_URL,access_token=$EMU_TOKEN"
+  [ -n "$extra" ] && opts="$opts,$extra"
+  "$CLIQFS" -f -o "$opts" "$MNT" 2>>"$MT_LOG" &
+  CLIQFS_PID=$!
+  local deadline=$((SECONDS + 10))
+  while ! mountpoint -q "$MNT"; do
+    if ! kill -0 "$CLIQFS_PID" 2>/dev/null; then
+      CLIQFS_PID=
+      fail "cliqfs exited before mounting"
+    fi
+    [ "$SECONDS" -le "$deadline" ] || fail "no mount within 10 s"
+    sleep 0.05
+  done
+}
+
+mt_daemon_gone() {
+  ! kill -0 "$CLIQFS_PID" 2>/dev/null
+}
+
+# mt_unmount: fusermount3 -u, then waits for the daemon to exit (10 s, then
+# TERM and KILL).  Returns non-zero when it had to be forced.
+mt_unmount() {
+  local rc=0
+  if mountpoint -q "$MNT" 2>/dev/null; then
+    fusermount3 -u "$MNT" 2>/dev/null || rc=1
+  fi
+  if [ -n "$CLIQFS_PID" ]; then
+    if ! wait_until 10 mt_daemon_gone; then
+      rc=1
+      kill -TERM "$CLIQFS_PID" 2>/dev/null
+      wait_until 5 mt_daemon_gone || kill -KILL "$CLIQFS_PID" 2>/dev/null
+    fi
+    wait "$CLIQFS_PID" 2>/dev/null
+    CLIQFS_PID=
+  fi
+  if mountpoint -q "$MNT" 2>/dev/null; then
+    fusermount3 -uz "$MNT" 2>/dev/null
+    rc=1
+  fi
+  return $rc
+}
+
+# mt_bg COMMAND...: runs COMMAND in the background; killed at exit.
+mt_bg() {
+  "$@" &
+  MT_PIDS+=($!)
+}
+
+mt_kill_bg() {
+  local p
+  for p in "${MT_PIDS[@]}"; do
+    kill -TERM "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+  done
+  MT_PIDS=()
+}
+
+mt_cleanup() {
+  local rc=$?
+  cd /
+  mt_kill_bg
+  mt_unmount
+  emu_stop
+  if [ "$rc" -ne 0 ]; then
+    emu_dump_log
+    if [ -s "$MT_LOG" ]; then
+      echo "---- cliqfs log (last 60 lines) ----" >&2
+      tail -n 60 "$MT_LOG" >&2
+    fi
+  fi
+  rm -rf "$EMU_DIR" "$MT_DIR"
+  exit "$rc"
+}
+trap mt_cleanup EXIT
+
+# assert_eq ACTUAL EXPECTED WHAT
+assert_eq() {
+  [ "$1" == "$2" ] || fail "$3: got [$1], expected [$2]"
+}
+
+# expect_errno TEXT COMMAND...: COMMAND (run by bash -c) must fail and print
+# the strerror TEXT (e.g. "Permission denied").
+expect_errno() {
+  local text=$1
+  shift
+  local out
+  if out=$(bash -c "$*" 2>&1); then
+    fail "[$*] succeeded, expected \"$text\""
+  fi
+  case "$out" in
+    *"$text"*) ;;
+    *) fail "[$*] failed with [$out], expected \"$text\"" ;;
+  esac
+}
+
+# emu_state JQ_FILTER: applies a jq filter to the emulator's whole state.
+emu_state() {
+  emu_ctl GET /_emulator/state | jq -r "$1"
+}
+
+# thread_jq CHANNEL TITLE FILTER: jq on one thread of the emulator's state.
+thread_jq() {
+  emu_state ".channels[] | select(.unique_name == \"$1\") | .threads[] | select(.title == \"$2\") | $3"
+}
+
+# emu_total: every Cliq request the emulator served.
+emu_total() {
+  emu_ctl GET /_emulator/counters | jq -r '.total'
+}
