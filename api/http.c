@@ -331,6 +331,12 @@ static CURLcode transfer(cliq_client *c, const struct cliq__request *rq,
 #endif
   curl_easy_setopt(h, CURLOPT_SHARE, c->share);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  /* libcurl silently re-sends a request whose reused connection died before
+   * any answer; for a POST that Cliq had already stored this doubles the
+   * message.  Writes get a connection of their own (at most 20 a minute), so
+   * an unanswered write surfaces as an error the outbox can check. */
+  curl_easy_setopt(h, CURLOPT_FRESH_CONNECT,
+                   strcmp(rq->method, "GET") != 0 ? 1L : 0L);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);

@@ -33,7 +33,12 @@
 #define CHECK_PAGE 100
 #define CHECK_MAX_PAGES 10
 
-enum outcome { O_DELIVERED, O_FAILED, O_RETRY };
+enum outcome {
+  O_DELIVERED,
+  O_FAILED,
+  O_RETRY,   /* transient failure: back off */
+  O_LATER,   /* not yet (job.later_s): no failure */
+};
 
 struct rec_id {
   uint64_t entry;
@@ -61,13 +66,14 @@ struct job {
   outbox_entry e;
   char *target;        /* the tstate it holds */
   enum cliq_api api;
+  double later_s;      /* O_LATER: come back after this */
 };
 
 struct delivery {
   outbox *ob;
   cliq_client *client;
   delivery_hooks hooks;
-  double scale, backoff_min, backoff_max, poll;
+  double scale, backoff_min, backoff_max, poll, settle;
   int nworkers;
 
   pthread_mutex_t mu;
@@ -259,6 +265,20 @@ static struct record *record_find_locked(delivery *d, const char *target)
     if (strcmp(d->recs[i].target, target) == 0)
       return &d->recs[i];
   return NULL;
+}
+
+/* The draft record behind a create_thread entry: its own target's, or,
+ * once the entry was moved to the thread (a crash before it left the
+ * journal), the draft whose thread that is. */
+static struct record *draft_record_locked(delivery *d, const char *target)
+{
+  struct record *r = record_find_locked(d, target);
+  if (r && (r->main || r->thread))
+    return r;
+  for (size_t i = 0; i < d->nrecs; i++)
+    if (d->recs[i].thread && strcmp(d->recs[i].thread, target) == 0)
+      return &d->recs[i];
+  return r;
 }
 
 static struct record *record_get_locked(delivery *d, const char *target)
@@ -544,7 +564,8 @@ static int op_prepare(delivery *d, const outbox_entry *e, struct op *op,
     if (e->kind == OUTBOX_REPLY)
       return 0;
     op->channel_id = field_str(p, "channel_id");
-    if (!op->channel_id && e->kind == OUTBOX_CHANNEL_POST && !is_draft(e->target))
+    if (!op->channel_id && e->kind == OUTBOX_CHANNEL_POST &&
+        !is_draft(e->target))
       op->channel_id = e->target;
     if (!op->channel_id) {
       set_err(err, EINVAL, "%s entry without a channel id",
@@ -568,7 +589,7 @@ static int op_prepare(delivery *d, const outbox_entry *e, struct op *op,
       op->parent = strdup(parent);
     } else {
       pthread_mutex_lock(&d->mu);
-      struct record *r = record_find_locked(d, e->target);
+      struct record *r = draft_record_locked(d, e->target);
       known = r && r->main;
       if (known)
         op->parent = strdup(r->main);
@@ -792,7 +813,7 @@ static int check_thread(delivery *d, const outbox_entry *e, struct op *op,
                         struct sent *out, cliq_error *err)
 {
   pthread_mutex_lock(&d->mu);
-  struct record *rec = record_find_locked(d, e->target);
+  struct record *rec = draft_record_locked(d, e->target);
   char *thread = rec && rec->thread ? strdup(rec->thread) : NULL;
   pthread_mutex_unlock(&d->mu);
   if (thread) {
@@ -942,8 +963,9 @@ static enum outcome finish(delivery *d, const outbox_entry *e, struct op *op,
       rec->last_ms = s->time_ms;
     if (r == 0 && mid && op->draft_main)
       r = set_str(&rec->main, mid);
-    if (r == 0 && tid) {
+    if (r == 0 && tid && is_draft(e->target))
       r = set_str(&rec->thread, tid);
+    if (r == 0 && tid) {
       struct record *trec = r == 0 && mid ? record_get_locked(d, tid) : NULL;
       if (r == 0 && mid)
         r = trec ? record_push_id(trec, e->id, mid) : -ENOMEM;
@@ -1013,7 +1035,8 @@ static bool created_but_lost(const struct sent *s, const cliq_error *err)
          strncmp(err->message, "thread created", strlen("thread created")) == 0;
 }
 
-static enum outcome process(delivery *d, const outbox_entry *e)
+static enum outcome process(delivery *d, const outbox_entry *e,
+                            double *later_s)
 {
   cliq_error err = {0};
   struct op op;
@@ -1025,8 +1048,10 @@ static enum outcome process(delivery *d, const outbox_entry *e)
     struct record *rec = record_find_locked(d, e->target);
     bool has_thread = rec && rec->thread;
     pthread_mutex_unlock(&d->mu);
-    if (has_thread)
-      return O_RETRY; /* the next scan moves it to the thread */
+    if (has_thread) {
+      *later_s = 0; /* the next scan moves it to the thread */
+      return O_LATER;
+    }
     set_err(&err, EDESTADDRREQ, "the draft's thread was never created");
     return fail_entry(d, e, &err);
   }
@@ -1037,6 +1062,16 @@ static enum outcome process(delivery *d, const outbox_entry *e)
     goto out;
   }
   bool unsure = e->uncertain;
+  if (unsure) {
+    /* A request of the last attempt may still be on its way: sending
+     * anything more to this target before it lands could reorder them. */
+    double now = now_real();
+    if (e->attempted + d->settle > now) {
+      *later_s = e->attempted + d->settle - now;
+      o = O_LATER;
+      goto out;
+    }
+  }
   if (unsure && is_post_kind(e->kind)) {
     count(d, &d->stats.checks);
     char *mid = record_message_of(d, e->target, e->id);
@@ -1234,6 +1269,8 @@ static void release_locked(delivery *d, struct job *job, enum outcome o)
     if (o == O_RETRY) {
       t->failures++;
       t->not_before = now_mono() + backoff_s(d, t->failures);
+    } else if (o == O_LATER) {
+      t->not_before = now_mono() + job->later_s;
     } else {
       t->failures = 0;
       t->not_before = 0;
@@ -1272,7 +1309,7 @@ static void *worker_main(void *arg)
       continue;
     }
     pthread_mutex_unlock(&d->mu);
-    enum outcome o = process(d, &job.e);
+    enum outcome o = process(d, &job.e, &job.later_s);
     pthread_mutex_lock(&d->mu);
     release_locked(d, &job, o);
     /* A target or an API class came free. */
@@ -1307,6 +1344,7 @@ delivery *delivery_new(outbox *ob, cliq_client *client,
     d->backoff_max = d->backoff_min;
   d->nworkers = o.workers > 0 ? o.workers : 4;
   d->poll = o.poll_s > 0 ? o.poll_s : 1.0;
+  d->settle = o.settle_s > 0 ? o.settle_s : 30.0;
   d->rng = (unsigned)time(NULL) ^ (unsigned)getpid() ^
            (unsigned)(uintptr_t)d;
   pthread_mutex_init(&d->mu, NULL);

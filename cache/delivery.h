@@ -49,7 +49,9 @@
  * Exactly once.  Every entry is marked uncertain (fsync'd) before it is sent.
  * When the outcome is unknown (the connection failed or timed out after the
  * request may have left, or an entry is found uncertain at start-up) the
- * worker first checks before sending again:
+ * worker sends nothing more to that target until settle_s after that attempt
+ * (outbox_entry.attempted), so that a request still on its way has landed,
+ * then checks before sending again:
  *   reply / channel post: the chat's messages from a little before the
  *     entry's creation (chats.messages, write lane, paged) for one with the
  *     same text, from us when we know who we are, that is not a message we
@@ -128,6 +130,11 @@ typedef struct delivery_options {
   int workers;           /* threads; <= 0: 4 */
   double poll_s;         /* idle workers look at the journal this often even
                             without delivery_kick() (real seconds); <= 0: 1 */
+  double settle_s;       /* an unknown outcome is checked no sooner than this
+                            after its attempt (real seconds, not scaled), so
+                            that a request still on its way (a crash while
+                            it was in flight) has landed; about the client's
+                            timeout; <= 0: 30 */
 } delivery_options;
 
 typedef struct delivery delivery;

@@ -97,7 +97,9 @@ static const struct kind_info {
   [N_T_INFO] = { "info", "info", false, 0444, TO_FILE, TO_FILE },
   [N_T_JSONL] = { "messages.jsonl", "messages.jsonl", false, 0444,
                   TO_GROWING_ENTRY, 0 },
-  [N_T_CTL] = { "ctl", "ctl", false, 0200, TO_FILE, TO_FILE },
+  /* Written to, never holds anything: reads are empty so that grep -r and
+   * cp -r over a thread go through without an error. */
+  [N_T_CTL] = { "ctl", "ctl", false, 0600, TO_FILE, TO_FILE },
 };
 
 static const enum nkind thread_files[] = {
@@ -112,6 +114,13 @@ static bool is_thread_level(enum nkind k)
 {
   return k >= N_THREAD;
 }
+
+/* Open files and directories, so that those the kernel never releases
+ * (the session ended first) are freed at unmount. */
+struct handle {
+  struct handle *prev, *next;
+  bool is_dir;
+};
 
 /* ---- Nodes -------------------------------------------------------------------- */
 
@@ -159,11 +168,32 @@ struct fs {
   struct node *root;
   unsigned drafts_version;
 
+  struct handle handles;       /* list head (fs lock) */
   char *errors;
   size_t errors_len, errors_cap;
   json_t *last_errors;
   uint64_t getattr_count[N_KIND_COUNT];
 };
+
+static void handle_add(struct fs *fs, struct handle *h, bool is_dir)
+{
+  pthread_mutex_lock(&fs->lock);
+  h->is_dir = is_dir;
+  h->next = fs->handles.next;
+  h->prev = &fs->handles;
+  fs->handles.next->prev = h;
+  fs->handles.next = h;
+  pthread_mutex_unlock(&fs->lock);
+}
+
+static void handle_del(struct fs *fs, struct handle *h)
+{
+  pthread_mutex_lock(&fs->lock);
+  h->prev->next = h->next;
+  h->next->prev = h->prev;
+  h->next = h->prev = h;
+  pthread_mutex_unlock(&fs->lock);
+}
 
 static uint64_t fnv1a(const char *s)
 {
@@ -971,10 +1001,15 @@ static int64_t channel_newest(struct fs *fs, const char *channel_id,
   return t;
 }
 
+/* *attr_to (may be NULL) gets how long the kernel may keep these
+ * attributes: the kind's timeout, but 0 while the content was never fetched
+ * (its size is about to change) and for what our own writes change (state,
+ * followers, drafts), so that a stat after a write or a first read is exact. */
 static int node_attr(struct fs *fs, struct node *n, struct stat *st,
-                     cliq_error *err)
+                     double *attr_to, cliq_error *err)
 {
   memset(st, 0, sizeof *st);
+  bool unknown = false;
   const struct kind_info *ki = &kinds[n->kind];
   st->st_ino = n->ino;
   st->st_uid = fs->uid;
@@ -1029,6 +1064,8 @@ static int node_attr(struct fs *fs, struct node *n, struct stat *st,
       if (store_log_get(fs->store, c.chat_id, STORE_CACHED, &log, NULL) == 0) {
         size = (off_t)store_log_size(log, STORE_LOG_TEXT);
         mtime_ms = max64(mtime_ms, store_log_last_ms(log));
+      } else {
+        unknown = true;
       }
     }
     chview_clear(&c);
@@ -1050,6 +1087,8 @@ static int node_attr(struct fs *fs, struct node *n, struct stat *st,
       if (log_known)
         size = (off_t)store_log_size(log, n->kind == N_T_JSONL ? STORE_LOG_JSONL
                                                                : STORE_LOG_TEXT);
+      else
+        unknown = v.tid != NULL;
       if (n->kind == N_T_MESSAGES && tview_closed(&v))
         mode = 0444;
     } else if (n->kind != N_THREAD) {
@@ -1059,6 +1098,8 @@ static int node_attr(struct fs *fs, struct node *n, struct stat *st,
       size_t len = 0;
       if (node_content(fs, n, STORE_CACHED, &c, &len, NULL) == 0)
         size = (off_t)len;
+      else
+        unknown = true;
       free(c);
     }
     tview_clear(&v);
@@ -1066,6 +1107,11 @@ static int node_attr(struct fs *fs, struct node *n, struct stat *st,
   }
   }
 
+  if (attr_to) {
+    *attr_to = ki->attr_to;
+    if (unknown || n->draft || n->kind == N_T_STATE || n->kind == N_T_FOLLOWERS)
+      *attr_to = 0;
+  }
   if (mtime_ms <= 0)
     mtime_ms = (int64_t)fs->mount_time * 1000;
   st->st_mtim.tv_sec = (time_t)(mtime_ms / 1000);
@@ -1254,14 +1300,15 @@ static void reply_entry_for(fuse_req_t req, struct fs *fs, struct node *n)
   struct fuse_entry_param e;
   memset(&e, 0, sizeof e);
   cliq_error err;
-  int r = node_attr(fs, n, &e.attr, &err);
+  double attr_to = 0;
+  int r = node_attr(fs, n, &e.attr, &attr_to, &err);
   if (r < 0) {
     fuse_reply_err(req, -r);
     return;
   }
   e.ino = n->ino;
   e.generation = 1;
-  e.attr_timeout = kinds[n->kind].attr_to;
+  e.attr_timeout = attr_to;
   e.entry_timeout = kinds[n->kind].entry_to;
   note_reported(n, &e.attr);
   fuse_reply_entry(req, &e);
@@ -1488,7 +1535,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   struct stat st;
   cliq_error err;
   memset(&err, 0, sizeof err);
-  int r = node_attr(fs, n, &st, &err);
+  double attr_to = 0;
+  int r = node_attr(fs, n, &st, &attr_to, &err);
   if (r < 0) {
     if (r != -ENOENT)
       fs_fail(fs, n, -r, &err, NULL);
@@ -1496,7 +1544,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     return;
   }
   note_reported(n, &st);
-  fuse_reply_attr(req, &st, kinds[n->kind].attr_to);
+  fuse_reply_attr(req, &st, attr_to);
 }
 
 static bool writable_kind(enum nkind k)
@@ -1527,13 +1575,14 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
   }
   struct stat st;
   cliq_error err;
-  int r = node_attr(fs, n, &st, &err);
+  double attr_to = 0;
+  int r = node_attr(fs, n, &st, &attr_to, &err);
   if (r < 0) {
     fuse_reply_err(req, -r);
     return;
   }
   note_reported(n, &st);
-  fuse_reply_attr(req, &st, kinds[n->kind].attr_to);
+  fuse_reply_attr(req, &st, attr_to);
 }
 
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
@@ -1546,7 +1595,8 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
   }
   struct stat st;
   cliq_error err;
-  int r = node_attr(fs, n, &st, &err);
+  double attr_to = 0;
+  int r = node_attr(fs, n, &st, &attr_to, &err);
   if (r < 0) {
     fuse_reply_err(req, -r);
     return;
@@ -1568,6 +1618,7 @@ struct dirent_s {
 };
 
 struct dirh {
+  struct handle h;            /* first member */
   size_t n, cap;
   struct dirent_s *e;
 };
@@ -1766,6 +1817,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     fuse_reply_err(req, -r);
     return;
   }
+  handle_add(fs, &d->h, true);
   fi->fh = (uint64_t)(uintptr_t)d;
   fuse_reply_open(req, fi);
 }
@@ -1800,7 +1852,10 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
                           struct fuse_file_info *fi)
 {
   (void)ino;
-  dirh_free((struct dirh *)(uintptr_t)fi->fh);
+  struct fs *fs = fuse_req_userdata(req);
+  struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+  handle_del(fs, &d->h);
+  dirh_free(d);
   fuse_reply_err(req, 0);
 }
 
@@ -1951,6 +2006,7 @@ struct fop {
 };
 
 struct fh {
+  struct handle h;            /* first member */
   struct node *node;
   pthread_mutex_t lock;
   bool can_read;
@@ -2090,11 +2146,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
       goto fail;
     h->append = (fi->flags & O_APPEND) != 0;
   }
-  if (want_read && n->kind == N_T_CTL) {
-    r = -EACCES;
-    why = "ctl is write-only";
-    goto fail;
-  }
   h->can_read = want_read;
   int64_t size_now = -1;
   if (want_read && is_log_kind(n->kind)) {
@@ -2136,6 +2187,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   } else {
     fi->keep_cache = 0;
   }
+  handle_add(fs, &h->h, false);
   fi->fh = (uint64_t)(uintptr_t)h;
   fuse_reply_open(req, fi);
   return;
@@ -2175,7 +2227,16 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
   size_t n = h->content_len - (size_t)off;
   if (n > size)
     n = size;
-  fuse_reply_buf(req, h->content + off, n);
+  /* A copy: the kernel may finish with the file (release frees content)
+   * while this reply is still being written. */
+  char *copy = malloc(n ? n : 1);
+  if (!copy) {
+    fuse_reply_err(req, ENOMEM);
+    return;
+  }
+  memcpy(copy, h->content + off, n);
+  fuse_reply_buf(req, copy, n);
+  free(copy);
 }
 
 static int fh_push_op(struct fh *h, char *id, bool remove)
@@ -2503,7 +2564,9 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
                        struct fuse_file_info *fi)
 {
   (void)ino;
+  struct fs *fs = fuse_req_userdata(req);
   struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+  handle_del(fs, &h->h);
   if (h->reader)
     store_log_close_reader(h->log);
   fh_free(h);
@@ -2586,6 +2649,7 @@ static struct fs *fs_new(struct cliqfs_config *cfg)
   fs->by_ino = calloc(fs->n_buckets, sizeof *fs->by_ino);
   fs->by_ident = calloc(fs->n_buckets, sizeof *fs->by_ident);
   fs->last_errors = json_array();
+  fs->handles.next = fs->handles.prev = &fs->handles;
   pthread_mutex_init(&fs->lock, NULL);
   if (!fs->by_ino || !fs->by_ident || !fs->last_errors)
     goto fail;
@@ -2616,6 +2680,16 @@ static void fs_free(struct fs *fs)
 {
   if (!fs)
     return;
+  /* Handles the kernel never released (the store is gone: no readers to
+   * close any more). */
+  while (fs->handles.next != &fs->handles) {
+    struct handle *h = fs->handles.next;
+    handle_del(fs, h);
+    if (h->is_dir)
+      dirh_free((struct dirh *)h);
+    else
+      fh_free((struct fh *)h);
+  }
   for (size_t b = 0; b < fs->n_buckets; b++) {
     struct node *n = fs->by_ino[b];
     while (n) {

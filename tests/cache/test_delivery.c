@@ -27,6 +27,9 @@
 
 extern char **environ;
 
+/* This binary, for the child daemon of the kill -9 test. */
+static char *self_exe;
+
 #define SCALE 200.0
 #define SCALE_ARG "200"
 #define WAIT_S 60.0
@@ -166,7 +169,7 @@ static cliq_client *make_client(const char *url, gov *g)
 }
 
 static const delivery_options OPTS = {.time_scale = SCALE, .workers = 4,
-                                      .poll_s = 0.2};
+                                      .poll_s = 0.2, .settle_s = 1.0};
 
 static int setup(void **state)
 {
@@ -351,6 +354,40 @@ static void wait_empty(struct env *e, const char *target, int want)
     fail_msg("outbox_wait_target_empty(%s) = %d, expected %d", target, r, want);
 }
 
+/* An fsync that starts before the delivery does, so that it covers entries
+ * that could fail before a later call would see them. */
+struct waiter {
+  outbox *ob;
+  const char *target;
+  int rc;
+  pthread_t thread;
+};
+
+static void *waiter_main(void *arg)
+{
+  struct waiter *w = arg;
+  w->rc = outbox_wait_target_empty(w->ob, w->target, WAIT_S);
+  return NULL;
+}
+
+static void waiter_start(struct env *e, struct waiter *w, const char *target)
+{
+  size_t before = outbox_fsync_waiters(e->ob);
+  *w = (struct waiter){.ob = e->ob, .target = target};
+  assert_int_equal(pthread_create(&w->thread, NULL, waiter_main, w), 0);
+  double deadline = tu_now_mono() + WAIT_S;
+  while (outbox_fsync_waiters(e->ob) <= before && tu_now_mono() < deadline)
+    tu_sleep(0.01);
+  assert_true(outbox_fsync_waiters(e->ob) > before);
+}
+
+static void waiter_join(struct waiter *w, int want)
+{
+  pthread_join(w->thread, NULL);
+  if (w->rc != want)
+    fail_msg("fsync of %s = %d, expected %d", w->target, w->rc, want);
+}
+
 static char **texts_make(const char *fmt, size_t n)
 {
   char **t = calloc(n, sizeof(*t));
@@ -472,8 +509,10 @@ static void test_closed_thread(void **state)
   append(e, OUTBOX_STATE, THREAD2, json_string("reopen"));
   reply(e, THREAD2, "after reopen");
   reply(e, THREAD1, "elsewhere");
+  struct waiter w;
+  waiter_start(e, &w, THREAD2);
   start_delivery(e);
-  wait_empty(e, THREAD2, -EACCES);
+  waiter_join(&w, -EACCES);
   wait_empty(e, THREAD1, 0);
 
   assert_int_equal(count_text(&e->emu, THREAD2, "too late"), 0);
@@ -539,7 +578,6 @@ static void test_other_apis_go_on(void **state)
 static void test_every_kind(void **state)
 {
   struct env *e = *state;
-  start_delivery(e);
   append(e, OUTBOX_CHANNEL_POST, GENERAL_ID,
          json_pack("{s:s, s:s}", "text", "to the channel", "chat_id",
                    GENERAL_CHAT));
@@ -557,11 +595,14 @@ static void test_every_kind(void **state)
   append(e, OUTBOX_CTL, THREAD4, json_string("leave"));
   /* An entry the worker cannot understand is refused, not retried. */
   uint64_t bad = append(e, OUTBOX_CTL, THREAD4, json_string("dance"));
+  struct waiter w;
+  waiter_start(e, &w, THREAD4);
+  start_delivery(e);
   wait_empty(e, GENERAL_ID, 0);
   wait_empty(e, THREAD1, 0);
   wait_empty(e, THREAD2, 0);
   wait_empty(e, THREAD3, 0);
-  wait_empty(e, THREAD4, -EINVAL);
+  waiter_join(&w, -EINVAL);
 
   assert_int_equal(count_text(&e->emu, GENERAL_CHAT, "to the channel"), 1);
   json_t *t1 = thread_state(e, THREAD1);
@@ -694,10 +735,12 @@ static void test_draft_thread_accept_drop(void **state)
 static void test_draft_without_main(void **state)
 {
   struct env *e = *state;
-  start_delivery(e);
   append(e, OUTBOX_CREATE_THREAD, DRAFT, draft_create("no parent"));
   append(e, OUTBOX_REPLY, DRAFT, json_string("no thread"));
-  wait_empty(e, DRAFT, -EDESTADDRREQ);
+  struct waiter w;
+  waiter_start(e, &w, DRAFT);
+  start_delivery(e);
+  waiter_join(&w, -EDESTADDRREQ);
   assert_int_equal(e->log.nfailed, 2);
   assert_int_equal(e->log.failed_errno[0], EDESTADDRREQ);
   assert_int_equal(e->log.failed_errno[1], EDESTADDRREQ);
@@ -804,10 +847,9 @@ static void test_kill9(void **state)
   /* Slow answers, so that the kill lands while requests are in flight. */
   fault(e, "delay", N, 150);
 
-  char *argv[] = {"/proc/self/exe", "--child", e->state, e->emu.url, NULL};
+  char *argv[] = {self_exe, "--child", e->state, e->emu.url, NULL};
   pid_t child;
-  assert_int_equal(posix_spawn(&child, "/proc/self/exe", NULL, NULL, argv,
-                               environ), 0);
+  assert_int_equal(posix_spawn(&child, self_exe, NULL, NULL, argv, environ), 0);
   double deadline = tu_now_mono() + WAIT_S;
   int arrived = 0;
   while (tu_now_mono() < deadline) {
@@ -833,22 +875,28 @@ static void test_kill9(void **state)
   texts_free(texts, N);
 }
 
-/* fsync on a target returns once it is delivered (0) and reports a refusal. */
+/* fsync on a target returns once it is delivered (0) and reports a refusal
+ * of any entry it waited for. */
 static void test_wait_target_empty(void **state)
 {
   struct env *e = *state;
   ctl(e, "POST", "/_emulator/lock",
       "{\"api\":\"messages.post\",\"seconds\":100000}");
-  start_delivery(e);
   reply(e, THREAD1, "waited for");
+  append(e, OUTBOX_FOLLOWERS_ADD, THREAD1, json_pack("[s]", "nobody"));
+  reply(e, THREAD1, "after the refusal");
+  struct waiter w;
+  waiter_start(e, &w, THREAD1);
+  start_delivery(e);
   assert_int_equal(outbox_wait_target_empty(e->ob, THREAD1, 0.3), -ETIMEDOUT);
   assert_int_equal(count_text(&e->emu, THREAD1, "waited for"), 0);
   ctl(e, "POST", "/_emulator/unlock", "{\"api\":\"*\"}");
-  wait_empty(e, THREAD1, 0);
+  waiter_join(&w, -EINVAL);
   assert_int_equal(count_text(&e->emu, THREAD1, "waited for"), 1);
-
-  append(e, OUTBOX_FOLLOWERS_ADD, THREAD1, json_pack("[s]", "nobody"));
-  wait_empty(e, THREAD1, -EINVAL);
+  assert_int_equal(count_text(&e->emu, THREAD1, "after the refusal"), 1);
+  reply(e, THREAD1, "then fine");
+  wait_empty(e, THREAD1, 0);
+  assert_int_equal(count_text(&e->emu, THREAD1, "then fine"), 1);
 }
 
 /* ---- child mode ---------------------------------------------------------------- */
@@ -873,6 +921,9 @@ int main(int argc, char **argv)
 {
   if (argc == 4 && strcmp(argv[1], "--child") == 0)
     return child_main(argv[2], argv[3]);
+  self_exe = realpath(argv[0], NULL);
+  if (!self_exe)
+    return 2;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_hundred_while_locked, setup, teardown),
       cmocka_unit_test_setup_teardown(test_accept_drop, setup, teardown),
@@ -890,5 +941,7 @@ int main(int argc, char **argv)
       cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
       cmocka_unit_test_setup_teardown(test_wait_target_empty, setup, teardown),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int failed = cmocka_run_group_tests(tests, NULL, NULL);
+  free(self_exe);
+  return failed;
 }

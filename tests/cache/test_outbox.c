@@ -379,6 +379,8 @@ static void test_uncertain_survives_reopen(void **state)
   assert_int_equal(outbox_append(ob, OUTBOX_REPLY, "t", p, &b), 0);
   json_decref(p);
   uint64_t gen = outbox_generation(ob);
+  struct timespec before;
+  clock_gettime(CLOCK_REALTIME, &before);
   assert_int_equal(outbox_mark_uncertain(ob, a), 0);
   assert_true(outbox_generation(ob) != gen);
   assert_int_equal(outbox_mark_uncertain(ob, b), 0);
@@ -393,6 +395,9 @@ static void test_uncertain_survives_reopen(void **state)
   assert_true(e.uncertain);
   assert_int_equal(e.attempts, 1);
   assert_null(e.last_error);
+  /* When it was marked survives the restart (to the microsecond or so). */
+  assert_true(e.attempted >= before.tv_sec + before.tv_nsec / 1e9 - 1e-3);
+  assert_true(e.attempted <= (double)time(NULL) + 1);
   outbox_entry_clear(&e);
   assert_int_equal(outbox_get(ob, b, &e), 0);
   assert_true(e.uncertain);

@@ -111,6 +111,12 @@ mt_cleanup() {
   mt_kill_bg
   mt_unmount
   emu_stop
+  # A sanitizer build reports into the daemon's log: that is a failure too.
+  if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$MT_LOG" 2>/dev/null; then
+    echo "FAIL: sanitizer report in the cliqfs log" >&2
+    grep -A 30 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$MT_LOG" | head -n 60 >&2
+    rc=1
+  fi
   if [ "$rc" -ne 0 ]; then
     emu_dump_log
     if [ -s "$MT_LOG" ]; then
@@ -142,6 +148,10 @@ expect_errno() {
     *) fail "[$*] failed with [$out], expected \"$text\"" ;;
   esac
 }
+
+# size_is FILE N, mtime_is FILE SECONDS: for wait_until (evaluated each poll).
+size_is() { [ "$(stat -c %s "$1")" = "$2" ]; }
+mtime_is() { [ "$(stat -c %Y "$1")" = "$2" ]; }
 
 # emu_state JQ_FILTER: applies a jq filter to the emulator's whole state.
 emu_state() {

@@ -52,7 +52,7 @@ cat "$M" >/dev/null
 assert_eq "$(grep -c "Ryan West: hello via echo$" "$M")" 1 "own message appears once"
 assert_eq "$(grep -c '"hello via echo"' "$T/messages.jsonl")" 1 "own message once in messages.jsonl"
 n=$(cat "$M" | wc -c)
-wait_until 5 test "$(stat -c %s "$M")" = "$n" || fail "messages size after posting"
+assert_eq "$(stat -c %s "$M")" "$n" "messages size after posting"
 ok "own messages appended once, sizes follow"
 
 echo "to the channel" >>general/messages || fail "post to the channel"

@@ -72,64 +72,40 @@ fi
 NAME=${1:-}
 [ -n "$NAME" ] || { echo "usage: $0 NAME | --index NAME..." >&2; exit 2; }
 
-. "$EMU_HARNESS"
+# The mount tests' helpers (H4): emulator harness, mt_mount, and an EXIT
+# trap that unmounts, stops cliqfs and the emulator by PID, fails on a
+# sanitizer report in the cliqfs log, and removes $MT_DIR.
+# shellcheck source=tests/mount/lib.sh
+. "$(dirname "$0")/../mount/lib.sh"
+# This script counts failures and reports them all; lib.sh's fail exits.
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+ok() { echo "ok: $*"; }
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/cliqfs-recipe.XXXXXX")
-MNT=$T/cliq
+T=$MT_DIR                         # removed by lib.sh's EXIT trap
 WORK=$T/work                      # where the recipe runs (its output files)
-mkdir -p "$MNT" "$WORK" "$T/home" "$T/tmp"
-# Everything cliqfs or a recipe would touch in $HOME goes in here instead.
-export HOME=$T/home XDG_CONFIG_HOME=$T/xdg/config XDG_STATE_HOME=$T/xdg/state \
-       XDG_CACHE_HOME=$T/xdg/cache TMPDIR=$T/tmp
-FS_PID=
+mkdir -p "$WORK" "$T/home" "$T/tmp"
+# Everything a recipe would touch in $HOME goes in here instead.
+export HOME=$T/home TMPDIR=$T/tmp
 BG_PGID=
 
-is_mounted() {
-  awk -v m="$1" '$5 == m { found = 1 } END { exit !found }' /proc/self/mountinfo
-}
-
 # wait_for SECONDS COMMAND...: polls until the command succeeds.
-wait_for() {
-  local deadline=$((SECONDS + $1)); shift
-  while ! "$@"; do
-    [ "$SECONDS" -ge "$deadline" ] && return 1
-    sleep 0.1
-  done
-}
+wait_for() { wait_until "$@"; }
 
-alive() { [ -e "/proc/$1" ] && ! grep -qE '^State:[[:space:]]+[ZX]' "/proc/$1/status" 2>/dev/null; }
-gone() { ! alive "$1"; }
-
-cleanup() {
+recipes_cleanup() {
   local rc=$?
+  # A recipe left running (tail -f) goes with its whole process group.
   if [ -n "$BG_PGID" ]; then kill -TERM -- "-$BG_PGID" 2>/dev/null; fi
-  if is_mounted "$MNT"; then fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -u -z "$MNT" 2>/dev/null; fi
-  if [ -n "$FS_PID" ]; then
-    wait_for 10 gone "$FS_PID" || kill -KILL "$FS_PID" 2>/dev/null
-    wait "$FS_PID" 2>/dev/null
-  fi
-  if [ "$rc" -ne 0 ] && [ -s "$T/cliqfs.log" ]; then
-    echo "---- cliqfs log (last 40 lines) ----" >&2
-    tail -n 40 "$T/cliqfs.log" >&2
-  fi
-  rm -rf "$T"
-  emu_cleanup
-  return "$rc"
+  (exit "$rc")
+  mt_cleanup
 }
-trap cleanup EXIT
+trap recipes_cleanup EXIT
 
 emu_start --quiet --time-scale "$SCALE" || { echo "FATAL: no emulator" >&2; exit 1; }
 
-# mount_demo: mounts the emulator's organization at $MNT (foreground
-# process, so that $FS_PID is the one serving it).
+# mount_demo [TIME_SCALE]: mounts the emulator's organization at $MNT.
 mount_demo() {
-  "$CLIQFS" -f -o "api_url=$EMU_URL,accounts_url=$EMU_URL,access_token=$EMU_TOKEN,time_scale=$SCALE" \
-    "$MNT" 2>"$T/cliqfs.log" &
-  FS_PID=$!
-  if ! wait_for 15 is_mounted "$MNT"; then
-    echo "FATAL: cliqfs did not mount: $(cat "$T/cliqfs.log")" >&2
-    exit 1
-  fi
+  mt_mount "time_scale=${1:-$SCALE}"
+  mountpoint -q "$MNT" || { echo "FATAL: cliqfs did not mount" >&2; exit 1; }
 }
 
 # run_recipe [VAR=VALUE...]: runs the recipe $NAME as the doc has it; its
@@ -467,7 +443,9 @@ recipe_new-thread() {
 }
 
 recipe_rate-budget() {
-  mount_demo
+  # A slower clock than the others', so that the lock outlasts the recipe
+  # (threads.list: 600 s / 6) even on a slow machine.
+  mount_demo 6
   ls "$MNT"/general >/dev/null
   # A lock the mount has met: the emulator locks thread lists, and the mount
   # finds out at its next thread listing.
