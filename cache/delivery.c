@@ -496,6 +496,81 @@ char *delivery_self_id(delivery *d)
   return s;
 }
 
+/* What the other mounts of this account (the other outbox slots) recorded:
+ * the messages they delivered to `target`, and our user id when we do not
+ * know it yet.  Read from their records at the time of a check (checks are
+ * rare), so that a message another mount sent with the same text is not
+ * taken for ours.  Best effort: an unreadable record is skipped. */
+struct foreign {
+  char **ids;
+  size_t n, cap;
+  char *self;
+};
+
+static void foreign_clear(struct foreign *f)
+{
+  for (size_t i = 0; i < f->n; i++)
+    free(f->ids[i]);
+  free(f->ids);
+  free(f->self);
+  memset(f, 0, sizeof(*f));
+}
+
+static void foreign_push(struct foreign *f, const char *mid)
+{
+  if (f->n == f->cap) {
+    size_t cap = f->cap ? f->cap * 2 : 16;
+    char **p = realloc(f->ids, cap * sizeof(*p));
+    if (!p)
+      return;
+    f->ids = p;
+    f->cap = cap;
+  }
+  char *copy = strdup(mid);
+  if (copy)
+    f->ids[f->n++] = copy;
+}
+
+static void foreign_load(delivery *d, const char *target, struct foreign *f)
+{
+  memset(f, 0, sizeof(*f));
+  char **dirs = NULL;
+  if (outbox_other_slot_dirs(d->ob, &dirs, NULL) != 0)
+    return;
+  for (size_t k = 0; dirs[k]; k++) {
+    char *path = NULL, *text = NULL;
+    size_t len = 0;
+    if (asprintf(&path, "%s/%s", dirs[k], RECORD_FILE) < 0)
+      path = NULL;
+    int r = path ? statefile_read(path, &text, &len) : -ENOMEM;
+    free(path);
+    json_t *root = r == 0 ? json_loadb(text, len, 0, NULL) : NULL;
+    free(text);
+    const char *self = field_str(root, "self");
+    if (self && !f->self)
+      f->self = strdup(self);
+    json_t *o = json_object_get(json_object_get(root, "targets"), target);
+    size_t i;
+    json_t *pair;
+    json_array_foreach(json_object_get(o, "ids"), i, pair) {
+      json_t *mid = json_array_get(pair, 1);
+      if (json_is_string(mid))
+        foreign_push(f, json_string_value(mid));
+    }
+    json_decref(root);
+    free(dirs[k]);
+  }
+  free(dirs);
+}
+
+static bool foreign_has(const struct foreign *f, const char *mid)
+{
+  for (size_t i = 0; i < f->n; i++)
+    if (strcmp(f->ids[i], mid) == 0)
+      return true;
+  return false;
+}
+
 /* ---- error classes ---------------------------------------------------------- */
 
 /* Refused for good: sending it again cannot help. */
@@ -757,6 +832,10 @@ static int check_message(delivery *d, const outbox_entry *e, struct op *op,
     own[i] = strdup(rec->ids[i].message);
   int64_t last_ms = rec ? rec->last_ms : 0;
   pthread_mutex_unlock(&d->mu);
+  struct foreign others;
+  foreign_load(d, e->target, &others);
+  if (!self && others.self)
+    self = strdup(others.self); /* same account, same user */
 
   int64_t from = (int64_t)(e->created * 1000.0) - CHECK_SLACK_MS;
   if (last_ms > from)
@@ -782,7 +861,7 @@ static int check_message(delivery *d, const outbox_entry *e, struct op *op,
         }
         continue; /* an earlier entry's message */
       }
-      if (m->time_ms < last_ms)
+      if (m->time_ms < last_ms || foreign_has(&others, m->id))
         continue;
       if (self && m->sender_id && strcmp(self, m->sender_id) != 0)
         continue;
@@ -802,6 +881,7 @@ static int check_message(delivery *d, const outbox_entry *e, struct op *op,
   for (size_t i = 0; i < nown; i++)
     free(own[i]);
   free(self);
+  foreign_clear(&others);
   if (found && !out->message_id) {
     set_err(err, ENOMEM, "out of memory");
     return -ENOMEM;

@@ -68,9 +68,17 @@
  * message and thread, and our own user id, learnt from the sender of a
  * message we posted (from the messages a check fetched, or one messages.get
  * on the background lane after the first post whose id came back).
+ * The record belongs to the outbox slot (outbox.h "Slots"): each mount of
+ * an account has its own, written by the one process that holds the slot,
+ * and it goes with the slot's entries to the next holder after a crash.  A
+ * check also skips the messages that the records of the other slots list
+ * for that target (the other mounts' deliveries, same user), and takes our
+ * user id from them while we do not know it.
  * Limits: without our user id a message with the same text from someone
  * else in that window counts as ours; a 2xx without a message id records
- * nothing to exclude.
+ * nothing to exclude; two mounts that both lose the outcome of the same
+ * text to the same target at the same time may both take one message for
+ * theirs.
  *
  * Parallelism: `workers` threads; each takes a target no other worker holds
  * (order per target) whose next entry's API class no other worker is using,

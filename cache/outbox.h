@@ -5,19 +5,31 @@
  * target, marks them uncertain before sending, and removes them when
  * delivered or moves them to failed/ when Cliq refuses them for good.
  *
- * On disk, under state_dir:
+ * On disk, under state_dir, one journal per slot (see "Slots"):
  *   outbox/<id, 16 digits>.json   one pending entry, written atomically and
  *                                 fsync'd (statefile_write_atomic)
  *   outbox/.seq                   highest id reserved so far (ids stay
  *                                 monotonic across restarts)
- *   outbox/.lock                  flock()ed by the process that has the journal
+ *   outbox/.lock                  flock()ed by the process that has the slot
+ *   outbox/.delivery.json         the delivery worker's record (delivery.h)
  *   failed/<id, 16 digits>.json   entries refused for good, with the reason
  * A crash at any instant leaves every entry whole (temporary files are
  * ignored and cleaned up at open); an entry whose move to failed/ was cut
  * short is found in both folders and counts as failed.
  *
- * One process owns a journal at a time: outbox_open() fails with -EBUSY while
- * another process (another mount of the same account) holds it.
+ * Slots (several mounts of one account).  Slot 0 is outbox/ + failed/ (the
+ * layout of a single mount); slot n >= 1 is outbox.<n>/ + failed.<n>/.  Each
+ * outbox_open() takes one slot and holds it, with flock() on its .lock, until
+ * outbox_close() or the end of the process: the first free slot that a
+ * previous owner left with pending entries, else the first free slot (created
+ * as needed).  So a second mount (or a second open in the same process: the
+ * lock belongs to the open file, not the process) gets its own journal, and
+ * entries left by a process that died are delivered by whichever process
+ * takes that slot next -- at once when it is free at the next open, or by a
+ * later mount otherwise.  Ids are per slot; everything of a slot (ids, order
+ * per target, failed/, the delivery record) belongs to its holder alone.
+ * Entries of one target written through two mounts are ordered per mount,
+ * not between them.  At most OUTBOX_MAX_SLOTS slots are held at once.
  *
  * Ownership: strings and payloads passed in are borrowed (the journal keeps
  * copies); entries handed out are copies owned by the caller, released with
@@ -33,6 +45,9 @@
 #include <stdint.h>
 
 #include "api/cliq.h"
+
+/* Journal slots one state folder can have held at the same time. */
+#define OUTBOX_MAX_SLOTS 64
 
 /* What an entry asks for.  The payload's shape is the writer's and the
  * delivery worker's business; the journal stores it verbatim.  Suggested:
@@ -83,15 +98,24 @@ void outbox_entry_list_free(outbox_entry *items, size_t n);
 
 typedef struct outbox outbox;
 
-/* Opens (creating 0700 folders as needed) the journal under state_dir and
- * loads whatever a previous daemon left.  NULL with err filled on failure
- * (err->err EBUSY when another process has the journal). */
+/* Takes a journal slot under state_dir (see "Slots"; creating 0700 folders
+ * as needed) and loads whatever a previous holder left.  NULL with err
+ * filled on failure (err->err EBUSY when all OUTBOX_MAX_SLOTS are held). */
 outbox *outbox_open(const char *state_dir, cliq_error *err);
 /* Frees everything; the files stay.  No thread may be inside a call. */
 void outbox_close(outbox *ob);
-/* state_dir/outbox, where the delivery worker keeps its record (names that
- * are not entry names are ignored by the journal).  Valid while ob lives. */
+/* The slot's journal folder (state_dir/outbox or state_dir/outbox.<n>),
+ * where the delivery worker keeps its record (names that are not entry names
+ * are ignored by the journal).  Valid while ob lives. */
 const char *outbox_dir(outbox *ob);
+/* The slot held: 0 for outbox/, n for outbox.<n>/. */
+unsigned outbox_slot(outbox *ob);
+/* The journal folders of the other slots that exist under state_dir (held by
+ * other mounts or not), in slot order: *dirs is a NULL-terminated array
+ * (caller frees each string and the array); *n (may be NULL) gets the count.
+ * The delivery worker reads their records to tell the other mounts' messages
+ * from its own. */
+int outbox_other_slot_dirs(outbox *ob, char ***dirs, size_t *n);
 /* Wakes every waiter with -ECANCELED; later waits fail at once. */
 void outbox_shutdown(outbox *ob);
 

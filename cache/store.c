@@ -1063,9 +1063,14 @@ static int fetch_log(void *vctx, const char *key, json_t **out,
   if (!known) {
     /* First fetch: the most recent `history` messages, going back in pages. */
     int64_t totime = 0;
+    int repeats = 0;          /* messages at `totime` we have (inclusive bound) */
     for (int page_no = 0; (int)vec.count < s->history && page_no < 50;
          page_no++) {
-      int want = s->history - (int)vec.count;
+      int want = s->history - (int)vec.count + repeats;
+      if (repeats >= 100) {   /* pathological: step past that millisecond */
+        totime--;
+        want -= repeats;
+      }
       int limit = want > 100 ? 100 : want;
       cliq_message_list page = { 0 };
       r = cliq_get_messages(s->client, ctx->prio, log->chat_id, 0, totime,
@@ -1086,6 +1091,10 @@ static int fetch_log(void *vctx, const char *key, json_t **out,
       if ((int)got < limit || added == 0 || oldest <= 0)
         break;
       totime = oldest;
+      repeats = 0;
+      for (size_t i = 0; i < vec.count; i++)
+        if (vec.items[i].time_ms == oldest)
+          repeats++;
     }
     qsort(vec.items, vec.count, sizeof *vec.items, cmp_messages);
     if ((int)vec.count > s->history) {
@@ -1495,10 +1504,14 @@ int store_post_channel(store *s, const char *channel_id,
   return 0;
 }
 
+static void mark_closed(store *s, const char *tid);
+
 int store_reply(store *s, const char *tid, const char *text, cliq_error *err)
 {
   char *id = NULL;
   int r = cliq_reply(s->client, CLIQ_PRIO_WRITE, tid, text, &id, err);
+  if (r == -EACCES && err && strcmp(err->code, "operation_not_allowed") == 0)
+    mark_closed(s, tid);     /* closed by someone else since we last looked */
   if (r < 0)
     return r;
   json_t *raw = own_message(s, tid, id, text);
@@ -1557,6 +1570,33 @@ static void edit_thread_info(store *s, const struct state_edit *e)
   }
   json_decref(v);
   free(key);
+}
+
+/* The channel whose chat holds a thread, from the cached channel list. */
+static char *channel_of_thread(store *s, const char *tid)
+{
+  const char *t = strstr(tid, "-T-");
+  if (!t)
+    return NULL;
+  store_channels *cs = NULL;
+  if (store_channels_get(s, STORE_CACHED, &cs, NULL) < 0)
+    return NULL;
+  char *id = NULL;
+  for (size_t i = 0; i < cs->count && !id; i++)
+    if (strlen(cs->items[i].chat_id) == (size_t)(t - tid) &&
+        strncmp(cs->items[i].chat_id, tid, (size_t)(t - tid)) == 0)
+      id = strdup(cs->items[i].channel_id);
+  store_channels_unref(cs);
+  return id;
+}
+
+static void mark_closed(store *s, const char *tid)
+{
+  struct state_edit e = { tid, "closed", -1 };
+  edit_thread_info(s, &e);
+  char *channel_id = channel_of_thread(s, tid);
+  edit_cached_threads(s, channel_id, edit_thread_in_list, &e);
+  free(channel_id);
 }
 
 int store_set_state(store *s, const char *channel_id, const char *tid,

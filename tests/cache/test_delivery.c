@@ -22,6 +22,7 @@
 #include "cache/delivery.h"
 #include "cache/governor.h"
 #include "cache/outbox.h"
+#include "cache/statefile.h"
 #include "harness.h"
 #include "testutil.h"
 
@@ -791,6 +792,48 @@ static void test_self_learnt(void **state)
   free(self);
 }
 
+/* Two mounts of one account: each has its own journal slot and its own
+ * delivery record; a check of an unknown outcome in one does not take the
+ * message the other mount delivered with the same text for its own. */
+static void test_two_slots_same_text(void **state)
+{
+  struct env *e = *state;
+  start_delivery(e);
+  reply(e, THREAD1, "same words");
+  wait_empty(e, THREAD1, 0);
+  assert_int_equal(count_text(&e->emu, THREAD1, "same words"), 1);
+
+  cliq_error err;
+  outbox *second = outbox_open(e->state, &err);
+  assert_non_null(second);
+  assert_int_equal(outbox_slot(second), 1);
+  uint64_t id = 0;
+  json_t *p = json_string("same words");
+  assert_int_equal(outbox_append(second, OUTBOX_REPLY, THREAD1, p, &id), 0);
+  json_decref(p);
+  /* Its daemon died after marking it, before the request left. */
+  assert_int_equal(outbox_mark_uncertain(second, id), 0);
+  delivery *d2 = delivery_new(second, e->client, NULL, &OPTS);
+  assert_non_null(d2);
+  assert_int_equal(delivery_start(d2), 0);
+  assert_int_equal(outbox_wait_target_empty(second, THREAD1, WAIT_S), 0);
+  assert_int_equal(count_text(&e->emu, THREAD1, "same words"), 2);
+  delivery_stats st;
+  delivery_get_stats(d2, &st);
+  assert_true(st.checks >= 1);
+  assert_int_equal(st.found, 0);
+  delivery_free(d2);
+
+  /* The second mount's record is its slot's. */
+  char *record = NULL, *text = NULL;
+  assert_true(asprintf(&record, "%s/outbox.1/.delivery.json", e->state) > 0);
+  assert_int_equal(statefile_read(record, &text, NULL), 0);
+  assert_non_null(strstr(text, THREAD1));
+  free(text);
+  free(record);
+  outbox_close(second);
+}
+
 /* A crash left entries behind: one sent for real but still in the journal
  * (uncertain), one marked uncertain whose request never left, and others.  A
  * new delivery on the same folder delivers each exactly once. */
@@ -937,6 +980,7 @@ int main(int argc, char **argv)
       cmocka_unit_test_setup_teardown(test_draft_without_main, setup, teardown),
       cmocka_unit_test_setup_teardown(test_same_text_twice, setup, teardown),
       cmocka_unit_test_setup_teardown(test_self_learnt, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_two_slots_same_text, setup, teardown),
       cmocka_unit_test_setup_teardown(test_crash_leftovers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_kill9, setup, teardown),
       cmocka_unit_test_setup_teardown(test_wait_target_empty, setup, teardown),

@@ -213,44 +213,239 @@ static void test_bad_arguments(void **state)
   outbox_close(ob);
 }
 
-/* ---- one owner ------------------------------------------------------------ */
+/* ---- slots: several mounts of one account ----------------------------------- */
 
-static void test_second_open_is_busy(void **state)
+static uint64_t append_text(outbox *ob, const char *target, const char *text)
+{
+  json_t *p = json_string(text);
+  uint64_t id = 0;
+  assert_int_equal(outbox_append(ob, OUTBOX_REPLY, target, p, &id), 0);
+  json_decref(p);
+  return id;
+}
+
+/* The texts pending in ob, in id order, joined with '|'. */
+static char *pending_texts(outbox *ob)
+{
+  outbox_entry *items = NULL;
+  size_t n = 0;
+  assert_int_equal(outbox_list(ob, &items, &n), 0);
+  char *joined = strdup("");
+  for (size_t i = 0; i < n; i++) {
+    char *next = NULL;
+    assert_true(asprintf(&next, "%s%s%s", joined, i ? "|" : "",
+                         json_string_value(items[i].payload)) >= 0);
+    free(joined);
+    joined = next;
+  }
+  outbox_entry_list_free(items, n);
+  return joined;
+}
+
+static void assert_pending(outbox *ob, const char *want)
+{
+  char *got = pending_texts(ob);
+  if (strcmp(got, want) != 0)
+    fail_msg("pending \"%s\", expected \"%s\"", got, want);
+  free(got);
+}
+
+static void test_two_opens_get_different_slots(void **state)
 {
   struct dir_state *s = *state;
-  outbox *ob = open_ok(s->dir);
-  cliq_error err;
-  assert_null(outbox_open(s->dir, &err));
-  assert_int_equal(err.err, EBUSY);
-  assert_true(strlen(err.message) > 0);
+  outbox *a = open_ok(s->dir);
+  outbox *b = open_ok(s->dir);
+  outbox *c = open_ok(s->dir);
+  assert_int_equal(outbox_slot(a), 0);
+  assert_int_equal(outbox_slot(b), 1);
+  assert_int_equal(outbox_slot(c), 2);
+  char *dir_a = sub(s->dir, "outbox");
+  char *dir_b = sub(s->dir, "outbox.1");
+  assert_string_equal(outbox_dir(a), dir_a);
+  assert_string_equal(outbox_dir(b), dir_b);
 
-  /* Another process is refused as well. */
+  /* Each journal is its own: ids, entries, failures. */
+  uint64_t ida = append_text(a, "T", "from a");
+  uint64_t idb = append_text(b, "T", "from b");
+  assert_int_equal(ida, idb); /* ids are per slot */
+  assert_pending(a, "from a");
+  assert_pending(b, "from b");
+  assert_pending(c, "");
+  assert_int_equal(outbox_move_failed(b, idb, EACCES, "closed"), 0);
+  assert_int_equal(outbox_failed_count(b), 1);
+  assert_int_equal(outbox_failed_count(a), 0);
+  char *failed_b = entry_file(s->dir, "failed.1", idb);
+  assert_true(exists(failed_b));
+  free(failed_b);
+
+  /* The other slots, as the delivery worker sees them. */
+  char **dirs = NULL;
+  size_t n = 0;
+  assert_int_equal(outbox_other_slot_dirs(b, &dirs, &n), 0);
+  assert_int_equal(n, 2);
+  assert_string_equal(dirs[0], dir_a);
+  assert_non_null(strstr(dirs[1], "/outbox.2"));
+  assert_null(dirs[2]);
+  for (size_t i = 0; i < n; i++)
+    free(dirs[i]);
+  free(dirs);
+
+  /* A freed slot is taken again: the first free one. */
+  outbox_close(a);
+  outbox *d = open_ok(s->dir);
+  assert_int_equal(outbox_slot(d), 0);
+  assert_pending(d, "from a");
+  outbox_close(d);
+  outbox_close(b);
+  outbox_close(c);
+
+  /* A slot left with entries is preferred to an empty one before it. */
+  outbox *e = open_ok(s->dir);
+  outbox *f = open_ok(s->dir);
+  assert_int_equal(outbox_slot(e), 0);
+  assert_int_equal(outbox_slot(f), 1);
+  outbox_entry first;
+  assert_int_equal(outbox_peek_next(e, "T", &first), 0);
+  assert_int_equal(outbox_remove(e, first.id), 0);
+  outbox_entry_clear(&first);
+  append_text(f, "U", "left in slot 1");
+  outbox_close(e);
+  outbox_close(f);
+  outbox *g = open_ok(s->dir);
+  assert_int_equal(outbox_slot(g), 1);
+  assert_pending(g, "left in slot 1");
+  outbox *h = open_ok(s->dir);
+  assert_int_equal(outbox_slot(h), 0);
+  outbox_close(g);
+  outbox_close(h);
+  free(dir_a);
+  free(dir_b);
+
+  /* A state folder that cannot be a folder. */
+  cliq_error err;
+  char *file = sub(s->dir, "plain");
+  assert_int_equal(statefile_write_atomic(file, "x", 1), 0);
+  assert_null(outbox_open(file, &err));
+  assert_int_equal(err.err, ENOTDIR);
+  assert_true(strlen(err.message) > 0);
+  free(file);
+}
+
+/* Names that look like slots but are not are left alone. */
+static void test_slot_names(void **state)
+{
+  struct dir_state *s = *state;
+  const char *const strays[] = {"outbox.0", "outbox.01", "outbox.x",
+                                "outbox.64", "outboxes"};
+  for (size_t i = 0; i < sizeof(strays) / sizeof(*strays); i++) {
+    char *dir = sub(s->dir, strays[i]);
+    assert_int_equal(statefile_mkdirs(dir, 0700), 0);
+    char *entry = NULL;
+    assert_true(asprintf(&entry, "%s/%016d.json", dir, 1) > 0);
+    assert_int_equal(statefile_write_atomic(entry, "{}", 2), 0);
+    free(entry);
+    free(dir);
+  }
+  outbox *ob = open_ok(s->dir);
+  assert_int_equal(outbox_slot(ob), 0);
+  char **dirs = NULL;
+  size_t n = 7;
+  assert_int_equal(outbox_other_slot_dirs(ob, &dirs, &n), 0);
+  assert_int_equal(n, 0);
+  assert_null(dirs[0]);
+  free(dirs);
+  outbox_close(ob);
+}
+
+/* Another process: it gets its own slot while we hold ours, both append at
+ * the same time without mixing, and what it leaves behind when it dies is
+ * found by the next process that takes its slot. */
+static void test_two_processes(void **state)
+{
+  struct dir_state *s = *state;
+  outbox *mine = open_ok(s->dir);
+  assert_int_equal(outbox_slot(mine), 0);
+  enum { N = 40 };
+  int go[2], ready[2];
+  assert_int_equal(pipe(go), 0);
+  assert_int_equal(pipe(ready), 0);
   pid_t pid = fork();
   assert_true(pid >= 0);
   if (pid == 0) {
-    cliq_error child_err;
-    outbox *other = outbox_open(s->dir, &child_err);
-    int code = other == NULL && child_err.err == EBUSY ? 0 : 1;
-    /* Frees the child's copy (valgrind checks the child's leaks too); the
-     * parent's descriptor keeps the lock. */
-    outbox_close(ob);
-    _exit(code);
+    close(go[1]);
+    close(ready[0]);
+    /* Frees the child's copy of our journal (valgrind checks the child's
+     * leaks too); the parent's descriptor keeps slot 0 locked. */
+    outbox_close(mine);
+    cliq_error err;
+    outbox *other = outbox_open(s->dir, &err);
+    char slot = other ? (char)('0' + outbox_slot(other)) : 'x';
+    if (write(ready[1], &slot, 1) != 1 || !other)
+      _exit(2);
+    char c;
+    if (read(go[0], &c, 1) != 1)
+      _exit(3);
+    for (int i = 0; i < N; i++) {
+      json_t *p = json_sprintf("child %02d", i);
+      int rc = outbox_append(other, OUTBOX_REPLY, "T", p, NULL);
+      json_decref(p);
+      if (rc)
+        _exit(4);
+    }
+    /* Dies without closing: the entries stay in its slot. */
+    _exit(0);
+  }
+  close(go[0]);
+  close(ready[1]);
+  char slot = 0;
+  assert_int_equal(read(ready[0], &slot, 1), 1);
+  assert_int_equal(slot, '1');
+  /* While the child holds slot 1, a third journal gets slot 2. */
+  outbox *third = open_ok(s->dir);
+  assert_int_equal(outbox_slot(third), 2);
+  outbox_close(third);
+
+  assert_int_equal(write(go[1], "g", 1), 1);
+  for (int i = 0; i < N; i++) {
+    char text[32];
+    snprintf(text, sizeof text, "parent %02d", i);
+    append_text(mine, "T", text);
   }
   int status = 0;
   assert_int_equal(waitpid(pid, &status, 0), pid);
   assert_true(WIFEXITED(status));
   assert_int_equal(WEXITSTATUS(status), 0);
+  close(go[1]);
+  close(ready[0]);
 
-  outbox_close(ob);
-  ob = open_ok(s->dir);
-  outbox_close(ob);
+  /* Ours holds only our entries, in order. */
+  outbox_entry *items = NULL;
+  size_t n = 0;
+  assert_int_equal(outbox_list(mine, &items, &n), 0);
+  assert_int_equal(n, N);
+  for (size_t i = 0; i < n; i++) {
+    char text[32];
+    snprintf(text, sizeof text, "parent %02zu", i);
+    assert_string_equal(json_string_value(items[i].payload), text);
+  }
+  outbox_entry_list_free(items, n);
 
-  /* A state folder that cannot be a folder. */
-  char *file = sub(s->dir, "plain");
-  assert_int_equal(statefile_write_atomic(file, "x", 1), 0);
-  assert_null(outbox_open(file, &err));
-  assert_int_equal(err.err, ENOTDIR);
-  free(file);
+  /* The next process to open takes the dead child's slot and its entries. */
+  outbox *heir = open_ok(s->dir);
+  assert_int_equal(outbox_slot(heir), 1);
+  assert_int_equal(outbox_list(heir, &items, &n), 0);
+  assert_int_equal(n, N);
+  for (size_t i = 0; i < n; i++) {
+    char text[32];
+    snprintf(text, sizeof text, "child %02zu", i);
+    assert_string_equal(json_string_value(items[i].payload), text);
+  }
+  outbox_entry_list_free(items, n);
+  /* New ids there go on after the child's. */
+  uint64_t next = append_text(heir, "T", "heir");
+  assert_true(next > N);
+  outbox_close(heir);
+  outbox_close(mine);
 }
 
 /* ---- crash safety --------------------------------------------------------- */
@@ -810,7 +1005,9 @@ int main(void)
     T(test_append_reopen_same_order),
     T(test_ids_stay_monotonic_after_draining),
     T(test_bad_arguments),
-    T(test_second_open_is_busy),
+    T(test_two_opens_get_different_slots),
+    T(test_slot_names),
+    T(test_two_processes),
     T(test_leftovers_of_a_crash),
     T(test_kill_during_appends),
     T(test_uncertain_survives_reopen),

@@ -42,9 +42,24 @@ assert_eq "$(updates)" "$u0" "nothing sent for bad verbs or a bare truncate"
 assert_eq "$(emu_st)" open "state unchanged"
 ok "bad verbs fail with EINVAL at write; truncation alone changes nothing"
 
-# a thread closed at the emulator: the reply is refused (EACCES), not lost
-emu_ctl POST /_emulator/config '{}' >/dev/null
+# a thread closed at Cliq: replies are refused with EACCES
 C="general/Parking registration"
 assert_eq "$(cat "$C/state")" closed "a closed thread of the demo"
 expect_errno "Permission denied" "echo hi >>'$MNT/$C/messages'"
-ok "replies to closed threads: EACCES"
+# closed by someone else after we listed it: Cliq refuses the reply (close
+# fails with EACCES, which the shell does not show), and from then on we know
+W="general/Welcome Lucy!"
+assert_eq "$(cat "$W/state")" open "listed open"
+wid=$(thread_jq general "Welcome Lucy!" .chat_id)
+assert_eq "$(emu_api PUT "/api/v3/threads/$wid" '{"action":"close"}')" 204 "closed behind our back"
+p0=$(emu_count messages.post)
+echo "too late" >>"$W/messages"
+assert_eq "$(thread_jq general "Welcome Lucy!" '.messages[-1].text')" \
+  "$(thread_jq general "Welcome Lucy!" '.messages[-1].text' | grep -v '^too late$')" "nothing stored"
+grep -q $'/general/Welcome Lucy!/messages\tEACCES\toperation_not_allowed' .cliqfs/errors ||
+  fail "the refusal is not logged with Cliq's code: $(tail -n 2 .cliqfs/errors)"
+assert_eq "$(cat "$W/state")" closed "the refusal taught us the thread is closed"
+assert_eq "$(stat -c %a "$W/messages")" 444 "messages now 0444"
+expect_errno "Permission denied" "echo again >>'$MNT/$W/messages'"
+assert_eq "$(emu_count messages.post)" "$((p0 + 1))" "one refused request, then none"
+ok "replies to closed threads: EACCES (known, or learnt from Cliq's refusal)"

@@ -1,0 +1,202 @@
+# tests/bench/lib.sh: helpers for the benchmark sections (sourced by run.sh).
+#
+# Needs CLIQFS, CLIQ_EMULATOR, BENCH_READLAT, BENCH_FLOORFS and BENCH_TMP (a
+# scratch folder) set.  Every emulator, mount and background process started
+# here is remembered by PID and stopped by bench_cleanup (run.sh's EXIT trap).
+set -u
+export LC_ALL=C
+
+BENCH_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# The emulator's shell harness: emu_start, emu_stop, emu_ctl (one emulator at
+# a time; its own EXIT trap is replaced by run.sh's).
+# shellcheck source=../emulator/harness.sh
+. "$BENCH_SRC/../emulator/harness.sh"
+
+CLIQFS_PID=
+MNT=
+MNT_DIR=
+BENCH_BG_PIDS=()
+
+blog() {
+  printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2
+}
+
+bfail() {
+  echo "bench: FAIL: $*" >&2
+  exit 1
+}
+
+# now: wall-clock seconds with microseconds (no fork).
+now() {
+  printf '%s' "$EPOCHREALTIME"
+}
+
+# calc EXPR: floating point arithmetic (awk).
+calc() {
+  awk "BEGIN { printf \"%.6g\", $* }"
+}
+
+# wait_for SECONDS COMMAND...: polls COMMAND every 20 ms until it succeeds;
+# returns 1 when the deadline passes.
+wait_for() {
+  local limit=$1
+  shift
+  local deadline
+  deadline=$(calc "$(now) + $limit")
+  while ! "$@"; do
+    if awk -v n="$(now)" -v d="$deadline" 'BEGIN { exit !(n > d) }'; then
+      return 1
+    fi
+    sleep 0.02
+  done
+}
+
+# sleep_until T: sleeps until the wall clock reaches T (epoch seconds).
+sleep_until() {
+  local d
+  d=$(calc "$1 - $(now)")
+  if awk -v d="$d" 'BEGIN { exit !(d > 0) }'; then
+    sleep "$d"
+  fi
+}
+
+# ---- Emulator ---------------------------------------------------------------
+
+# bench_emu ARGS...: (re)starts the emulator (quiet), exports EMU_URL.
+bench_emu() {
+  emu_start --quiet "$@" || bfail "the emulator did not start ($*)"
+}
+
+emu_counters() {
+  emu_ctl GET /_emulator/counters
+}
+
+emu_reset() {
+  emu_ctl POST /_emulator/counters/reset >/dev/null
+}
+
+# emu_total: every Cliq request the emulator served.
+emu_total() {
+  emu_counters | jq -r '.total'
+}
+
+# emu_api_counts: {"api": n, ...} of the requests served so far.
+emu_api_counts() {
+  emu_counters | jq -c '.apis | map_values(.total)'
+}
+
+# emu_status_count API STATUS: requests of that API answered with STATUS.
+emu_status_count() {
+  emu_counters | jq -r --arg a "$1" --arg s "$2" '.apis[$a].status[$s] // 0'
+}
+
+emu_throttled() {
+  emu_counters | jq -r '.throttled'
+}
+
+# ---- Mounts -----------------------------------------------------------------
+
+# bench_mount [OPTIONS]: mounts cliqfs against the running emulator in a new
+# folder with its own (empty) config, state and cache folders; OPTIONS are
+# appended to -o.  Sets MNT, MNT_DIR and CLIQFS_PID.
+bench_mount() {
+  local extra=${1:-}
+  bench_unmount
+  MNT_DIR=$(mktemp -d "$BENCH_TMP/mount.XXXXXX")
+  MNT=$MNT_DIR/mnt
+  mkdir -p "$MNT" "$MNT_DIR/config" "$MNT_DIR/state" "$MNT_DIR/cache"
+  local opts="api_url=$EMU_URL,accounts_url=$EMU_URL,access_token=$EMU_TOKEN"
+  [ -n "$extra" ] && opts="$opts,$extra"
+  XDG_CONFIG_HOME=$MNT_DIR/config XDG_STATE_HOME=$MNT_DIR/state \
+    XDG_CACHE_HOME=$MNT_DIR/cache \
+    "$CLIQFS" -f -o "$opts" "$MNT" 2>>"$MNT_DIR/cliqfs.log" &
+  CLIQFS_PID=$!
+  local deadline=$((SECONDS + 15))
+  while ! mountpoint -q "$MNT"; do
+    if ! kill -0 "$CLIQFS_PID" 2>/dev/null; then
+      CLIQFS_PID=
+      tail -n 20 "$MNT_DIR/cliqfs.log" >&2
+      bfail "cliqfs exited before mounting (-o $extra)"
+    fi
+    [ "$SECONDS" -le "$deadline" ] || bfail "no mount within 15 s"
+    sleep 0.02
+  done
+}
+
+_daemon_gone() {
+  ! kill -0 "$1" 2>/dev/null
+}
+
+# bench_unmount: unmounts and waits for the daemon (TERM, then KILL, by PID).
+bench_unmount() {
+  if [ -n "$MNT" ] && mountpoint -q "$MNT" 2>/dev/null; then
+    fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null
+  fi
+  if [ -n "$CLIQFS_PID" ]; then
+    if ! wait_for 20 _daemon_gone "$CLIQFS_PID"; then
+      kill -TERM "$CLIQFS_PID" 2>/dev/null
+      wait_for 5 _daemon_gone "$CLIQFS_PID" || kill -KILL "$CLIQFS_PID" 2>/dev/null
+    fi
+    wait "$CLIQFS_PID" 2>/dev/null
+    CLIQFS_PID=
+  fi
+  if [ -n "$MNT_DIR" ]; then
+    if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
+      "$MNT_DIR/cliqfs.log" 2>/dev/null; then
+      grep -A 20 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
+        "$MNT_DIR/cliqfs.log" >&2
+      bfail "sanitizer report in the cliqfs log"
+    fi
+    rm -rf "$MNT_DIR"
+    MNT_DIR=
+    MNT=
+  fi
+}
+
+# proc_kb PID FIELD: a /proc/PID/status field in kB (VmHWM, VmRSS).
+proc_kb() {
+  awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
+}
+
+# outbox_empty: nothing waits in the mount's outbox.
+outbox_empty() {
+  [ -z "$(ls -A "$MNT/.cliqfs/outbox" 2>/dev/null)" ]
+}
+
+# ---- Background processes -----------------------------------------------------
+
+bench_bg_add() {
+  BENCH_BG_PIDS+=("$1")
+}
+
+bench_bg_stop() {
+  local p
+  for p in "${BENCH_BG_PIDS[@]}"; do
+    kill -TERM "$p" 2>/dev/null
+  done
+  for p in "${BENCH_BG_PIDS[@]}"; do
+    wait "$p" 2>/dev/null
+  done
+  BENCH_BG_PIDS=()
+}
+
+bench_cleanup() {
+  local rc=$?
+  cd /
+  bench_bg_stop
+  bench_unmount
+  emu_stop
+  if [ "$rc" -ne 0 ]; then
+    emu_dump_log
+  fi
+  rm -rf "$EMU_DIR"
+  [ -n "${BENCH_TMP:-}" ] && [ -z "${BENCH_KEEP_TMP:-}" ] && rm -rf "$BENCH_TMP"
+  exit "$rc"
+}
+
+# ---- Results ----------------------------------------------------------------
+
+# res_add FILE JSON: appends one result object (one line) to $BENCH_RES/FILE.
+res_add() {
+  printf '%s\n' "$(jq -c . <<<"$2")" >>"$BENCH_RES/$1"
+}

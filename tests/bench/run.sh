@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# tests/bench/run.sh: runs every benchmark and writes docs/benchmarks.md and
+# the plots in docs/bench/ (see docs/benchmarks.md for what is measured).
+#
+#   tests/bench/run.sh [--smoke] [--build DIR] [--out DIR] [--only LIST]
+#
+#   --smoke      a short run of every section (the meson test 'bench-smoke');
+#                its numbers only show that the harness works
+#   --build DIR  the meson build folder (default: build; set up and built
+#                when needed).  CLIQFS, CLIQ_EMULATOR, BENCH_READLAT and
+#                BENCH_FLOORFS in the environment override it.
+#   --out DIR    where benchmarks.md and bench/ go (default: docs/ of the
+#                source tree; --smoke requires --out)
+#   --only LIST  comma-separated sections: requests,latency,scale,writes
+#
+# Needs: fuse3 (fusermount3), curl, jq, gnuplot (Debian: gnuplot-nox), and
+# permission to mount FUSE filesystems.
+set -u
+BENCH_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$BENCH_SRC/../.." && pwd)
+
+MODE=full
+BUILD=$REPO/build
+OUT=
+ONLY=requests,latency,scale,writes
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke) MODE=smoke ;;
+    --build) BUILD=$(cd "$2" 2>/dev/null && pwd || echo "$2"); shift ;;
+    --out) OUT=$2; shift ;;
+    --only) ONLY=$2; shift ;;
+    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ -z "$OUT" ]; then
+  if [ "$MODE" = smoke ]; then
+    echo "run.sh: --smoke writes only where --out says (not over docs/)" >&2
+    exit 2
+  fi
+  OUT=$REPO/docs
+fi
+mkdir -p "$OUT/bench" || exit 1
+OUT=$(cd "$OUT" && pwd)
+
+for tool in fusermount3 curl jq gnuplot awk; do
+  command -v "$tool" >/dev/null || {
+    echo "run.sh: $tool is missing (Debian: fuse3 curl jq gnuplot-nox gawk)" >&2
+    exit 1
+  }
+done
+
+# Binaries: the environment's, or the build folder's (built when missing).
+if [ -z "${CLIQFS:-}" ] || [ -z "${CLIQ_EMULATOR:-}" ] || [ -z "${BENCH_READLAT:-}" ] ||
+  [ -z "${BENCH_FLOORFS:-}" ]; then
+  if [ ! -f "$BUILD/build.ninja" ]; then
+    meson setup "$BUILD" "$REPO" >/dev/null || exit 1
+  fi
+  ninja -C "$BUILD" fs/cliqfs tests/emulator/cliq-emulator tests/bench/readlat \
+    tests/bench/floorfs >/dev/null || exit 1
+  CLIQFS=${CLIQFS:-$BUILD/fs/cliqfs}
+  CLIQ_EMULATOR=${CLIQ_EMULATOR:-$BUILD/tests/emulator/cliq-emulator}
+  BENCH_READLAT=${BENCH_READLAT:-$BUILD/tests/bench/readlat}
+  BENCH_FLOORFS=${BENCH_FLOORFS:-$BUILD/tests/bench/floorfs}
+fi
+export CLIQFS CLIQ_EMULATOR BENCH_READLAT BENCH_FLOORFS
+
+BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/cliqfs-bench.XXXXXX")
+BENCH_RES=$BENCH_TMP/results
+mkdir -p "$BENCH_RES"
+export BENCH_TMP BENCH_RES
+
+# shellcheck source=lib.sh
+. "$BENCH_SRC/lib.sh"
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- Parameters ---------------------------------------------------------------
+if [ "$MODE" = full ]; then
+  REQ_SCALE=20            # time_scale of the request tasks (both sides)
+  FOLLOW_N=10             # threads followed with tail -f
+  FOLLOW_SIM=300          # simulated seconds of following
+  FOLLOW_GRACE=300        # simulated seconds more for the last posts to show
+  LAT_ITER=10000          # operations per latency run
+  LAT_ROUNDS=3            # runs per filesystem (median reported)
+  SCALE_SIZES="10x10x1000 30x30x1000 100x100x1000"
+  MSG_SIZES="1000 3000 10000"
+  WRITES_N=100
+  WRITES_SCALE=20
+else
+  REQ_SCALE=60
+  FOLLOW_N=3
+  FOLLOW_SIM=60
+  FOLLOW_GRACE=240
+  LAT_ITER=1000
+  LAT_ROUNDS=1
+  SCALE_SIZES="2x2x20 3x3x20 4x4x20"
+  MSG_SIZES="100 200 300"
+  WRITES_N=25
+  WRITES_SCALE=60
+fi
+
+for sec in requests latency scale writes; do
+  # shellcheck source=/dev/null
+  . "$BENCH_SRC/sec_$sec.sh"
+done
+. "$BENCH_SRC/report.sh"
+
+BENCH_STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+T_START=$SECONDS
+IFS=, read -r -a sections <<<"$ONLY"
+for sec in "${sections[@]}"; do
+  case "$sec" in
+    requests | latency | scale | writes) "sec_$sec" ;;
+    *) bfail "unknown section $sec" ;;
+  esac
+done
+BENCH_SECONDS=$((SECONDS - T_START))
+
+report_write "$OUT"
+blog "done in ${BENCH_SECONDS} s: $OUT/benchmarks.md"

@@ -1,0 +1,87 @@
+# tests/bench/sec_latency.sh: latency of cached reads of small files, on
+# cliqfs (warm), on the same bytes in tmpfs (/dev/shm) and on floorfs (the
+# FUSE floor: the same bytes from memory, with cliqfs's kernel cache
+# settings).  Sourced by run.sh; writes latency.jsonl.
+#
+# The budget must not be what is measured: the emulator's windows are shrunk
+# to nothing and cliqfs runs at time_scale 1 (its real cache lifetimes) with
+# budgets it cannot reach.
+
+# Read APIs whose budget is lifted for this section and the scale section.
+BENCH_NOLIMITS="limit.channels.list=100000/60,limit.channels.get=100000/60"
+BENCH_NOLIMITS+=",limit.threads.list=100000/60,limit.chats.messages=100000/60"
+BENCH_NOLIMITS+=",limit.messages.get=100000/60,limit.threads.get=100000/60"
+BENCH_NOLIMITS+=",limit.threads.main=100000/60,limit.chats.members=100000/60"
+BENCH_NOLIMITS+=",limit.threads.followers.get=100000/60"
+BENCH_NOLIMITS+=",limit.threads.nonfollowers=100000/60"
+
+# The small files read: kinds whose content is known from the listing
+# (state, title) or cached after a first read (info, main, members).
+LAT_KINDS="state title info main members"
+
+_floor_mounted() {
+  mountpoint -q "$1"
+}
+
+sec_latency() {
+  blog "latency: cached reads ($LAT_ITER operations x $LAT_ROUNDS rounds)"
+  bench_emu --demo --time-scale 100000
+  bench_mount "$BENCH_NOLIMITS"
+  local dir=$BENCH_TMP/latency
+  mkdir -p "$dir"
+  # Warm: list everything, read every file once.
+  ls -lR "$MNT" >/dev/null || bfail "latency: ls -lR failed"
+  local rel kind
+  : >"$dir/rel"
+  while IFS= read -r rel; do
+    for kind in $LAT_KINDS; do
+      cat "$MNT/$rel/$kind" >/dev/null || bfail "latency: cannot read $rel/$kind"
+      printf '%s\n' "$rel/$kind" >>"$dir/rel"
+    done
+  done < <(cd "$MNT" && find . -mindepth 2 -maxdepth 2 -type d ! -path './.cliqfs*' | sed 's|^\./||' | sort)
+  local files
+  files=$(wc -l <"$dir/rel")
+  [ "$files" -gt 0 ] || bfail "latency: no files"
+
+  # The same bytes in tmpfs, and floorfs serving that copy.
+  local shm
+  shm=$(mktemp -d /dev/shm/cliqfs-bench.XXXXXX)
+  while IFS= read -r rel; do
+    mkdir -p "$shm/$(dirname "$rel")"
+    cat "$MNT/$rel" >"$shm/$rel"
+  done <"$dir/rel"
+  local floor_mnt=$dir/floor
+  mkdir -p "$floor_mnt"
+  "$BENCH_FLOORFS" -f "$shm" "$floor_mnt" 2>"$dir/floorfs.log" &
+  local floor_pid=$!
+  bench_bg_add "$floor_pid"
+  wait_for 10 _floor_mounted "$floor_mnt" || bfail "floorfs did not mount"
+
+  sed "s|^|$MNT/|" "$dir/rel" >"$dir/list.cliqfs"
+  sed "s|^|$shm/|" "$dir/rel" >"$dir/list.tmpfs"
+  sed "s|^|$floor_mnt/|" "$dir/rel" >"$dir/list.floor"
+
+  emu_reset
+  local round fs out
+  for round in $(seq 1 "$LAT_ROUNDS"); do
+    for fs in cliqfs floor tmpfs; do
+      out=$("$BENCH_READLAT" -n "$LAT_ITER" "$dir/list.$fs") ||
+        bfail "readlat failed on $fs"
+      res_add latency.jsonl "$(jq -c --arg fs "$fs" --argjson r "$round" \
+        '. + {fs: $fs, round: $r}' <<<"$out")"
+    done
+  done
+  local during
+  during=$(emu_total)
+  res_add latency_meta.jsonl "{\"requests_during\":$during,\"files\":$files,\"kinds\":\"$LAT_KINDS\"}"
+
+  fusermount3 -u "$floor_mnt"
+  bench_bg_stop
+  rm -rf "$shm"
+  bench_unmount
+  emu_stop
+  # Every filesystem served the same bytes.
+  local digests
+  digests=$(jq -s '[.[].digest] | unique | length' "$BENCH_RES/latency.jsonl")
+  [ "$digests" -eq 1 ] || bfail "latency: the filesystems served different bytes"
+}

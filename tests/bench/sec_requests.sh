@@ -1,0 +1,305 @@
+# tests/bench/sec_requests.sh: requests per task, cliqfs against the lower
+# bound and against the curl + jq scripts of baseline/; also the tail -f
+# delays (the follow task).  Sourced by run.sh; writes requests.jsonl and
+# follow.jsonl.
+#
+# cliqfs and its emulator run at REQ_SCALE (time_scale on both sides, the real
+# budgets compressed).  The curl + jq scripts run against an emulator whose
+# windows are shrunk to nothing (time_scale 1e5): they handle no rate limit,
+# so under a real budget they would be refused; we count what they send.
+
+REQ_WORD=review
+REQ_REPLY_TEXT="Noted, I will take a look (bench)"
+BASELINE_SCALE=100000
+
+# org_facts: facts of the demo organization from the emulator's state (the
+# control path, not counted).  Prints a JSON object.
+org_facts() {
+  emu_ctl GET /_emulator/state |
+    jq -c --arg w "$REQ_WORD" '
+      [.channels[] | select(.joined != false)] as $j
+      | {joined: ($j | length),
+         threads: ([$j[] | .threads | length] | add),
+         thread_pages: ([$j[] | ((.threads | length) / 100 | ceil) | if . < 1 then 1 else . end] | add),
+         open: ([$j[] | .threads[] | select(.state != "closed")] | length),
+         open_message_pages: ([$j[] | .threads[] | select(.state != "closed")
+                               | (([(.messages | length), 100] | min) / 100 | ceil)
+                               | if . < 1 then 1 else . end] | add),
+         matches: ([$j[] | .threads[] | select(.state != "closed")
+                    | select(any(.messages[]; (.text // "") | test("\\b" + $w + "\\b"; "i")))] | length)}
+      | .channel_pages = ((.joined / 100 | ceil) | if . < 1 then 1 else . end)'
+}
+
+# req_record TASK TOOL SECONDS LOWER_BOUND [EXTRA_JSON]: one result line with
+# the emulator's counters.
+req_record() {
+  local task=$1 tool=$2 secs=$3 lb=$4 extra=${5:-"{}"}
+  local c
+  c=$(emu_counters)
+  res_add requests.jsonl "$(jq -c --arg task "$task" --arg tool "$tool" \
+    --argjson secs "$secs" --argjson lb "$lb" --argjson extra "$extra" '
+      {task: $task, tool: $tool, seconds: $secs, lower_bound: $lb,
+       requests: .total, throttled: .throttled,
+       apis: (.apis | map_values(.total))} + $extra' <<<"$c")"
+}
+
+baseline_env() {
+  CLIQ_API=$EMU_URL CLIQ_TOKEN=$EMU_TOKEN "$@"
+}
+
+req_browse() {
+  local facts lb t0 t1 lines
+  bench_emu --demo --time-scale "$REQ_SCALE"
+  facts=$(org_facts)
+  lb=$(jq '.channel_pages + .thread_pages' <<<"$facts")
+  emu_reset
+  bench_mount "time_scale=$REQ_SCALE"
+  t0=$(now)
+  ls -lR "$MNT" >"$BENCH_TMP/browse.out" || bfail "ls -lR failed"
+  t1=$(now)
+  lines=$(grep -c . "$BENCH_TMP/browse.out")
+  # Every thread of every joined channel is listed.
+  local dirs
+  dirs=$(find "$MNT" -mindepth 2 -maxdepth 2 -type d ! -path '*/.cliqfs*' | wc -l)
+  [ "$dirs" -eq "$(jq .threads <<<"$facts")" ] ||
+    bfail "browse: $dirs thread folders, the organization has $(jq .threads <<<"$facts")"
+  req_record browse cliqfs "$(calc "$t1 - $t0")" "$lb" "{\"lines\":$lines}"
+  bench_unmount
+
+  bench_emu --demo --time-scale "$BASELINE_SCALE"
+  emu_reset
+  t0=$(now)
+  baseline_env bash "$BENCH_SRC/baseline/browse.sh" >"$BENCH_TMP/browse.base" ||
+    bfail "baseline/browse.sh failed"
+  t1=$(now)
+  req_record browse curl+jq "$(calc "$t1 - $t0")" "$lb" \
+    "{\"lines\":$(grep -c . "$BENCH_TMP/browse.base")}"
+}
+
+req_states() {
+  local facts lb t0 t1 n
+  bench_emu --demo --time-scale "$REQ_SCALE"
+  facts=$(org_facts)
+  lb=$(jq '.channel_pages + .thread_pages' <<<"$facts")
+  emu_reset
+  bench_mount "time_scale=$REQ_SCALE"
+  t0=$(now)
+  cat "$MNT"/*/*/state >"$BENCH_TMP/states.out" || bfail "cat */*/state failed"
+  t1=$(now)
+  n=$(grep -cE '^(open|closed)$' "$BENCH_TMP/states.out")
+  [ "$n" -eq "$(jq .threads <<<"$facts")" ] || bfail "states: $n states read"
+  req_record states cliqfs "$(calc "$t1 - $t0")" "$lb" "{\"states\":$n}"
+  bench_unmount
+
+  bench_emu --demo --time-scale "$BASELINE_SCALE"
+  emu_reset
+  t0=$(now)
+  baseline_env bash "$BENCH_SRC/baseline/states.sh" >"$BENCH_TMP/states.base" ||
+    bfail "baseline/states.sh failed"
+  t1=$(now)
+  req_record states curl+jq "$(calc "$t1 - $t0")" "$lb" \
+    "{\"states\":$(grep -cE ': (open|closed)$' "$BENCH_TMP/states.base")}"
+}
+
+# replies_in_state: replies of ours with the bench text in the emulator.
+replies_in_state() {
+  emu_ctl GET /_emulator/state |
+    jq --arg t "$REQ_REPLY_TEXT" '[.channels[].threads[].messages[] | select(.text == $t)] | length'
+}
+
+_posts_done() {
+  outbox_empty && [ "$(emu_status_count messages.post 200)" -ge "$1" ]
+}
+
+req_reply() {
+  local facts lb t0 t1 matches replied
+  bench_emu --demo --time-scale "$REQ_SCALE"
+  facts=$(org_facts)
+  matches=$(jq .matches <<<"$facts")
+  lb=$(jq '.channel_pages + .thread_pages + .open_message_pages + .matches' <<<"$facts")
+  emu_reset
+  bench_mount "time_scale=$REQ_SCALE"
+  t0=$(now)
+  (
+    cd "$MNT" || exit 1
+    for d in */*/; do
+      [ "$(cat "$d/state")" = open ] || continue
+      if grep -qiw "$REQ_WORD" "$d/messages"; then
+        echo "$REQ_REPLY_TEXT" >>"$d/messages" || exit 1
+      fi
+    done
+  ) || bfail "reply loop failed"
+  # Delivered (the outbox empties) and answered.
+  wait_for 120 _posts_done "$matches" || bfail "reply: the replies were not delivered"
+  t1=$(now)
+  replied=$(replies_in_state)
+  req_record reply cliqfs "$(calc "$t1 - $t0")" "$lb" "{\"replies\":$replied,\"matches\":$matches}"
+  bench_unmount
+
+  bench_emu --demo --time-scale "$BASELINE_SCALE"
+  emu_reset
+  t0=$(now)
+  baseline_env bash "$BENCH_SRC/baseline/reply.sh" "$REQ_WORD" "$REQ_REPLY_TEXT" \
+    >"$BENCH_TMP/reply.base" || bfail "baseline/reply.sh failed"
+  t1=$(now)
+  replied=$(replies_in_state)
+  req_record reply curl+jq "$(calc "$t1 - $t0")" "$lb" "{\"replies\":$replied,\"matches\":$matches}"
+}
+
+# ---- follow: tail -f on FOLLOW_N threads for FOLLOW_SIM simulated seconds ----
+
+# follow_pick N: N open threads, two per joined channel, whose titles are
+# their folder names (unique in the channel, nothing to make safe).  Lines
+# "channel<TAB>title<TAB>chat_id<TAB>sender" (sender: a member other than me).
+follow_pick() {
+  emu_ctl GET /_emulator/state | jq -r --argjson n "$1" '
+    .me as $me
+    | [.channels[] | select(.joined != false)
+       | .unique_name as $c
+       | (.threads | group_by(.title) | map(select(length == 1) | .[0]) | map(.title)) as $unique
+       | [.threads[] | select(.state != "closed")
+          | select(.title as $t | $unique | index($t))
+          | select(.title | test("^[ -~]+$") and (test("/") | not))
+          | {c: $c, t: .title, id: .chat_id,
+             s: ([.members[]? | select(. != $me)][0] // $me)}][0:2][]]
+    | .[0:$n][] | [.c, .t, .id, .s] | @tsv'
+}
+
+_total_at_least() {
+  [ "$(emu_total)" -ge "$1" ]
+}
+
+stamp_lines() {
+  local line
+  while IFS= read -r line; do
+    printf '%s\t%s\n' "$EPOCHREALTIME" "$line"
+  done
+}
+
+_tail_opened() {
+  local p
+  for p in "$@"; do
+    ls -l "/proc/$p/fd" 2>/dev/null | grep -q '/messages$' || return 1
+  done
+}
+
+# follow_run TOOL: runs one follow measurement (cliqfs or curl+jq) and
+# records it.  The emulator and (for cliqfs) the mount are already up.
+follow_run() {
+  local tool=$1 dir=$BENCH_TMP/follow-$tool
+  mkdir -p "$dir"
+  local -a chans=() titles=() chats=() senders=()
+  local c t id s
+  while IFS=$'\t' read -r c t id s; do
+    chans+=("$c") titles+=("$t") chats+=("$id") senders+=("$s")
+  done < <(follow_pick "$FOLLOW_N")
+  local n=${#chats[@]}
+  [ "$n" -eq "$FOLLOW_N" ] || bfail "follow: only $n threads to follow"
+  local n_chan
+  n_chan=$(printf '%s\n' "${chans[@]}" | sort -u | wc -l)
+
+  emu_reset
+  local -a tail_pids=()
+  local i
+  if [ "$tool" = cliqfs ]; then
+    # tail's poll interval (1 s) compressed like everything else.
+    local ts
+    ts=$(calc "1 / $REQ_SCALE")
+    for i in $(seq 0 $((n - 1))); do
+      mkfifo "$dir/fifo.$i"
+      stamp_lines <"$dir/fifo.$i" >"$dir/out.$i" &
+      bench_bg_add $!
+      tail -n 0 -s "$ts" -f "$MNT/${chans[$i]}/${titles[$i]}/messages" >"$dir/fifo.$i" &
+      tail_pids+=($!)
+      bench_bg_add $!
+    done
+    wait_for 60 _tail_opened "${tail_pids[@]}" || bfail "follow: tail -f did not open the files"
+  else
+    local -a args=()
+    for i in $(seq 0 $((n - 1))); do
+      args+=("${chans[$i]}/${titles[$i]}")
+    done
+    mkfifo "$dir/fifo.0"
+    stamp_lines <"$dir/fifo.0" >"$dir/out.0" &
+    bench_bg_add $!
+    CLIQ_API=$EMU_URL CLIQ_TOKEN=$EMU_TOKEN POLL_SECONDS=$(calc "10 / $REQ_SCALE") \
+      DURATION_SECONDS=0 bash "$BENCH_SRC/baseline/follow.sh" "${args[@]}" >"$dir/fifo.0" &
+    bench_bg_add $!
+    # Its start-up requests: channel list, thread lists, one message each.
+    wait_for 60 _total_at_least $((1 + n_chan + n)) ||
+      bfail "follow: the curl script did not start"
+  fi
+
+  local t_start setup
+  t_start=$(now)
+  setup=$(emu_total)
+  local posts=$((FOLLOW_SIM / 20))
+  local k post_times=()
+  for k in $(seq 0 $((posts - 1))); do
+    sleep_until "$(calc "$t_start + (10 + 20 * $k) / $REQ_SCALE")"
+    i=$((k % n))
+    post_times+=("$(now)")
+    emu_ctl POST /_emulator/post "$(jq -nc --arg c "${chats[$i]}" --arg s "${senders[$i]}" \
+      --arg t "bench-follow-$k" '{chat_id: $c, sender_id: $s, text: $t}')" >/dev/null
+  done
+  sleep_until "$(calc "$t_start + $FOLLOW_SIM / $REQ_SCALE")"
+  local c_end
+  c_end=$(emu_counters)
+  local t_end
+  t_end=$(now)
+  # Let the last posts arrive (they are not counted as requests any more).
+  _all_arrived() {
+    local kk
+    for kk in $(seq 0 $((posts - 1))); do
+      grep -qE "bench-follow-$kk\$" "$dir"/out.* || return 1
+    done
+  }
+  wait_for "$(calc "$FOLLOW_GRACE / $REQ_SCALE")" _all_arrived
+  bench_bg_stop
+
+  # Delays (simulated seconds = real seconds x time scale).
+  local delays=()
+  for k in $(seq 0 $((posts - 1))); do
+    local at
+    at=$(grep -hE "bench-follow-$k\$" "$dir"/out.* | head -n 1 | cut -f 1)
+    if [ -n "$at" ]; then
+      delays+=("$(calc "($at - ${post_times[$k]}) * $REQ_SCALE")")
+    fi
+  done
+  local delays_json
+  delays_json=$(printf '%s\n' "${delays[@]}" | jq -sc 'map(select(. != null))')
+  local sim_minutes
+  sim_minutes=$(calc "($t_end - $t_start) * $REQ_SCALE / 60")
+  res_add follow.jsonl "$(jq -c --arg tool "$tool" --argjson setup "$setup" \
+    --argjson delays "$delays_json" --argjson posts "$posts" \
+    --argjson threads "$n" --argjson chans "$n_chan" --argjson mins "$sim_minutes" \
+    --argjson scale "$REQ_SCALE" '
+      {tool: $tool, threads: $threads, channels: $chans, posts: $posts,
+       arrived: ($delays | length), delays_sim: $delays, time_scale: $scale,
+       sim_minutes: $mins, setup_requests: $setup, requests: .total,
+       following_requests: (.total - $setup),
+       requests_per_min: ((.total - $setup) / $mins),
+       throttled: .throttled, apis: (.apis | map_values(.total))}' <<<"$c_end")"
+}
+
+req_follow() {
+  bench_emu --demo --time-scale "$REQ_SCALE"
+  bench_mount "time_scale=$REQ_SCALE"
+  follow_run cliqfs
+  bench_unmount
+
+  bench_emu --demo --time-scale "$BASELINE_SCALE"
+  follow_run curl+jq
+}
+
+sec_requests() {
+  blog "requests: browse"
+  req_browse
+  blog "requests: states"
+  req_states
+  blog "requests: reply"
+  req_reply
+  blog "requests: follow ($FOLLOW_N threads, $FOLLOW_SIM simulated s)"
+  req_follow
+  emu_stop
+}

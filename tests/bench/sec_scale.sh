@@ -1,0 +1,119 @@
+# tests/bench/sec_scale.sh: synthetic organizations of growing size.
+#  - `ls -R` of C channels x T threads (M messages each): time cold and warm,
+#    requests, peak RSS of the daemon (VmHWM);
+#  - reading a messages file of N messages (-o history=N) from a thread of N
+#    messages: time cold and warm, peak RSS, memory per cached message against
+#    the message's JSON size (compact, as the API sends it).
+# The budget is lifted on both sides (see sec_latency.sh): this measures
+# cliqfs, not the rate limits.  Sourced by run.sh; writes scale_ls.jsonl and
+# scale_msgs.jsonl.
+
+sec_scale_ls() {
+  local size=$1 c t m
+  IFS=x read -r c t m <<<"$size"
+  blog "scale: ls -R of ${c}x${t}x${m}"
+  bench_emu --synthetic "$size" --time-scale 100000
+  bench_mount "$BENCH_NOLIMITS"
+  emu_reset
+  # The daemon at rest, mounted.
+  local rss0 t0 t1 t2 entries dirs
+  rss0=$(proc_kb "$CLIQFS_PID" VmRSS)
+  t0=$(now)
+  ls -R "$MNT" >"$BENCH_TMP/ls.out" || bfail "scale: ls -R failed"
+  t1=$(now)
+  local hwm requests
+  hwm=$(proc_kb "$CLIQFS_PID" VmHWM)
+  requests=$(emu_total)
+  ls -R "$MNT" >/dev/null || bfail "scale: second ls -R failed"
+  t2=$(now)
+  entries=$(grep -cv -e '^$' -e ':$' "$BENCH_TMP/ls.out")
+  dirs=$(grep -c ':$' "$BENCH_TMP/ls.out")
+  # The root, C channels, C*T threads.
+  [ "$dirs" -eq $((1 + c + c * t)) ] ||
+    bfail "scale: ls -R of $size listed $dirs folders, expected $((1 + c + c * t))"
+  res_add scale_ls.jsonl "$(jq -nc --arg size "$size" --argjson c "$c" --argjson t "$t" \
+    --argjson m "$m" --argjson cold "$(calc "$t1 - $t0")" --argjson warm "$(calc "$t2 - $t1")" \
+    --argjson rss0 "$rss0" --argjson hwm "$hwm" --argjson req "$requests" \
+    --argjson entries "$entries" --argjson thr "$(emu_throttled)" '
+      {size: $size, channels: $c, threads: ($c * $t), messages_each: $m,
+       entries: $entries, cold_s: $cold, warm_s: $warm, requests: $req,
+       throttled: $thr, rss_idle_kb: $rss0, hwm_kb: $hwm}')"
+  bench_unmount
+}
+
+# json_bytes_per_message CHAT N: the compact JSON of the chat's N messages as
+# the API sends them (pages of 100, oldest first), bytes per message.
+json_bytes_per_message() {
+  local chat=$1 n=$2 from=0 total=0 count=0 page bytes got last
+  while [ "$count" -lt "$n" ]; do
+    emu_api GET "/api/v2/chats/$chat/messages?fromtime=$from&limit=100" >/dev/null
+    page=$(cat "$EMU_BODY")
+    got=$(jq '.data | length' <<<"$page")
+    [ "$got" -gt 0 ] || break
+    bytes=$(jq -c '.data[]' <<<"$page" | wc -c)
+    total=$((total + bytes - got))     # without the newlines jq adds
+    count=$((count + got))
+    last=$(jq '.data[-1].time' <<<"$page")
+    from=$((last + 1))
+  done
+  [ "$count" -eq "$n" ] || bfail "scale: the API gave $count of $n messages"
+  calc "$total / $count"
+}
+
+sec_scale_msgs() {
+  local n=$1
+  blog "scale: a messages file of $n messages"
+  bench_emu --synthetic "1x1x$n" --time-scale 100000
+  local chat
+  chat=$(emu_ctl GET '/_emulator/state?messages=0' | jq -r '.channels[0].threads[0].chat_id')
+  bench_mount "history=$n,$BENCH_NOLIMITS"
+  local tdir
+  tdir=$(find "$MNT" -mindepth 2 -maxdepth 2 -type d ! -path '*/.cliqfs*' | head -n 1)
+  [ -n "$tdir" ] || bfail "scale: no thread folder"
+  stat "$tdir/messages" >/dev/null || bfail "scale: no messages file"
+  emu_reset
+  local rss0 t0 t1 t2 rss1 hwm lines requests
+  rss0=$(proc_kb "$CLIQFS_PID" VmRSS)
+  t0=$(now)
+  cat "$tdir/messages" >"$BENCH_TMP/msgs.out" || bfail "scale: cat messages failed"
+  t1=$(now)
+  rss1=$(proc_kb "$CLIQFS_PID" VmRSS)
+  hwm=$(proc_kb "$CLIQFS_PID" VmHWM)
+  requests=$(emu_total)
+  cat "$tdir/messages" >/dev/null || bfail "scale: second cat failed"
+  t2=$(now)
+  # One line per message (continuation lines start with a TAB).
+  lines=$(grep -c -v $'^\t' "$BENCH_TMP/msgs.out")
+  [ "$lines" -eq "$n" ] || bfail "scale: messages holds $lines messages, expected $n"
+  local text_bytes
+  text_bytes=$(wc -c <"$BENCH_TMP/msgs.out")
+  # messages.jsonl too: what both forms cost together.
+  cat "$tdir/messages.jsonl" >/dev/null || bfail "scale: cat messages.jsonl failed"
+  local rss2 disk
+  rss2=$(proc_kb "$CLIQFS_PID" VmRSS)
+  disk=$(du -sb "$MNT_DIR/cache" | cut -f 1)
+  local json_pm
+  json_pm=$(json_bytes_per_message "$chat" "$n")
+  res_add scale_msgs.jsonl "$(jq -nc --argjson n "$n" --argjson cold "$(calc "$t1 - $t0")" \
+    --argjson warm "$(calc "$t2 - $t1")" --argjson rss0 "$rss0" --argjson rss1 "$rss1" \
+    --argjson rss2 "$rss2" --argjson hwm "$hwm" --argjson req "$requests" \
+    --argjson json_pm "$json_pm" --argjson text "$text_bytes" --argjson disk "$disk" '
+      {messages: $n, cold_s: $cold, warm_s: $warm, requests: $req,
+       rss_before_kb: $rss0, rss_after_kb: $rss1, rss_after_jsonl_kb: $rss2,
+       hwm_kb: $hwm, json_bytes_per_msg: $json_pm, text_bytes: $text,
+       disk_cache_bytes: $disk,
+       mem_bytes_per_msg: (($rss1 - $rss0) * 1024 / $n),
+       mem_bytes_per_msg_with_jsonl: (($rss2 - $rss0) * 1024 / $n)}')"
+  bench_unmount
+}
+
+sec_scale() {
+  local s
+  for s in $SCALE_SIZES; do
+    sec_scale_ls "$s"
+  done
+  for s in $MSG_SIZES; do
+    sec_scale_msgs "$s"
+  done
+  emu_stop
+}
