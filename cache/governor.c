@@ -28,6 +28,9 @@
 /* Waiters re-read the shared ledger at least this often: another process may
  * have taken the slot they were waiting for, or locked the API. */
 #define GOV_RECHECK_US 1000000LL
+/* Requests of this governor sent and not answered yet, per API, kept at
+ * most (a caller that acquires without ever recording would grow it). */
+#define GOV_INFLIGHT_MAX 4096
 
 struct api_state {
   int limit;
@@ -37,6 +40,10 @@ struct api_state {
   size_t n, cap;
   int64_t locked_until;   /* epoch microseconds; 0 = not locked */
   int waiting[3];         /* threads of this governor waiting, per lane */
+  /* Stamps of this governor's requests that have no answer yet, oldest
+   * first (see gov_record). */
+  int64_t *inflight;
+  size_t ninflight, capinflight;
 };
 
 struct gov {
@@ -145,6 +152,38 @@ static int stamps_insert(struct api_state *s, int64_t stamp)
   s->stamps[i] = stamp;
   s->n++;
   return 0;
+}
+
+/* Removes one stamp equal to `stamp`; false when there is none. */
+static bool stamps_remove(struct api_state *s, int64_t stamp)
+{
+  for (size_t i = 0; i < s->n; i++) {
+    if (s->stamps[i] != stamp)
+      continue;
+    memmove(s->stamps + i, s->stamps + i + 1,
+            (s->n - i - 1) * sizeof(*s->stamps));
+    s->n--;
+    return true;
+  }
+  return false;
+}
+
+static void inflight_push(struct api_state *s, int64_t stamp)
+{
+  if (s->ninflight == GOV_INFLIGHT_MAX) {
+    memmove(s->inflight, s->inflight + 1,
+            (s->ninflight - 1) * sizeof(*s->inflight));
+    s->ninflight--;
+  }
+  if (s->ninflight == s->capinflight) {
+    size_t cap = s->capinflight ? s->capinflight * 2 : 16;
+    int64_t *p = realloc(s->inflight, cap * sizeof(*p));
+    if (!p)
+      return; /* the request then keeps its send time: a weaker bound only */
+    s->inflight = p;
+    s->capinflight = cap;
+  }
+  s->inflight[s->ninflight++] = stamp;
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -347,8 +386,10 @@ void gov_free(gov *g)
 {
   if (!g)
     return;
-  for (int i = 0; i < CLIQ_API_COUNT; i++)
+  for (int i = 0; i < CLIQ_API_COUNT; i++) {
     free(g->apis[i].stamps);
+    free(g->apis[i].inflight);
+  }
   if (g->lock_fd >= 0)
     close(g->lock_fd);
   free(g->ledger_path);
@@ -490,6 +531,7 @@ int gov_acquire_stamped(gov *g, enum cliq_api api, enum cliq_priority prio,
     if (take) {
       rc = stamps_insert(s, now);
       if (rc == 0) {
+        inflight_push(s, now);
         ledger_save(g);
         if (stamp_out)
           *stamp_out = (double)now / 1e6;
@@ -530,18 +572,40 @@ int gov_acquire(gov *g, enum cliq_api api, enum cliq_priority prio)
 void gov_record(gov *g, enum cliq_api api, long http_status,
                 const char *cliq_code)
 {
-  if (!g || !cliq_api_info(api) || !cliq_is_throttle(http_status, cliq_code))
+  if (!g || !cliq_api_info(api))
     return;
+  bool throttle = cliq_is_throttle(http_status, cliq_code);
   pthread_mutex_lock(&g->mu);
   struct api_state *s = &g->apis[api];
+  if (s->ninflight == 0 && !throttle) {
+    pthread_mutex_unlock(&g->mu);
+    return;
+  }
   ledger_lock(g);
   ledger_load(g);
-  int64_t until = now_real_us() + s->lock_us;
-  if (until > s->locked_until)
-    s->locked_until = until;
+  int64_t now = now_real_us();
+  if (s->ninflight > 0) {
+    /* The request reached the server at some instant before its answer, not
+     * at its stamp: it stays in the window until now + window, so that the
+     * request a freed slot lets go can never land in the same server window
+     * as this one, however long this one took on its way.  The oldest
+     * request in flight takes the move when answers come out of order; the
+     * set of stamps ends up the same. */
+    int64_t sent = s->inflight[0];
+    memmove(s->inflight, s->inflight + 1,
+            (s->ninflight - 1) * sizeof(*s->inflight));
+    s->ninflight--;
+    stamps_remove(s, sent);
+    stamps_insert(s, now > sent ? now : sent);
+  }
+  if (throttle) {
+    int64_t until = now + s->lock_us;
+    if (until > s->locked_until)
+      s->locked_until = until;
+  }
   ledger_save(g);
   ledger_unlock(g);
-  /* Waiting reads must give up now, waiting writes wait longer. */
+  /* Waiting reads must give up now (a lock), waiting writes wait longer. */
   pthread_cond_broadcast(&g->cond);
   pthread_mutex_unlock(&g->mu);
 }

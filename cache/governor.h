@@ -39,8 +39,12 @@ int gov_set_limit_str(gov *g, const char *api_name, const char *value,
  *  for the lanes above) or the API is locked.
  * Returns 0 when the slot is taken (and recorded in the shared ledger).
  * Details: the budget is limit - margin (never below 1) requests in any
- * sliding window.  Within one governor a lane never overtakes a waiting
- * thread of a lane above it.  A READ fails as soon as the next slot is known
+ * sliding window.  A request counts from its stamp (when its slot was taken)
+ * until one window after its answer (gov_record() moves the stamp), since the
+ * server saw it somewhere in between: network delays then cannot put two
+ * requests that we spaced one window apart into one window at the server
+ * (except a request still unanswered one window after its stamp).  Within
+ * one governor a lane never overtakes a waiting thread of a lane above it.  A READ fails as soon as the next slot is known
  * to come after max_wait_s.  BACKGROUND takes a slot only while more than
  * max(2, budget/4 rounded up) slots would remain.  The ledger
  * (state_dir/ledger, JSON, only stamps within the window) is read and
@@ -49,12 +53,15 @@ int gov_set_limit_str(gov *g, const char *api_name, const char *value,
  * use the same limits: each keeps only the stamps within its own window. */
 int gov_acquire(gov *g, enum cliq_api api, enum cliq_priority prio);
 /* The same; on success *stamp_out (may be NULL) gets the time recorded in the
- * ledger for this request (epoch seconds, a whole number of microseconds), so
- * that logs and tests can check the sliding window exactly. */
+ * ledger for this request (epoch seconds, a whole number of microseconds)
+ * until gov_record() moves it, so that logs and tests can check the sliding
+ * window exactly. */
 int gov_acquire_stamped(gov *g, enum cliq_api api, enum cliq_priority prio,
                         double *stamp_out);
-/* What the server said: a throttle answer (cliq_is_throttle) locks the API for
- * its lock period (scaled). */
+/* What the server said, once per request sent after gov_acquire() (whatever
+ * the outcome, status 0 when there was no answer): the request's stamp moves
+ * to now, and a throttle answer (cliq_is_throttle) locks the API for its lock
+ * period (scaled). */
 void gov_record(gov *g, enum cliq_api api, long http_status,
                 const char *cliq_code);
 /* Wakes every waiter with -EAGAIN; later acquires fail at once. */

@@ -20,16 +20,19 @@
  * Slots (several mounts of one account).  Slot 0 is outbox/ + failed/ (the
  * layout of a single mount); slot n >= 1 is outbox.<n>/ + failed.<n>/.  Each
  * outbox_open() takes one slot and holds it, with flock() on its .lock, until
- * outbox_close() or the end of the process: the first free slot that a
- * previous owner left with pending entries, else the first free slot (created
- * as needed).  So a second mount (or a second open in the same process: the
- * lock belongs to the open file, not the process) gets its own journal, and
- * entries left by a process that died are delivered by whichever process
- * takes that slot next -- at once when it is free at the next open, or by a
- * later mount otherwise.  Ids are per slot; everything of a slot (ids, order
- * per target, failed/, the delivery record) belongs to its holder alone.
- * Entries of one target written through two mounts are ordered per mount,
- * not between them.  At most OUTBOX_MAX_SLOTS slots are held at once.
+ * outbox_close() or the end of the process (a forked child shares the lock
+ * until it closes its copy): the first free slot that a previous holder left
+ * with pending entries, else the first free slot (created as needed).  So a
+ * second mount (or a second open in the same process: the lock belongs to
+ * the open file, not the process) gets its own journal, and the entries of a
+ * process that died are delivered by the next outbox_open() that finds its
+ * slot free.  Limit: each open holds one slot; if slots 0 and 1 both
+ * have entries and only one mount runs afterwards, slot 1's wait for the
+ * next time two mounts run together.  Ids are per slot;
+ * everything of a slot (ids, order per target, failed/, the delivery record)
+ * belongs to its holder alone.  Entries of one target written through two
+ * mounts are ordered per mount, not between them.  At most OUTBOX_MAX_SLOTS
+ * slots are held at once.
  *
  * Ownership: strings and payloads passed in are borrowed (the journal keeps
  * copies); entries handed out are copies owned by the caller, released with

@@ -1,6 +1,7 @@
 /* cache/store: see store.h.  docs/design.md "Cache" tells the story. */
 #include "cache/store.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -10,6 +11,9 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "cache/delivery.h"
 
 /* ---- Small helpers ------------------------------------------------------- */
 
@@ -184,15 +188,29 @@ struct store_log {
   double last_read;
 };
 
+/* Refusals remembered for store_ids_failure() (fsync after the fact). */
+#define STORE_FAILURES 1024
+
 struct store {
   cliq_client *client;
   gov *gov;
   tcache *cache;
   int history;
   double scale;
+  double max_wait_s;
   void (*log_grew)(void *ctx, const char *chat_id);
   void (*threads_changed)(void *ctx, const char *channel_id);
+  void (*drafts_changed)(void *ctx, const char *channel_id);
+  void (*write_failed)(void *ctx, const outbox_entry *e, const char *path,
+                       const cliq_error *err);
   void *cb_ctx;
+
+  outbox *ob;               /* NULL: no journal */
+  delivery *dl;
+  pthread_mutex_t fail_lock;
+  struct { uint64_t id; int err; } failures[STORE_FAILURES];
+  size_t failures_next;
+  uint64_t refused;
 
   pthread_mutex_t lock;     /* guards everything below */
   json_t *channels_src;
@@ -221,27 +239,79 @@ static double ttl_for(store *s, double ttl, enum cliq_api api)
   return ttl;
 }
 
-store *store_new(const store_options *o)
+static void on_delivered(void *ctx, const outbox_entry *e,
+                         const char *message_id);
+static void on_thread_created(void *ctx, const outbox_entry *e,
+                              const char *thread_chat_id);
+static void on_failed(void *ctx, const outbox_entry *e, const cliq_error *err);
+
+store *store_new(const store_options *o, cliq_error *err)
 {
+  clear_err(err);
   store *s = calloc(1, sizeof *s);
-  if (!s)
+  if (!s) {
+    fail(err, ENOMEM, "out of memory");
     return NULL;
+  }
   s->client = o->client;
   s->gov = o->gov;
   s->cache = o->cache;
   s->history = o->history > 0 ? o->history : 100;
   s->scale = o->time_scale > 0 ? o->time_scale : 1.0;
+  s->max_wait_s = o->max_wait_s > 0 ? o->max_wait_s : 60.0;
   s->log_grew = o->log_grew;
   s->threads_changed = o->threads_changed;
+  s->drafts_changed = o->drafts_changed;
+  s->write_failed = o->write_failed;
   s->cb_ctx = o->cb_ctx;
   s->drafts = json_object();
   if (!s->drafts) {
     free(s);
+    fail(err, ENOMEM, "out of memory");
     return NULL;
   }
   pthread_mutex_init(&s->lock, NULL);
+  pthread_mutex_init(&s->fail_lock, NULL);
   pthread_cond_init(&s->wake, NULL);
+  if (o->state_dir) {
+    s->ob = outbox_open(o->state_dir, err);
+    if (!s->ob)
+      goto fail;
+    if (s->client) {
+      delivery_hooks hooks = {
+        .delivered = on_delivered,
+        .thread_created = on_thread_created,
+        .failed = on_failed,
+        .ctx = s,
+      };
+      /* An outcome lost with a request is checked once that request cannot
+       * still land: after the client's timeout.  time_scale compresses it
+       * like every other wait (tests; the emulator answers at once). */
+      double timeout = o->request_timeout_s > 0 ? o->request_timeout_s : 30.0;
+      double settle = timeout / s->scale;
+      if (settle < 1.0)
+        settle = 1.0;
+      delivery_options dopts = {
+        .time_scale = s->scale,
+        .settle_s = settle,
+        .poll_s = 1.0,
+      };
+      s->dl = delivery_new(s->ob, s->client, &hooks, &dopts);
+      if (!s->dl) {
+        fail(err, ENOMEM, "out of memory");
+        goto fail;
+      }
+    }
+  }
   return s;
+fail:
+  outbox_close(s->ob);
+  json_decref(s->drafts);
+  pthread_cond_destroy(&s->wake);
+  pthread_mutex_destroy(&s->fail_lock);
+  pthread_mutex_destroy(&s->lock);
+  free(s);
+  return NULL;
 }
 
 static void channels_free(store_channels *c)
@@ -322,6 +392,13 @@ void store_free(store *s)
   pthread_mutex_unlock(&s->lock);
   if (running)
     pthread_join(s->refresher, NULL);
+  /* The workers' hooks use everything below: they stop first. */
+  if (s->ob)
+    outbox_shutdown(s->ob);
+  delivery_free(s->dl);
+  s->dl = NULL;
+  outbox_close(s->ob);
+  s->ob = NULL;
   json_decref(s->channels_src);
   store_channels_unref(s->channels);
   smap_free(&s->threads, slot_free);
@@ -330,8 +407,15 @@ void store_free(store *s)
   free(s->self_id);
   free(s->self_name);
   pthread_cond_destroy(&s->wake);
+  pthread_mutex_destroy(&s->fail_lock);
   pthread_mutex_destroy(&s->lock);
   free(s);
+}
+
+void store_shutdown(store *s)
+{
+  if (s && s->ob)
+    outbox_shutdown(s->ob);
 }
 
 /* ---- Fetch plumbing ---------------------------------------------------------- */
@@ -344,7 +428,90 @@ struct fetch_ctx {
   store_log *log;
   bool fetched;              /* the fetch function ran */
   bool grew;                 /* a log got new messages */
+  tcache_fetch_fn inner;     /* what fetch_retrying() calls */
+  enum cliq_api api;         /* the API class it asks */
 };
+
+static bool api_free_now(store *s, enum cliq_api api);
+
+/* Failures worth asking again at once: Cliq's 5xx, a connection dropped
+ * before the answer.  Not 4xx (the answer would be the same), not timeouts
+ * (the user already waited the client's timeout), not the governor's no. */
+static bool read_retryable(const cliq_error *e)
+{
+  if (e->http_status >= 500 && e->http_status <= 599)
+    return true;
+  switch (e->curl_code) {
+  case CURLE_GOT_NOTHING:
+  case CURLE_SEND_ERROR:
+  case CURLE_RECV_ERROR:
+    return true;
+  default:
+    return false;
+  }
+}
+
+#define READ_RETRIES 2
+#define READ_RETRY_BASE_S 0.5
+
+static double now_mono(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_s(double seconds)
+{
+  if (seconds <= 0)
+    return;
+  struct timespec ts;
+  ts.tv_sec = (time_t)seconds;
+  ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+    ;
+}
+
+/* A read a user waits for (CLIQ_PRIO_READ) is asked again up to
+ * READ_RETRIES times after a 5xx or a dropped connection, after a short,
+ * jittered backoff (scaled by time_scale), as long as that stays within
+ * max_wait; SPEC "Cliq 5xx after retries" is then EIO. */
+static int fetch_retrying(void *vctx, const char *key, json_t **out,
+                          cliq_error *err)
+{
+  struct fetch_ctx *ctx = vctx;
+  cliq_error local;
+  if (!err)
+    err = &local;
+  double deadline = now_mono() + ctx->s->max_wait_s;
+  unsigned seed = (unsigned)(uintptr_t)ctx ^ (unsigned)time(NULL);
+  cliq_error first;
+  int first_r = 0;
+  for (int attempt = 0;; attempt++) {
+    memset(err, 0, sizeof *err);
+    int r = ctx->inner(vctx, key, out, err);
+    if (r < 0 && attempt > 0 && !err->http_status && !err->curl_code) {
+      /* The retry was not sent (the governor said no): what the user gets
+       * is what Cliq said before. */
+      *err = first;
+      return first_r;
+    }
+    if (r == 0 || ctx->prio != CLIQ_PRIO_READ || attempt >= READ_RETRIES ||
+        !read_retryable(err))
+      return r;
+    if (attempt == 0) {
+      first = *err;
+      first_r = r;
+    }
+    double base = READ_RETRY_BASE_S * (double)(1 << attempt);
+    double delay = (base / 2 + base / 2 * (double)rand_r(&seed) / RAND_MAX) /
+                   ctx->s->scale;
+    /* A retry must not make the user wait for a rate slot either. */
+    if (now_mono() + delay > deadline || !api_free_now(ctx->s, ctx->api))
+      return r;
+    sleep_s(delay);
+  }
+}
 
 /* Reads a key in the given mode.  *out gets a new reference. */
 static int cached_fetch(store *s, const char *key, double ttl,
@@ -367,7 +534,10 @@ static int cached_fetch(store *s, const char *key, double ttl,
     if (mode == STORE_CACHED)
       return -ENODATA;
   }
-  int r = tcache_fetch(s->cache, key, ttl_for(s, ttl, api), fn, ctx, out, err);
+  ctx->inner = fn;
+  ctx->api = api;
+  int r = tcache_fetch(s->cache, key, ttl_for(s, ttl, api), fetch_retrying,
+                       ctx, out, err);
   if (r == -ENOENT)
     tcache_put_negative(s->cache, key, STORE_TTL_NEGATIVE);
   if (r == 0 && !*out)
@@ -1180,11 +1350,12 @@ static int log_refresh(store *s, store_log *log, enum cliq_priority prio,
                        cliq_error *err)
 {
   struct fetch_ctx ctx = { .s = s, .arg = log->chat_id, .prio = prio,
-                           .log = log };
+                           .log = log, .inner = fetch_log,
+                           .api = CLIQ_API_CHATS_MESSAGES };
   json_t *v = NULL;
   int r = tcache_fetch(s->cache, log->key,
                        ttl_for(s, STORE_TTL_LOG, CLIQ_API_CHATS_MESSAGES),
-                       fetch_log, &ctx, &v, err);
+                       fetch_retrying, &ctx, &v, err);
   json_decref(v);
   if (r == 0 && !ctx.fetched)
     clear_err(err);
@@ -1486,41 +1657,6 @@ static void log_append_own(store *s, const char *chat_id, json_t *raw)
     s->log_grew(s->cb_ctx, chat_id);
 }
 
-int store_post_channel(store *s, const char *channel_id,
-                       const char *channel_chat_id, const char *text,
-                       cliq_error *err)
-{
-  char *id = NULL;
-  int r = cliq_post_channel_message(s->client, CLIQ_PRIO_WRITE, channel_id,
-                                    text, &id, err);
-  if (r < 0)
-    return r;
-  if (channel_chat_id) {
-    json_t *raw = own_message(s, channel_chat_id, id, text);
-    log_append_own(s, channel_chat_id, raw);
-    json_decref(raw);
-  }
-  free(id);
-  return 0;
-}
-
-static void mark_closed(store *s, const char *tid);
-
-int store_reply(store *s, const char *tid, const char *text, cliq_error *err)
-{
-  char *id = NULL;
-  int r = cliq_reply(s->client, CLIQ_PRIO_WRITE, tid, text, &id, err);
-  if (r == -EACCES && err && strcmp(err->code, "operation_not_allowed") == 0)
-    mark_closed(s, tid);     /* closed by someone else since we last looked */
-  if (r < 0)
-    return r;
-  json_t *raw = own_message(s, tid, id, text);
-  log_append_own(s, tid, raw);
-  json_decref(raw);
-  free(id);
-  return 0;
-}
-
 /* ---- Thread state, follow --------------------------------------------------------- */
 
 struct state_edit {
@@ -1597,19 +1733,6 @@ static void mark_closed(store *s, const char *tid)
   char *channel_id = channel_of_thread(s, tid);
   edit_cached_threads(s, channel_id, edit_thread_in_list, &e);
   free(channel_id);
-}
-
-int store_set_state(store *s, const char *channel_id, const char *tid,
-                    bool close, cliq_error *err)
-{
-  int r = cliq_set_thread_state(s->client, CLIQ_PRIO_WRITE, tid,
-                                close ? "close" : "reopen", err);
-  if (r < 0)
-    return r;
-  struct state_edit e = { tid, close ? "closed" : "open", -1 };
-  edit_thread_info(s, &e);
-  edit_cached_threads(s, channel_id, edit_thread_in_list, &e);
-  return 0;
 }
 
 /* ---- Followers ------------------------------------------------------------------------- */
@@ -1731,63 +1854,6 @@ static void move_people(store *s, const char *tid, const char *const *ids,
   free(kn);
 }
 
-int store_followers_add(store *s, const char *tid, const char *const *ids,
-                        size_t n, cliq_error *err)
-{
-  if (n == 0)
-    return 0;
-  int r = cliq_add_followers(s->client, CLIQ_PRIO_WRITE, tid, ids, n, err);
-  if (r < 0)
-    return r;
-  move_people(s, tid, ids, n, true);
-  return 0;
-}
-
-int store_followers_remove(store *s, const char *tid, const char *const *ids,
-                           size_t n, cliq_error *err)
-{
-  if (n == 0)
-    return 0;
-  int r = cliq_remove_followers(s->client, CLIQ_PRIO_WRITE, tid, ids, n, err);
-  if (r < 0)
-    return r;
-  move_people(s, tid, ids, n, false);
-  return 0;
-}
-
-int store_followers_replace(store *s, const char *tid, const char *const *ids,
-                            size_t n, cliq_error *err)
-{
-  json_t *fol = NULL;
-  int r = people_json(s, tid, STORE_FOLLOWERS, STORE_FETCH, &fol, err);
-  if (r < 0)
-    return r;
-  size_t nf = json_array_size(fol);
-  const char **add = calloc(n + 1, sizeof *add);
-  const char **del = calloc(nf + 1, sizeof *del);
-  size_t n_add = 0, n_del = 0;
-  if (!add || !del) {
-    r = fail(err, ENOMEM, "out of memory");
-    goto out;
-  }
-  for (size_t i = 0; i < n; i++)
-    if (!find_user(fol, ids[i]) && !id_in(ids[i], add, n_add))
-      add[n_add++] = ids[i];
-  for (size_t i = 0; i < nf; i++) {
-    const char *id = jstr(json_array_get(fol, i), "user_id");
-    if (!id_in(id, ids, n))
-      del[n_del++] = id;
-  }
-  r = store_followers_add(s, tid, add, n_add, err);
-  if (r == 0)
-    r = store_followers_remove(s, tid, del, n_del, err);
-out:
-  free(add);
-  free(del);
-  json_decref(fol);
-  return r;
-}
-
 /* ---- ctl ------------------------------------------------------------------------------ */
 
 static const char *const ctl_verbs[] = {
@@ -1810,47 +1876,6 @@ static void forget_people(store *s, const char *tid)
       tcache_invalidate(s->cache, k);
     free(k);
   }
-}
-
-int store_ctl(store *s, const char *channel_id, const char *tid,
-              const char *verb, cliq_error *err)
-{
-  if (!store_ctl_verb_valid(verb))
-    return fail(err, EINVAL, "unknown verb \"%s\"", verb);
-  if (strcmp(verb, "close") == 0 || strcmp(verb, "reopen") == 0)
-    return store_set_state(s, channel_id, tid, strcmp(verb, "close") == 0, err);
-  int r;
-  if (strcmp(verb, "follow") == 0 || strcmp(verb, "unfollow") == 0) {
-    bool follow = strcmp(verb, "follow") == 0;
-    r = follow ? cliq_follow(s->client, CLIQ_PRIO_WRITE, tid, err)
-               : cliq_unfollow(s->client, CLIQ_PRIO_WRITE, tid, err);
-    if (r < 0)
-      return r;
-    struct state_edit e = { tid, NULL, follow };
-    edit_thread_info(s, &e);
-    edit_cached_threads(s, channel_id, edit_thread_in_list, &e);
-    self_load(s);
-    pthread_mutex_lock(&s->lock);
-    char *self = s->self_id ? strdup(s->self_id) : NULL;
-    pthread_mutex_unlock(&s->lock);
-    if (self) {
-      const char *ids[] = { self };
-      move_people(s, tid, ids, 1, follow);
-    } else {
-      forget_people(s, tid);
-    }
-    free(self);
-    return 0;
-  }
-  if (strcmp(verb, "mute") == 0)
-    return cliq_mute(s->client, CLIQ_PRIO_WRITE, tid, err);
-  if (strcmp(verb, "unmute") == 0)
-    return cliq_unmute(s->client, CLIQ_PRIO_WRITE, tid, err);
-  /* leave */
-  r = cliq_leave(s->client, CLIQ_PRIO_WRITE, tid, err);
-  if (r == 0)
-    forget_people(s, tid);
-  return r;
 }
 
 /* ---- Drafts ------------------------------------------------------------------------------ */
@@ -1892,6 +1917,14 @@ static void drafts_persist_locked(store *s, const char *channel_id)
   free(key);
 }
 
+/* The draft object (borrowed, lock held), NULL when absent. */
+static json_t *draft_obj_locked(store *s, const char *channel_id,
+                                const char *name)
+{
+  json_t *d = channel_id && name ? drafts_of_locked(s, channel_id) : NULL;
+  return d ? json_object_get(d, name) : NULL;
+}
+
 void store_draft_clear(store_draft *d)
 {
   if (!d)
@@ -1907,6 +1940,24 @@ static char *opt_str(json_t *o, const char *k)
 {
   const char *v = json_string_value(json_object_get(o, k));
   return v ? strdup(v) : NULL;
+}
+
+char *store_draft_target(const char *channel_id, const char *name)
+{
+  char *t = NULL;
+  if (asprintf(&t, "%s%s/%s", DELIVERY_DRAFT_PREFIX, channel_id, name) < 0)
+    return NULL;
+  return t;
+}
+
+/* A draft's main as the file shows it before Cliq has it. */
+static char *pending_main_text(const char *text)
+{
+  char ts[32], *out = NULL;
+  store_format_time((int64_t)(now_wall() * 1000), ts, sizeof ts);
+  if (asprintf(&out, "%s me: %s\n", ts, text ? text : "") < 0)
+    return NULL;
+  return out;
 }
 
 int store_draft_create(store *s, const char *channel_id, const char *name)
@@ -1931,14 +1982,15 @@ int store_draft_get(store *s, const char *channel_id, const char *name,
 {
   memset(out, 0, sizeof *out);
   pthread_mutex_lock(&s->lock);
-  json_t *d = drafts_of_locked(s, channel_id);
-  json_t *o = d ? json_object_get(d, name) : NULL;
+  json_t *o = draft_obj_locked(s, channel_id, name);
   int r = -ENOENT;
   if (o) {
     out->name = strdup(name);
     out->main_message_id = opt_str(o, "main_message_id");
     out->main_text = opt_str(o, "main_text");
     out->thread_chat_id = opt_str(o, "thread_chat_id");
+    out->main_pending = json_is_true(json_object_get(o, "main_pending"));
+    out->create_pending = json_is_true(json_object_get(o, "create_pending"));
     r = out->name ? 0 : -ENOMEM;
   }
   pthread_mutex_unlock(&s->lock);
@@ -1990,6 +2042,9 @@ int store_draft_discard(store *s, const char *channel_id, const char *name)
     r = -ENOENT;
   else if (json_object_get(o, "thread_chat_id"))
     r = -EPERM;
+  else if (json_is_true(json_object_get(o, "main_pending")) ||
+           json_is_true(json_object_get(o, "create_pending")))
+    r = -EBUSY;
   else {
     json_object_del(d, name);
     drafts_persist_locked(s, channel_id);
@@ -1998,64 +2053,421 @@ int store_draft_discard(store *s, const char *channel_id, const char *name)
   return r;
 }
 
-static int draft_set(store *s, const char *channel_id, const char *name,
-                     const char *field, const char *value)
+/* Sets (value != NULL) or removes fields of a draft and persists it. */
+static int draft_update(store *s, const char *channel_id, const char *name,
+                        const char *const *fields, json_t *const *values,
+                        size_t n)
 {
   pthread_mutex_lock(&s->lock);
-  json_t *d = drafts_of_locked(s, channel_id);
-  json_t *o = d ? json_object_get(d, name) : NULL;
-  int r = -ENOENT;
-  if (o) {
-    r = json_object_set_new(o, field, json_string(value)) < 0 ? -ENOMEM : 0;
-    drafts_persist_locked(s, channel_id);
+  json_t *o = draft_obj_locked(s, channel_id, name);
+  int r = o ? 0 : -ENOENT;
+  for (size_t i = 0; o && i < n; i++) {
+    if (values[i])
+      r |= json_object_set(o, fields[i], values[i]) < 0 ? -ENOMEM : 0;
+    else
+      json_object_del(o, fields[i]);
   }
+  if (o)
+    drafts_persist_locked(s, channel_id);
   pthread_mutex_unlock(&s->lock);
+  return r < 0 ? -ENOMEM : r;
+}
+
+static void draft_changed(store *s, const char *channel_id)
+{
+  if (s->drafts_changed && channel_id)
+    s->drafts_changed(s->cb_ctx, channel_id);
+}
+
+/* ---- The journal -------------------------------------------------------------------------- */
+
+void store_ids_clear(store_ids *ids)
+{
+  if (!ids)
+    return;
+  free(ids->v);
+  memset(ids, 0, sizeof *ids);
+}
+
+int store_ids_add(store_ids *ids, uint64_t id)
+{
+  if (ids->n == ids->cap) {
+    size_t nc = ids->cap ? ids->cap * 2 : 8;
+    uint64_t *nv = realloc(ids->v, nc * sizeof *nv);
+    if (!nv)
+      return -ENOMEM;
+    ids->v = nv;
+    ids->cap = nc;
+  }
+  ids->v[ids->n++] = id;
+  return 0;
+}
+
+/* A JSON string of s, with bytes that are not UTF-8 replaced by '?' (paths
+ * hold names the kernel gave us). */
+static json_t *json_string_lossy(const char *str)
+{
+  json_t *v = json_string(str);
+  if (v)
+    return v;
+  char *copy = strdup(str);
+  if (!copy)
+    return NULL;
+  for (size_t i = 0; copy[i]; i++)
+    if ((unsigned char)copy[i] >= 0x80)
+      copy[i] = '?';
+  v = json_string(copy);
+  free(copy);
+  return v;
+}
+
+/* The payload fields every entry carries for the hooks. */
+static json_t *payload_new(const char *channel_id, const char *path)
+{
+  json_t *p = json_object();
+  if (!p)
+    return NULL;
+  if ((channel_id &&
+       json_object_set_new(p, "channel_id", json_string_lossy(channel_id)) < 0) ||
+      (path && json_object_set_new(p, "path", json_string_lossy(path)) < 0)) {
+    json_decref(p);
+    return NULL;
+  }
+  return p;
+}
+
+static json_t *payload_with_text(const char *channel_id, const char *path,
+                                 const char *text)
+{
+  json_t *p = payload_new(channel_id, path);
+  if (p && json_object_set_new(p, "text", json_string(text)) < 0) {
+    json_decref(p);
+    return NULL;
+  }
+  return p;
+}
+
+/* Journals one entry (payload is consumed).  Once outbox_append() returned
+ * the entry will be delivered: nothing after it may fail the write. */
+static int journal(store *s, outbox_kind kind, const char *target,
+                   json_t *payload, store_ids *ids, cliq_error *err)
+{
+  if (!payload)
+    return fail(err, ENOMEM, "out of memory");
+  if (!s->ob) {
+    json_decref(payload);
+    return fail(err, EROFS, "no outbox journal: nothing can be written");
+  }
+  uint64_t id = 0;
+  int r = outbox_append(s->ob, kind, target, payload, &id);
+  json_decref(payload);
+  if (r < 0)
+    return fail(err, -r, "the outbox journal could not be written: %s",
+                strerror(-r));
+  if (ids)
+    (void)store_ids_add(ids, id);   /* untracked, it is delivered all the same */
+  if (s->dl)
+    delivery_kick(s->dl);
+  return 0;
+}
+
+int store_post_channel(store *s, const char *channel_id,
+                       const char *channel_chat_id, const char *text,
+                       const char *path, store_ids *ids, cliq_error *err)
+{
+  json_t *p = payload_with_text(channel_id, path, text);
+  if (p && channel_chat_id)
+    json_object_set_new(p, "chat_id", json_string(channel_chat_id));
+  return journal(s, OUTBOX_CHANNEL_POST, channel_id, p, ids, err);
+}
+
+int store_reply(store *s, const char *channel_id, const char *tid,
+                const char *text, const char *path, store_ids *ids,
+                cliq_error *err)
+{
+  return journal(s, OUTBOX_REPLY, tid, payload_with_text(channel_id, path, text),
+                 ids, err);
+}
+
+int store_set_state(store *s, const char *channel_id, const char *tid,
+                    bool close, const char *path, store_ids *ids,
+                    cliq_error *err)
+{
+  json_t *p = payload_new(channel_id, path);
+  if (p)
+    json_object_set_new(p, "action", json_string(close ? "close" : "reopen"));
+  return journal(s, OUTBOX_STATE, tid, p, ids, err);
+}
+
+static int journal_followers(store *s, outbox_kind kind, const char *channel_id,
+                             const char *tid, const char *const *user_ids,
+                             size_t n, const char *path, store_ids *ids,
+                             cliq_error *err)
+{
+  if (n == 0)
+    return 0;
+  json_t *p = payload_new(channel_id, path);
+  json_t *arr = json_array();
+  for (size_t i = 0; arr && i < n; i++)
+    if (json_array_append_new(arr, json_string_lossy(user_ids[i])) < 0) {
+      json_decref(arr);
+      arr = NULL;
+    }
+  if (p && (!arr || json_object_set_new(p, "user_ids", arr) < 0)) {
+    json_decref(p);
+    p = NULL;
+  } else if (!p) {
+    json_decref(arr);
+  }
+  return journal(s, kind, tid, p, ids, err);
+}
+
+int store_followers_add(store *s, const char *channel_id, const char *tid,
+                        const char *const *user_ids, size_t n,
+                        const char *path, store_ids *ids, cliq_error *err)
+{
+  return journal_followers(s, OUTBOX_FOLLOWERS_ADD, channel_id, tid, user_ids,
+                           n, path, ids, err);
+}
+
+int store_followers_remove(store *s, const char *channel_id, const char *tid,
+                           const char *const *user_ids, size_t n,
+                           const char *path, store_ids *ids, cliq_error *err)
+{
+  return journal_followers(s, OUTBOX_FOLLOWERS_REMOVE, channel_id, tid,
+                           user_ids, n, path, ids, err);
+}
+
+int store_followers_replace(store *s, const char *channel_id, const char *tid,
+                            const char *const *user_ids, size_t n,
+                            const char *path, store_ids *ids, cliq_error *err)
+{
+  json_t *fol = NULL;
+  int r = people_json(s, tid, STORE_FOLLOWERS, STORE_FETCH, &fol, err);
+  if (r < 0)
+    return r;
+  size_t nf = json_array_size(fol);
+  const char **add = calloc(n + 1, sizeof *add);
+  const char **del = calloc(nf + 1, sizeof *del);
+  size_t n_add = 0, n_del = 0;
+  if (!add || !del) {
+    r = fail(err, ENOMEM, "out of memory");
+    goto out;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (!find_user(fol, user_ids[i]) && !id_in(user_ids[i], add, n_add))
+      add[n_add++] = user_ids[i];
+  for (size_t i = 0; i < nf; i++) {
+    const char *id = jstr(json_array_get(fol, i), "user_id");
+    if (!id_in(id, user_ids, n))
+      del[n_del++] = id;
+  }
+  r = store_followers_add(s, channel_id, tid, add, n_add, path, ids, err);
+  if (r == 0)
+    r = store_followers_remove(s, channel_id, tid, del, n_del, path, ids, err);
+out:
+  free(add);
+  free(del);
+  json_decref(fol);
   return r;
 }
 
+int store_ctl(store *s, const char *channel_id, const char *tid,
+              const char *verb, const char *path, store_ids *ids,
+              cliq_error *err)
+{
+  if (!store_ctl_verb_valid(verb))
+    return fail(err, EINVAL, "unknown verb \"%s\"", verb);
+  json_t *p = payload_new(channel_id, path);
+  if (p)
+    json_object_set_new(p, "verb", json_string(verb));
+  return journal(s, OUTBOX_CTL, tid, p, ids, err);
+}
+
+/* Drafts: a draft's entries are journaled on its target in the order the
+ * user wrote them; s->lock guards the flags that say what is journaled, and
+ * draft writes are serialized so that a first append's create_thread is
+ * journaled before any later append's reply. */
+static pthread_mutex_t draft_write_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int store_draft_post_main(store *s, const char *channel_id,
                           const char *channel_chat_id, const char *name,
-                          const char *text, cliq_error *err)
+                          const char *text, const char *path, store_ids *ids,
+                          cliq_error *err)
 {
-  store_draft d;
-  int r = store_draft_get(s, channel_id, name, &d);
-  if (r < 0)
-    return fail(err, -r, "no draft %s", name);
-  bool posted = d.main_message_id != NULL;
-  store_draft_clear(&d);
-  if (posted)
-    return fail(err, EACCES, "the thread's main message was already posted");
-  char *id = NULL;
-  r = cliq_post_channel_message(s->client, CLIQ_PRIO_WRITE, channel_id, text,
-                                &id, err);
-  if (r < 0)
-    return r;
-  if (!id)
-    return fail(err, EIO, "Cliq did not say which message it created");
-  char *norm = cliq_normalize_message_id(id);
-  free(id);
-  if (!norm)
+  char *target = store_draft_target(channel_id, name);
+  char *shown = pending_main_text(text);
+  if (!target || !shown) {
+    free(target);
+    free(shown);
     return fail(err, ENOMEM, "out of memory");
-  json_t *raw = own_message(s, channel_chat_id, norm, text);
-  char *main_text = NULL;
-  size_t main_len = 0;
-  if (raw)
-    render_message_json(raw, &main_text, &main_len, NULL);
-  if (!main_text) {
-    /* Who we are is not known yet: show the text with the time. */
-    char ts[32];
-    store_format_time((int64_t)strtoll(norm, NULL, 10), ts, sizeof ts);
-    if (asprintf(&main_text, "%s me: %s\n", ts, text) < 0)
-      main_text = NULL;
   }
-  log_append_own(s, channel_chat_id, raw);
-  json_decref(raw);
-  r = draft_set(s, channel_id, name, "main_message_id", norm);
-  if (r == 0 && main_text)
-    r = draft_set(s, channel_id, name, "main_text", main_text);
-  free(norm);
-  free(main_text);
-  return r < 0 ? fail(err, -r, "draft %s vanished", name) : 0;
+  pthread_mutex_lock(&draft_write_lock);
+  pthread_mutex_lock(&s->lock);
+  json_t *o = draft_obj_locked(s, channel_id, name);
+  int r = 0;
+  if (!o)
+    r = fail(err, ENOENT, "no draft %s", name);
+  else if (json_object_get(o, "main_message_id") ||
+           json_is_true(json_object_get(o, "main_pending")))
+    r = fail(err, EACCES, "the thread's main message was already written");
+  else {
+    json_object_set_new(o, "main_pending", json_true());
+    json_object_set_new(o, "main_text", json_string(shown));
+    drafts_persist_locked(s, channel_id);
+  }
+  pthread_mutex_unlock(&s->lock);
+  if (r == 0) {
+    json_t *p = payload_with_text(channel_id, path, text);
+    if (p) {
+      json_object_set_new(p, "chat_id", json_string(channel_chat_id));
+      json_object_set_new(p, "draft_main", json_true());
+      json_object_set_new(p, "draft", json_string(name));
+    }
+    r = journal(s, OUTBOX_CHANNEL_POST, target, p, ids, err);
+    if (r < 0) {
+      const char *fields[] = { "main_pending", "main_text" };
+      json_t *values[] = { NULL, NULL };
+      draft_update(s, channel_id, name, fields, values, 2);
+    }
+  }
+  pthread_mutex_unlock(&draft_write_lock);
+  free(target);
+  free(shown);
+  draft_changed(s, channel_id);
+  return r;
+}
+
+int store_draft_append(store *s, const char *channel_id,
+                       const char *channel_chat_id, const char *name,
+                       const char *text, const char *path, store_ids *ids,
+                       cliq_error *err)
+{
+  char *target = store_draft_target(channel_id, name);
+  if (!target)
+    return fail(err, ENOMEM, "out of memory");
+  pthread_mutex_lock(&draft_write_lock);
+  pthread_mutex_lock(&s->lock);
+  json_t *o = draft_obj_locked(s, channel_id, name);
+  char *tid = o ? opt_str(o, "thread_chat_id") : NULL;
+  bool main = o && (json_object_get(o, "main_message_id") ||
+                    json_is_true(json_object_get(o, "main_pending")));
+  bool creating = o && json_is_true(json_object_get(o, "create_pending"));
+  bool create = o && !tid && main && !creating;
+  if (create) {
+    json_object_set_new(o, "create_pending", json_true());
+    drafts_persist_locked(s, channel_id);
+  }
+  pthread_mutex_unlock(&s->lock);
+  int r;
+  if (!o) {
+    r = fail(err, ENOENT, "no draft %s", name);
+  } else if (tid) {
+    r = store_reply(s, channel_id, tid, text, path, ids, err);
+  } else if (!main) {
+    r = fail(err, EDESTADDRREQ,
+             "write the thread's main message (main) before its messages");
+  } else if (!create) {
+    /* The thread is being created: the worker moves this to it. */
+    json_t *p = payload_with_text(channel_id, path, text);
+    if (p)
+      json_object_set_new(p, "draft", json_string(name));
+    r = journal(s, OUTBOX_REPLY, target, p, ids, err);
+  } else {
+    json_t *p = payload_with_text(channel_id, path, text);
+    if (p) {
+      json_object_set_new(p, "chat_id", json_string(channel_chat_id));
+      json_object_set_new(p, "title", json_string(name));
+      json_object_set_new(p, "draft", json_string(name));
+    }
+    r = journal(s, OUTBOX_CREATE_THREAD, target, p, ids, err);
+    if (r < 0) {
+      const char *fields[] = { "create_pending" };
+      json_t *values[] = { NULL };
+      draft_update(s, channel_id, name, fields, values, 1);
+    }
+  }
+  pthread_mutex_unlock(&draft_write_lock);
+  free(tid);
+  free(target);
+  if (create)
+    draft_changed(s, channel_id);
+  return r;
+}
+
+/* ---- Delivery hooks: the cache learns from Cliq's answers -------------------------------- */
+
+static const char *payload_text(json_t *p)
+{
+  json_t *v = json_is_string(p) ? p : json_object_get(p, "text");
+  return json_string_value(v);
+}
+
+static const char *payload_field(json_t *p, const char *k)
+{
+  return json_is_object(p) ? json_string_value(json_object_get(p, k)) : NULL;
+}
+
+static const char *payload_verb(const outbox_entry *e)
+{
+  if (json_is_string(e->payload))
+    return json_string_value(e->payload);
+  return payload_field(e->payload,
+                       e->kind == OUTBOX_STATE ? "action" : "verb");
+}
+
+static void set_thread_state(store *s, const char *channel_id, const char *tid,
+                             bool closed)
+{
+  struct state_edit ed = { tid, closed ? "closed" : "open", -1 };
+  edit_thread_info(s, &ed);
+  char *ch = channel_id ? NULL : channel_of_thread(s, tid);
+  edit_cached_threads(s, channel_id ? channel_id : ch, edit_thread_in_list,
+                      &ed);
+  free(ch);
+}
+
+static void set_following(store *s, const char *channel_id, const char *tid,
+                          bool follow)
+{
+  struct state_edit ed = { tid, NULL, follow };
+  edit_thread_info(s, &ed);
+  char *ch = channel_id ? NULL : channel_of_thread(s, tid);
+  edit_cached_threads(s, channel_id ? channel_id : ch, edit_thread_in_list,
+                      &ed);
+  free(ch);
+  self_load(s);
+  pthread_mutex_lock(&s->lock);
+  char *self = s->self_id ? strdup(s->self_id) : NULL;
+  pthread_mutex_unlock(&s->lock);
+  if (self) {
+    const char *ids[] = { self };
+    move_people(s, tid, ids, 1, follow);
+  } else {
+    forget_people(s, tid);
+  }
+  free(self);
+}
+
+static void followers_moved(store *s, const outbox_entry *e, bool added)
+{
+  json_t *arr = json_is_array(e->payload)
+                    ? e->payload
+                    : json_object_get(e->payload, "user_ids");
+  size_t n = json_array_size(arr);
+  const char **ids = calloc(n + 1, sizeof *ids);
+  if (!ids) {
+    forget_people(s, e->target);
+    return;
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *id = json_string_value(json_array_get(arr, i));
+    if (id)
+      ids[k++] = id;
+  }
+  move_people(s, e->target, ids, k, added);
+  free(ids);
 }
 
 struct new_thread {
@@ -2074,47 +2486,476 @@ static void add_thread_to_list(json_t *arr, void *arg)
   json_array_append(arr, nt->thread);
 }
 
-int store_draft_append(store *s, const char *channel_id,
-                       const char *channel_chat_id, const char *name,
-                       const char *text, cliq_error *err)
+static void on_thread_created(void *ctx, const outbox_entry *e,
+                              const char *tid)
 {
+  store *s = ctx;
+  const char *channel_id = payload_field(e->payload, "channel_id");
+  const char *name = payload_field(e->payload, "draft");
+  const char *chat = payload_field(e->payload, "chat_id");
+  if (!channel_id || !name || !tid)
+    return;
+  json_t *tid_v = json_string(tid);
+  const char *fields[] = { "thread_chat_id", "create_pending" };
+  json_t *values[] = { tid_v, NULL };
+  draft_update(s, channel_id, name, fields, values, 2);
+  json_decref(tid_v);
   store_draft d;
-  int r = store_draft_get(s, channel_id, name, &d);
-  if (r < 0)
-    return fail(err, -r, "no draft %s", name);
-  if (d.thread_chat_id) {
-    r = store_reply(s, d.thread_chat_id, text, err);
+  char *parent = NULL;
+  if (store_draft_get(s, channel_id, name, &d) == 0) {
+    parent = d.main_message_id;
+    d.main_message_id = NULL;
     store_draft_clear(&d);
-    return r;
   }
-  if (!d.main_message_id) {
-    store_draft_clear(&d);
-    return fail(err, EDESTADDRREQ,
-                "write the thread's main message (main) before its messages");
+  int64_t now_ms = (int64_t)(now_wall() * 1000);
+  json_t *thread = json_pack(
+      "{s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:{s:I}}", "chat_id", tid,
+      "parent_chat_id", chat ? chat : "", "thread_message_id",
+      parent ? parent : "", "title", name, "thread_state", "open",
+      "follower_count", (json_int_t)1, "is_follower", 1,
+      "last_message_information", "time", (json_int_t)now_ms);
+  free(parent);
+  if (thread) {
+    struct new_thread nt = { thread };
+    edit_cached_threads(s, channel_id, add_thread_to_list, &nt);
+    json_decref(thread);
   }
-  char *tid = NULL, *mid = NULL;
-  r = cliq_create_thread(s->client, CLIQ_PRIO_WRITE, channel_id,
-                         channel_chat_id, d.main_message_id, name, text, &tid,
-                         &mid, err);
-  if (r == 0 && !tid)
-    r = fail(err, EIO, "Cliq did not say which thread it created");
-  if (r == 0) {
-    draft_set(s, channel_id, name, "thread_chat_id", tid);
-    int64_t now_ms = (int64_t)(now_wall() * 1000);
-    json_t *thread = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:{s:I}}", "chat_id", tid,
-        "parent_chat_id", channel_chat_id ? channel_chat_id : "",
-        "thread_message_id", d.main_message_id, "title", name, "thread_state",
-        "open", "follower_count", (json_int_t)1, "is_follower", 1,
-        "last_message_information", "time", (json_int_t)now_ms);
-    if (thread) {
-      struct new_thread nt = { thread };
-      edit_cached_threads(s, channel_id, add_thread_to_list, &nt);
-      json_decref(thread);
+  draft_changed(s, channel_id);
+}
+
+/* A draft's main was delivered: it shows as Cliq has it, written once. */
+static void draft_main_delivered(store *s, const outbox_entry *e,
+                                 const char *mid, json_t *raw)
+{
+  const char *channel_id = payload_field(e->payload, "channel_id");
+  const char *name = payload_field(e->payload, "draft");
+  if (!channel_id || !name)
+    return;
+  char *main_text = NULL;
+  size_t main_len = 0;
+  if (raw)
+    render_message_json(raw, &main_text, &main_len, NULL);
+  if (!main_text)
+    main_text = pending_main_text(payload_text(e->payload));
+  json_t *id_v = json_string(mid ? mid : "");
+  json_t *text_v = main_text ? json_string(main_text) : NULL;
+  const char *fields[] = { "main_message_id", "main_text", "main_pending" };
+  json_t *values[] = { id_v, text_v, NULL };
+  draft_update(s, channel_id, name, fields, values, text_v ? 3 : 1);
+  if (!text_v) {
+    const char *f[] = { "main_pending" };
+    json_t *v[] = { NULL };
+    draft_update(s, channel_id, name, f, v, 1);
+  }
+  json_decref(id_v);
+  json_decref(text_v);
+  free(main_text);
+  draft_changed(s, channel_id);
+}
+
+static void on_delivered(void *ctx, const outbox_entry *e,
+                         const char *message_id)
+{
+  store *s = ctx;
+  const char *channel_id = payload_field(e->payload, "channel_id");
+  const char *text = payload_text(e->payload);
+  switch (e->kind) {
+  case OUTBOX_REPLY: {
+    json_t *raw = own_message(s, e->target, message_id, text ? text : "");
+    log_append_own(s, e->target, raw);
+    json_decref(raw);
+    break;
+  }
+  case OUTBOX_CHANNEL_POST: {
+    const char *chat = payload_field(e->payload, "chat_id");
+    json_t *raw = chat ? own_message(s, chat, message_id, text ? text : "")
+                       : NULL;
+    if (chat)
+      log_append_own(s, chat, raw);
+    if (json_is_true(json_object_get(e->payload, "draft_main")))
+      draft_main_delivered(s, e, message_id, raw);
+    json_decref(raw);
+    break;
+  }
+  case OUTBOX_CREATE_THREAD: {
+    store_draft d;
+    const char *name = payload_field(e->payload, "draft");
+    if (channel_id && name && store_draft_get(s, channel_id, name, &d) == 0) {
+      if (d.thread_chat_id) {
+        json_t *raw = own_message(s, d.thread_chat_id, message_id,
+                                  text ? text : "");
+        log_append_own(s, d.thread_chat_id, raw);
+        json_decref(raw);
+      }
+      store_draft_clear(&d);
+    }
+    break;
+  }
+  case OUTBOX_STATE:
+  case OUTBOX_CTL: {
+    const char *verb = payload_verb(e);
+    if (!verb)
+      break;
+    if (!strcmp(verb, "close") || !strcmp(verb, "closed"))
+      set_thread_state(s, channel_id, e->target, true);
+    else if (!strcmp(verb, "reopen") || !strcmp(verb, "open"))
+      set_thread_state(s, channel_id, e->target, false);
+    else if (!strcmp(verb, "follow") || !strcmp(verb, "unfollow"))
+      set_following(s, channel_id, e->target, !strcmp(verb, "follow"));
+    else if (!strcmp(verb, "leave"))
+      forget_people(s, e->target);
+    break;
+  }
+  case OUTBOX_FOLLOWERS_ADD:
+  case OUTBOX_FOLLOWERS_REMOVE:
+    followers_moved(s, e, e->kind == OUTBOX_FOLLOWERS_ADD);
+    if (s->threads_changed && channel_id)
+      s->threads_changed(s->cb_ctx, channel_id);
+    break;
+  default:
+    break;
+  }
+}
+
+static void on_failed(void *ctx, const outbox_entry *e, const cliq_error *err)
+{
+  store *s = ctx;
+  int en = err && err->err ? err->err : EIO;
+  pthread_mutex_lock(&s->fail_lock);
+  s->failures[s->failures_next % STORE_FAILURES].id = e->id;
+  s->failures[s->failures_next % STORE_FAILURES].err = en;
+  s->failures_next++;
+  s->refused++;
+  pthread_mutex_unlock(&s->fail_lock);
+  const char *channel_id = payload_field(e->payload, "channel_id");
+  if (e->kind == OUTBOX_REPLY && en == EACCES && err &&
+      strcmp(err->code, "operation_not_allowed") == 0)
+    mark_closed(s, e->target);    /* closed by someone else meanwhile */
+  const char *name = payload_field(e->payload, "draft");
+  if (channel_id && name) {
+    /* The step can be written again. */
+    if (e->kind == OUTBOX_CHANNEL_POST &&
+        json_is_true(json_object_get(e->payload, "draft_main"))) {
+      const char *fields[] = { "main_pending", "main_text" };
+      json_t *values[] = { NULL, NULL };
+      draft_update(s, channel_id, name, fields, values, 2);
+      draft_changed(s, channel_id);
+    } else if (e->kind == OUTBOX_CREATE_THREAD) {
+      const char *fields[] = { "create_pending" };
+      json_t *values[] = { NULL };
+      draft_update(s, channel_id, name, fields, values, 1);
+      draft_changed(s, channel_id);
     }
   }
-  free(tid);
-  free(mid);
-  store_draft_clear(&d);
+  if (s->write_failed)
+    s->write_failed(s->cb_ctx, e, payload_field(e->payload, "path"), err);
+}
+
+int store_start(store *s)
+{
+  int r = store_start_refresher(s);
+  if (r == 0 && s->dl) {
+    r = delivery_start(s->dl);
+    if (r == -EALREADY)
+      r = 0;
+  }
   return r;
+}
+
+/* ---- Waiting for delivery ------------------------------------------------------------------ */
+
+static enum cliq_api entry_api(const outbox_entry *e)
+{
+  switch (e->kind) {
+  case OUTBOX_FOLLOWERS_ADD:
+    return CLIQ_API_FOLLOWERS_ADD;
+  case OUTBOX_FOLLOWERS_REMOVE:
+    return CLIQ_API_FOLLOWERS_REMOVE;
+  case OUTBOX_STATE:
+  case OUTBOX_CTL: {
+    const char *v = payload_verb(e);
+    if (!v)
+      return CLIQ_API_THREADS_UPDATE;
+    if (!strcmp(v, "follow"))
+      return CLIQ_API_THREADS_FOLLOW;
+    if (!strcmp(v, "unfollow"))
+      return CLIQ_API_THREADS_UNFOLLOW;
+    if (!strcmp(v, "mute"))
+      return CLIQ_API_CHATS_MUTE;
+    if (!strcmp(v, "unmute"))
+      return CLIQ_API_CHATS_UNMUTE;
+    if (!strcmp(v, "leave"))
+      return CLIQ_API_CHATS_LEAVE;
+    return CLIQ_API_THREADS_UPDATE;
+  }
+  default:
+    return CLIQ_API_MESSAGES_POST;
+  }
+}
+
+/* Whether a request of api could be sent now: not locked, nobody waiting
+ * for a slot, budget left (the governor keeps one back). */
+static bool api_free_now(store *s, enum cliq_api api)
+{
+  if (!s->gov)
+    return true;
+  gov_api_status st;
+  memset(&st, 0, sizeof st);
+  gov_status(s->gov, api, &st);
+  if (st.locked_until > now_wall() || st.waiting > 0)
+    return false;
+  return st.limit <= 0 || st.used < st.limit - 1;
+}
+
+int store_ids_failure(store *s, const store_ids *ids)
+{
+  if (!ids || ids->n == 0)
+    return 0;
+  int r = 0;
+  pthread_mutex_lock(&s->fail_lock);
+  size_t kept = s->failures_next < STORE_FAILURES ? s->failures_next
+                                                  : STORE_FAILURES;
+  for (size_t i = 0; i < ids->n && !r; i++)
+    for (size_t k = 0; k < kept && !r; k++)
+      if (s->failures[k].id == ids->v[i])
+        r = -s->failures[k].err;
+  pthread_mutex_unlock(&s->fail_lock);
+  return r;
+}
+
+/* The first of ids still pending (copied into *e), or false. */
+static bool first_pending(store *s, const store_ids *ids, size_t *from,
+                          outbox_entry *e)
+{
+  for (; *from < ids->n; (*from)++)
+    if (outbox_get(s->ob, ids->v[*from], e) == 0)
+      return true;
+  return false;
+}
+
+int store_write_settle(store *s, const store_ids *ids, double max_s)
+{
+  if (!s->ob || !ids || ids->n == 0)
+    return 0;
+  double deadline = now_mono() + max_s;
+  size_t from = 0;
+  for (;;) {
+    uint64_t gen = outbox_generation(s->ob);
+    outbox_entry e;
+    if (!first_pending(s, ids, &from, &e))
+      return store_ids_failure(s, ids);
+    bool soon = !e.last_error && api_free_now(s, entry_api(&e));
+    outbox_entry_clear(&e);
+    double left = deadline - now_mono();
+    if (!soon || left <= 0)
+      return store_ids_failure(s, ids);
+    /* Short slices: the governor's state is looked at again. */
+    if (outbox_wait_change(s->ob, gen, left < 0.1 ? left : 0.1) == -ECANCELED)
+      return store_ids_failure(s, ids);
+  }
+}
+
+int store_ids_wait(store *s, const store_ids *ids, double timeout_s)
+{
+  if (!s->ob || !ids || ids->n == 0)
+    return 0;
+  double deadline = now_mono() + timeout_s;
+  size_t from = 0;
+  for (;;) {
+    uint64_t gen = outbox_generation(s->ob);
+    outbox_entry e;
+    if (!first_pending(s, ids, &from, &e))
+      return 0;
+    outbox_entry_clear(&e);
+    double left = timeout_s < 0 ? -1 : deadline - now_mono();
+    if (timeout_s >= 0 && left <= 0)
+      return -ETIMEDOUT;
+    int r = outbox_wait_change(s->ob, gen, left);
+    if (r == -ECANCELED)
+      return r;
+  }
+}
+
+static int pending_where(store *s, bool (*match)(const outbox_entry *, void *),
+                         void *arg, store_ids *out)
+{
+  if (!s->ob)
+    return 0;
+  outbox_entry *items = NULL;
+  size_t n = 0;
+  int r = outbox_list(s->ob, &items, &n);
+  if (r < 0)
+    return r;
+  for (size_t i = 0; i < n && r == 0; i++)
+    if (match(&items[i], arg))
+      r = store_ids_add(out, items[i].id);
+  outbox_entry_list_free(items, n);
+  return r;
+}
+
+struct targets_arg {
+  const char *const *targets;
+  size_t n;
+};
+
+static bool match_targets(const outbox_entry *e, void *arg)
+{
+  struct targets_arg *t = arg;
+  for (size_t i = 0; i < t->n; i++)
+    if (t->targets[i] && strcmp(e->target, t->targets[i]) == 0)
+      return true;
+  return false;
+}
+
+int store_pending_ids(store *s, const char *const *targets, size_t n,
+                      store_ids *out)
+{
+  struct targets_arg t = { targets, n };
+  return pending_where(s, match_targets, &t, out);
+}
+
+struct channel_arg {
+  const char *channel_id;
+  const char *chat_id;
+};
+
+static bool match_channel(const outbox_entry *e, void *arg)
+{
+  struct channel_arg *c = arg;
+  if (!c->channel_id)
+    return true;
+  const char *ch = payload_field(e->payload, "channel_id");
+  if ((ch && strcmp(ch, c->channel_id) == 0) ||
+      strcmp(e->target, c->channel_id) == 0)
+    return true;
+  size_t dl = strlen(DELIVERY_DRAFT_PREFIX), cl = strlen(c->channel_id);
+  if (strncmp(e->target, DELIVERY_DRAFT_PREFIX, dl) == 0 &&
+      strncmp(e->target + dl, c->channel_id, cl) == 0 &&
+      e->target[dl + cl] == '/')
+    return true;
+  if (c->chat_id) {
+    size_t l = strlen(c->chat_id);
+    if (strncmp(e->target, c->chat_id, l) == 0 &&
+        strncmp(e->target + l, "-T-", 3) == 0)
+      return true;
+  }
+  return false;
+}
+
+int store_pending_ids_of_channel(store *s, const char *channel_id,
+                                 const char *channel_chat_id, store_ids *out)
+{
+  struct channel_arg c = { channel_id, channel_chat_id };
+  return pending_where(s, match_channel, &c, out);
+}
+
+/* ---- The journal as files -------------------------------------------------------------------- */
+
+int store_outbox_list(store *s, bool failed, outbox_entry **items, size_t *n)
+{
+  *items = NULL;
+  *n = 0;
+  if (!s->ob)
+    return 0;
+  return failed ? outbox_list_failed(s->ob, items, n)
+                : outbox_list(s->ob, items, n);
+}
+
+int store_outbox_get(store *s, bool failed, uint64_t id, outbox_entry *out)
+{
+  memset(out, 0, sizeof *out);
+  if (!s->ob)
+    return -ENOENT;
+  if (!failed)
+    return outbox_get(s->ob, id, out);
+  outbox_entry *items = NULL;
+  size_t n = 0;
+  int r = outbox_list_failed(s->ob, &items, &n);
+  if (r < 0)
+    return r;
+  r = -ENOENT;
+  for (size_t i = 0; i < n; i++)
+    if (items[i].id == id) {
+      *out = items[i];
+      memset(&items[i], 0, sizeof items[i]);
+      r = 0;
+      break;
+    }
+  outbox_entry_list_free(items, n);
+  return r;
+}
+
+int store_failed_discard(store *s, uint64_t id)
+{
+  if (!s->ob)
+    return -ENOENT;
+  return outbox_failed_remove(s->ob, id);
+}
+
+char *store_outbox_entry_text(const outbox_entry *e, size_t *len_out)
+{
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  int r = buf_append(&buf, &len, &cap, "", 0);
+  switch (e->kind) {
+  case OUTBOX_FOLLOWERS_ADD:
+  case OUTBOX_FOLLOWERS_REMOVE: {
+    json_t *arr = json_is_array(e->payload)
+                      ? e->payload
+                      : json_object_get(e->payload, "user_ids");
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) {
+      const char *id = json_string_value(v);
+      if (!id)
+        continue;
+      r |= buf_append_str(&buf, &len, &cap,
+                          e->kind == OUTBOX_FOLLOWERS_ADD ? "+" : "-");
+      r |= buf_append_str(&buf, &len, &cap, id);
+      r |= buf_append_str(&buf, &len, &cap, "\n");
+    }
+    break;
+  }
+  case OUTBOX_STATE:
+  case OUTBOX_CTL: {
+    const char *v = payload_verb(e);
+    r |= buf_append_str(&buf, &len, &cap, v ? v : "?");
+    r |= buf_append_str(&buf, &len, &cap, "\n");
+    break;
+  }
+  default: {
+    const char *t = payload_text(e->payload);
+    r |= buf_append_str(&buf, &len, &cap, t ? t : "");
+    r |= buf_append_str(&buf, &len, &cap, "\n");
+    break;
+  }
+  }
+  if (r) {
+    free(buf);
+    return NULL;
+  }
+  if (len_out)
+    *len_out = len;
+  return buf;
+}
+
+void store_outbox_stats_get(store *s, store_outbox_stats *out)
+{
+  memset(out, 0, sizeof *out);
+  if (s->ob) {
+    out->depth = outbox_depth(s->ob);
+    out->failed = outbox_failed_count(s->ob);
+  }
+  if (s->dl) {
+    delivery_stats ds;
+    delivery_get_stats(s->dl, &ds);
+    out->delivered = ds.delivered;
+    out->retries = ds.retries;
+    out->sends = ds.sends;
+    out->checks = ds.checks;
+    out->found = ds.found;
+  }
+  pthread_mutex_lock(&s->fail_lock);
+  out->refused = s->refused;
+  pthread_mutex_unlock(&s->fail_lock);
 }

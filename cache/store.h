@@ -29,6 +29,7 @@
 
 #include "api/cliq.h"
 #include "cache/governor.h"
+#include "cache/outbox.h"
 #include "cache/tcache.h"
 
 /* Default TTLs (unscaled seconds; the tcache divides them by time_scale).
@@ -54,25 +55,48 @@ enum store_mode {
 
 typedef struct store_options {
   cliq_client *client;   /* borrowed; outlives the store */
-  gov *gov;              /* borrowed, may be NULL; used for freshness stretching */
+  gov *gov;              /* borrowed, may be NULL; used for freshness stretching
+                            and to tell whether a write can go out soon */
   tcache *cache;         /* borrowed; outlives the store */
   int history;           /* messages taken at a log's first fetch (<= 0: 100) */
   double time_scale;     /* <= 0 means 1 */
-  /* Called from the refresher thread (or a writer's thread) after a log grew,
-   * without store locks held.  May be NULL. */
+  double max_wait_s;     /* a read a user waits for retries a failed request
+                            only within this (SPEC max_wait); <= 0: 60 */
+  /* Where the outbox journal lives (outbox_open); NULL: no journal, every
+   * write fails with EROFS. */
+  const char *state_dir;
+  /* Delivery: the client's timeout (real seconds, <= 0: 30) bounds how long
+   * a request may still be on its way after its outcome was lost. */
+  double request_timeout_s;
+  /* Called from the refresher thread (or a delivery worker) after a log
+   * grew, without store locks held.  May be NULL. */
   void (*log_grew)(void *ctx, const char *chat_id);
   /* Called when a thread list or a thread's cached state changed (after a
    * refresh or our own write).  channel_id is the channel; may be NULL. */
   void (*threads_changed)(void *ctx, const char *channel_id);
+  /* A draft of channel_id changed (main delivered, thread created, a
+   * journaled step refused).  May be NULL. */
+  void (*drafts_changed)(void *ctx, const char *channel_id);
+  /* An entry was refused for good (from a delivery worker, before it moves
+   * to failed/).  path is the file it was written to (may be NULL). */
+  void (*write_failed)(void *ctx, const outbox_entry *e, const char *path,
+                       const cliq_error *err);
   void *cb_ctx;
 } store_options;
 
-/* Does not touch the network.  NULL on allocation failure. */
-store *store_new(const store_options *opts);
-/* Stops the refresher and frees everything. */
+/* Takes a journal slot under opts->state_dir (outbox_open) and loads what it
+ * holds; does not touch the network.  NULL with err filled on failure. */
+store *store_new(const store_options *opts, cliq_error *err);
+/* Stops the refresher and the delivery workers and frees everything.  Call
+ * gov_shutdown() first (cache/delivery.h "Shutdown order"). */
 void store_free(store *s);
 /* Starts the background refresher thread.  0 or -errno. */
 int store_start_refresher(store *s);
+/* Starts the refresher and the delivery workers (which deliver what an
+ * earlier process left in the journal first).  0 or -errno. */
+int store_start(store *s);
+/* Wakes the threads waiting in store_ids_wait() with -ECANCELED (unmount). */
+void store_shutdown(store *s);
 
 /* ---- Snapshots ---------------------------------------------------------- */
 
@@ -193,21 +217,49 @@ void store_format_time(int64_t ms, char *out, size_t outlen);
 int store_render_user(const cliq_user *u, char **buf, size_t *len,
                       size_t *cap);
 
-/* ---- Writes (CLIQ_PRIO_WRITE; synchronous; each updates the cache from its
- * own answer) -------------------------------------------------------------- */
+/* ---- Writes: through the outbox journal (SPEC "Writing", issue 6) ----------
+ *
+ * Every write is journaled first: each function below checks what it can,
+ * appends one or more entries to the outbox (cache/outbox.h; on disk and
+ * fsync'd before it returns) and wakes the delivery workers
+ * (cache/delivery.h), which send them with CLIQ_PRIO_WRITE, in order per
+ * target, exactly once, across crashes too.  When an entry is delivered the
+ * store updates its cache from Cliq's answer (a reply is appended to the log
+ * with its id, a state flips, followers move, a draft becomes a thread) and
+ * calls back (log_grew, threads_changed, drafts_changed); when Cliq refuses
+ * one for good it moves to failed/ and write_failed is called.
+ *
+ * Targets (outbox_entry.target): a thread's chat id for replies, state,
+ * followers and ctl; the channel id for posts to a channel; the draft's target
+ * (store_draft_target) for a draft's main and first messages.
+ *
+ * path (may be NULL) is the file written, kept in the entry for the errors
+ * line of a refusal.  ids (may be NULL) gets the ids of the entries journaled
+ * (appended to what it holds).  0, or -errno with err filled: -EROFS without
+ * a journal, the file system's error when the journal could not be written,
+ * and the errors named per function (nothing journaled then). */
 
-/* Posts to a channel (no thread); the message is appended to the channel's
- * log when its content is known. */
+typedef struct store_ids {
+  uint64_t *v;
+  size_t n, cap;
+} store_ids;
+
+void store_ids_clear(store_ids *ids);
+int store_ids_add(store_ids *ids, uint64_t id);
+
+/* Posts to a channel (no thread). */
 int store_post_channel(store *s, const char *channel_id,
                        const char *channel_chat_id, const char *text,
-                       cliq_error *err);
-/* Replies in a thread. */
-int store_reply(store *s, const char *thread_chat_id, const char *text,
+                       const char *path, store_ids *ids, cliq_error *err);
+/* Replies in a thread.  channel_id may be NULL. */
+int store_reply(store *s, const char *channel_id, const char *thread_chat_id,
+                const char *text, const char *path, store_ids *ids,
                 cliq_error *err);
 /* close = true closes, false reopens.  channel_id (may be NULL) names the
- * list whose cached copy flips. */
+ * list whose cached copy flips when delivered. */
 int store_set_state(store *s, const char *channel_id,
-                    const char *thread_chat_id, bool close, cliq_error *err);
+                    const char *thread_chat_id, bool close, const char *path,
+                    store_ids *ids, cliq_error *err);
 
 /* A channel member as a follower line names it: user id or email.  Looks in
  * the thread's followers and non-followers (together: the channel's members).
@@ -216,31 +268,89 @@ int store_set_state(store *s, const char *channel_id,
 int store_resolve_member(store *s, const char *thread_chat_id,
                          const char *id_or_email, char **user_id_out,
                          cliq_error *err);
-/* ids are user ids (resolved). */
-int store_followers_add(store *s, const char *thread_chat_id,
-                        const char *const *ids, size_t n, cliq_error *err);
-int store_followers_remove(store *s, const char *thread_chat_id,
-                           const char *const *ids, size_t n, cliq_error *err);
-/* Makes the followers exactly ids (adds and removes the difference). */
-int store_followers_replace(store *s, const char *thread_chat_id,
-                            const char *const *ids, size_t n, cliq_error *err);
+/* user_ids are user ids (resolved).  n == 0 journals nothing. */
+int store_followers_add(store *s, const char *channel_id,
+                        const char *thread_chat_id,
+                        const char *const *user_ids, size_t n,
+                        const char *path, store_ids *ids, cliq_error *err);
+int store_followers_remove(store *s, const char *channel_id,
+                           const char *thread_chat_id,
+                           const char *const *user_ids, size_t n,
+                           const char *path, store_ids *ids, cliq_error *err);
+/* Makes the followers exactly user_ids: reads the current followers (now,
+ * STORE_FETCH) and journals the difference (adds, then removes). */
+int store_followers_replace(store *s, const char *channel_id,
+                            const char *thread_chat_id,
+                            const char *const *user_ids, size_t n,
+                            const char *path, store_ids *ids,
+                            cliq_error *err);
 
 /* ctl verbs: follow, unfollow, mute, unmute, leave, close, reopen.  -EINVAL
- * for anything else (checked before anything is sent). */
+ * for anything else (checked before anything is journaled). */
 bool store_ctl_verb_valid(const char *verb);
 int store_ctl(store *s, const char *channel_id, const char *thread_chat_id,
-              const char *verb, cliq_error *err);
+              const char *verb, const char *path, store_ids *ids,
+              cliq_error *err);
+
+/* ---- Waiting for delivery ---------------------------------------------------- */
+
+/* After a close: waits at most max_s (real seconds) for the entries to be
+ * delivered, and gives up at once when they cannot be soon (their API is
+ * locked or out of budget, an attempt failed and backs off).  0 when
+ * delivered or still queued; -errno when one was refused for good meanwhile
+ * (it is in failed/ then). */
+int store_write_settle(store *s, const store_ids *ids, double max_s);
+/* The entries pending now whose target is one of targets (n of them);
+ * appended to *out. */
+int store_pending_ids(store *s, const char *const *targets, size_t n,
+                      store_ids *out);
+/* The entries pending now that belong to a channel (its own posts, its
+ * threads, its drafts), or every pending entry when channel_id is NULL. */
+int store_pending_ids_of_channel(store *s, const char *channel_id,
+                                 const char *channel_chat_id, store_ids *out);
+/* Waits until none of ids is pending: 0, -ETIMEDOUT after timeout_s (< 0:
+ * no limit), -ECANCELED after store_shutdown(). */
+int store_ids_wait(store *s, const store_ids *ids, double timeout_s);
+/* -errno of the first of ids that was refused for good (as far as this
+ * process saw it), 0 when none was. */
+int store_ids_failure(store *s, const store_ids *ids);
+
+/* ---- The journal as files (.cliqfs/outbox/, .cliqfs/failed/) ------------------ */
+
+/* Copies of the pending (failed = false) or refused entries, by id; release
+ * with outbox_entry_list_free(*items, *n).  Empty without a journal. */
+int store_outbox_list(store *s, bool failed, outbox_entry **items, size_t *n);
+/* One entry by id; -ENOENT when it is not (or no longer) there. */
+int store_outbox_get(store *s, bool failed, uint64_t id, outbox_entry *out);
+/* `rm` in failed/. */
+int store_failed_discard(store *s, uint64_t id);
+/* What an entry's file holds (caller frees): the text of a message, the verb
+ * or action, "+ID"/"-ID" lines for followers; one trailing newline. */
+char *store_outbox_entry_text(const outbox_entry *e, size_t *len_out);
+
+typedef struct store_outbox_stats {
+  size_t depth;           /* pending entries */
+  size_t failed;          /* entries in failed/ */
+  uint64_t delivered, refused, retries, sends, checks, found;
+} store_outbox_stats;
+
+void store_outbox_stats_get(store *s, store_outbox_stats *out);
 
 /* ---- Drafts (mkdir in a channel; kept locally, also on disk) -------------- */
 
 typedef struct store_draft {
   char *name;               /* directory name = title */
-  char *main_message_id;    /* NULL until main was written */
+  char *main_message_id;    /* NULL until main was delivered */
   char *main_text;          /* rendered main message, NULL until written */
-  char *thread_chat_id;     /* NULL until the first append opened the thread */
+  char *thread_chat_id;     /* NULL until the thread was created */
+  bool main_pending;        /* main journaled, not delivered yet */
+  bool create_pending;      /* the thread's creation journaled, not done yet */
 } store_draft;
 
 void store_draft_clear(store_draft *d);
+/* The journal target of a draft's entries before its thread exists
+ * (DELIVERY_DRAFT_PREFIX "<channel id>/<name>"); caller frees. */
+char *store_draft_target(const char *channel_id, const char *name);
 /* -EEXIST when a draft of that name exists. */
 int store_draft_create(store *s, const char *channel_id, const char *name);
 /* Fills *out (caller clears); -ENOENT when absent. */
@@ -250,17 +360,21 @@ int store_draft_get(store *s, const char *channel_id, const char *name,
  * (caller frees each and the array). */
 int store_draft_list(store *s, const char *channel_id, char ***names_out,
                      size_t *n_out);
-/* -ENOENT absent, -EPERM when the thread was already opened. */
+/* -ENOENT absent, -EPERM when the thread was already opened, -EBUSY while
+ * its main or its creation waits in the journal. */
 int store_draft_discard(store *s, const char *channel_id, const char *name);
-/* Posts text to the channel as the thread's parent message.  -EACCES when
- * main was already written. */
+/* Journals text as the thread's parent message (a post to the channel).
+ * -EACCES when main was already written. */
 int store_draft_post_main(store *s, const char *channel_id,
                           const char *channel_chat_id, const char *name,
-                          const char *text, cliq_error *err);
-/* First append: opens the thread with the draft's name as title and text as
- * its first reply; later appends reply.  -EDESTADDRREQ before main. */
+                          const char *text, const char *path, store_ids *ids,
+                          cliq_error *err);
+/* First append: journals the thread's creation with the draft's name as
+ * title and text as its first reply; later appends reply (to the draft's
+ * target until the thread exists).  -EDESTADDRREQ before main. */
 int store_draft_append(store *s, const char *channel_id,
                        const char *channel_chat_id, const char *name,
-                       const char *text, cliq_error *err);
+                       const char *text, const char *path, store_ids *ids,
+                       cliq_error *err);
 
 #endif

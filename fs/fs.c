@@ -20,13 +20,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "api/cliq.h"
 #include "cache/governor.h"
+#include "cache/outbox.h"
 #include "cache/store.h"
 #include "cache/tcache.h"
 #include "fs/cliqfs.h"
@@ -43,6 +46,8 @@ enum nkind {
   N_ERRORS,
   N_OUTBOX,
   N_FAILED,
+  N_OB_ENTRY,        /* .cliqfs/outbox/<id>-<target> */
+  N_FA_ENTRY,        /* .cliqfs/failed/<id>-<target> */
   N_CHANNEL,
   N_CH_INFO,
   N_CH_MESSAGES,
@@ -81,6 +86,9 @@ static const struct kind_info {
   [N_ERRORS] = { "errors", "errors", false, 0444, TO_GROWING_ENTRY, 0 },
   [N_OUTBOX] = { "outbox", "outbox", true, 0755, TO_DIR, TO_DIR },
   [N_FAILED] = { "failed", "failed", true, 0755, TO_DIR, TO_DIR },
+  /* Come and go with the journal: never cached by the kernel. */
+  [N_OB_ENTRY] = { NULL, "outbox_entry", false, 0444, 0, 0 },
+  [N_FA_ENTRY] = { NULL, "failed_entry", false, 0444, 0, 0 },
   [N_CHANNEL] = { NULL, "channel", true, 0755, TO_DIR, TO_DIR },
   [N_CH_INFO] = { "info", "channel_info", false, 0444, TO_FILE, TO_FILE },
   [N_CH_MESSAGES] = { "messages", "channel_messages", false, 0644,
@@ -156,6 +164,7 @@ struct fs {
   tcache *cache;
   store *store;
   inval_queue *inval;
+  bool daemonized;            /* stderr is /dev/null: errors go to syslog */
   uid_t uid;
   gid_t gid;
   time_t mount_time;
@@ -402,7 +411,7 @@ static int fs_fail_path(struct fs *fs, const char *path, int e,
 static int fs_fail_path(struct fs *fs, const char *path, int e,
                         const cliq_error *err, const char *fmt, ...)
 {
-  char what[256] = "";
+  char what[1024] = "";
   if (err && err->message[0]) {
     snprintf(what, sizeof what, "%s", err->message);
   } else if (fmt) {
@@ -426,6 +435,8 @@ static int fs_fail_path(struct fs *fs, const char *path, int e,
                errno_name(e), code, what) < 0)
     return -e;
   fprintf(stderr, "cliqfs: %s", line);
+  if (fs->daemonized)
+    syslog(LOG_WARNING, "%s", line);
   pthread_mutex_lock(&fs->lock);
   size_t l = strlen(line);
   if (fs->errors_len + l > ERRORS_MAX_BYTES) {
@@ -811,6 +822,52 @@ static struct node *child_node(struct fs *fs, struct node *dir,
   return n;
 }
 
+/* ---- Journal entries (.cliqfs/outbox/, .cliqfs/failed/) -------------------------------- */
+
+#define ENTRY_ID_DIGITS 16
+
+/* "<id, 16 digits>-<target made safe>": ids sort as names do. */
+static char *entry_name(const outbox_entry *e)
+{
+  char idbuf[32];
+  snprintf(idbuf, sizeof idbuf, "%016" PRIu64, e->id);
+  char *safe = names_safe_title(e->target, idbuf,
+                                NAMES_MAX_BYTES - ENTRY_ID_DIGITS - 1);
+  char *name = NULL;
+  if (safe && asprintf(&name, "%s-%s", idbuf, safe) < 0)
+    name = NULL;
+  free(safe);
+  return name;
+}
+
+static int entry_id_of_name(const char *name, uint64_t *id)
+{
+  for (int i = 0; i < ENTRY_ID_DIGITS; i++)
+    if (name[i] < '0' || name[i] > '9')
+      return -ENOENT;
+  if (name[ENTRY_ID_DIGITS] != '-')
+    return -ENOENT;
+  *id = strtoull(name, NULL, 10);
+  return *id ? 0 : -ENOENT;
+}
+
+static struct node *entry_node(struct fs *fs, struct node *dir,
+                               const outbox_entry *e, const char *name)
+{
+  enum nkind kind = dir->kind == N_FAILED ? N_FA_ENTRY : N_OB_ENTRY;
+  char ident[64];
+  snprintf(ident, sizeof ident, "%s/%" PRIu64,
+           kind == N_FA_ENTRY ? "fa" : "ob", e->id);
+  return node_get(fs, kind, ident, NULL, NULL, NULL, dir, name);
+}
+
+/* The journal entry a node shows; -ENOENT once it left. */
+static int entry_of_node(struct fs *fs, struct node *n, outbox_entry *out)
+{
+  uint64_t id = strtoull(n->ident + 3, NULL, 10);
+  return store_outbox_get(fs->store, n->kind == N_FA_ENTRY, id, out);
+}
+
 /* ---- Contents ------------------------------------------------------------------------ */
 
 static int dup_text(const char *s, char **out, size_t *len)
@@ -880,6 +937,16 @@ static int node_content(struct fs *fs, struct node *n, enum store_mode mode,
   }
   case N_T_CTL:
     return dup_text("", out, len);
+  case N_OB_ENTRY:
+  case N_FA_ENTRY: {
+    outbox_entry e;
+    r = entry_of_node(fs, n, &e);
+    if (r < 0)
+      return r;
+    *out = store_outbox_entry_text(&e, len);
+    outbox_entry_clear(&e);
+    return *out ? 0 : -ENOMEM;
+  }
   default:
     break;
   }
@@ -1034,6 +1101,21 @@ static int node_attr(struct fs *fs, struct node *n, struct stat *st,
   case N_OUTBOX:
   case N_FAILED:
     break;
+  case N_OB_ENTRY:
+  case N_FA_ENTRY: {
+    outbox_entry e;
+    r = entry_of_node(fs, n, &e);
+    if (r < 0)
+      return r;
+    size_t len = 0;
+    free(store_outbox_entry_text(&e, &len));
+    size = (off_t)len;
+    double t = n->kind == N_FA_ENTRY && e.failed_at > 0 ? e.failed_at
+                                                          : e.created;
+    mtime_ms = (int64_t)(t * 1000);
+    outbox_entry_clear(&e);
+    break;
+  }
   case N_STATUS:
   case N_ERRORS: {
     char *c = NULL;
@@ -1092,7 +1174,8 @@ static int node_attr(struct fs *fs, struct node *n, struct stat *st,
       if (n->kind == N_T_MESSAGES && tview_closed(&v))
         mode = 0444;
     } else if (n->kind != N_THREAD) {
-      if (n->kind == N_T_MAIN && v.is_draft && !v.draft.main_message_id)
+      if (n->kind == N_T_MAIN && v.is_draft && !v.draft.main_message_id &&
+          !v.draft.main_pending)
         mode = 0644;
       char *c = NULL;
       size_t len = 0;
@@ -1235,6 +1318,37 @@ static void on_threads_changed(void *ctx, const char *channel_id)
     inval_matching(fs, channel_id, NULL);
 }
 
+static void on_drafts_changed(void *ctx, const char *channel_id)
+{
+  struct fs *fs = ctx;
+  pthread_mutex_lock(&fs->lock);
+  fs->drafts_version++;
+  pthread_mutex_unlock(&fs->lock);
+  on_threads_changed(ctx, channel_id);
+}
+
+/* Cliq refused a journaled write for good: one errors line, saying where
+ * the entry is kept. */
+static void on_write_failed(void *ctx, const outbox_entry *e, const char *path,
+                            const cliq_error *err)
+{
+  struct fs *fs = ctx;
+  cliq_error line;
+  memset(&line, 0, sizeof line);
+  if (err)
+    line = *err;
+  if (!line.err)
+    line.err = EIO;
+  char *name = entry_name(e);
+  char what[sizeof line.message];
+  memcpy(what, line.message, sizeof what);
+  line.message[0] = '\0';      /* the line's message is the one below */
+  fs_fail_path(fs, path, line.err, &line,
+               "%s (not delivered, kept as .cliqfs/failed/%s)",
+               what[0] ? what : strerror(line.err), name ? name : "?");
+  free(name);
+}
+
 /* ---- Status ------------------------------------------------------------------------ */
 
 static char *status_text(struct fs *fs)
@@ -1266,7 +1380,19 @@ static char *status_text(struct fs *fs)
                                 (json_int_t)ts.misses, "bytes",
                                 (json_int_t)ts.bytes, "oldest_age_s",
                                 ts.oldest_age_s));
-  json_object_set_new(root, "outbox", json_pack("{s:i}", "depth", 0));
+  store_outbox_stats os;
+  if (fs->store)
+    store_outbox_stats_get(fs->store, &os);
+  else
+    memset(&os, 0, sizeof os);
+  json_object_set_new(
+      root, "outbox",
+      json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "depth",
+                (json_int_t)os.depth, "failed", (json_int_t)os.failed,
+                "delivered", (json_int_t)os.delivered, "refused",
+                (json_int_t)os.refused, "retries", (json_int_t)os.retries,
+                "sends", (json_int_t)os.sends, "checks", (json_int_t)os.checks,
+                "found", (json_int_t)os.found));
   json_object_set_new(root, "auth",
                       json_string(fs->client ? cliq_client_auth_state(fs->client)
                                              : "none"));
@@ -1472,8 +1598,28 @@ static int lookup_child(struct fs *fs, struct node *p, const char *name,
       }
     return -ENOENT;
   case N_OUTBOX:
-  case N_FAILED:
-    return -ENOENT;
+  case N_FAILED: {
+    uint64_t id;
+    int r = entry_id_of_name(name, &id);
+    if (r < 0)
+      return r;
+    outbox_entry e;
+    r = store_outbox_get(fs->store, p->kind == N_FAILED, id, &e);
+    if (r < 0)
+      return r;
+    char *want = entry_name(&e);
+    if (!want)
+      r = -ENOMEM;
+    else if (strcmp(want, name) != 0)
+      r = -ENOENT;
+    else
+      *out = entry_node(fs, p, &e, name);
+    if (r == 0 && !*out)
+      r = -ENOMEM;
+    free(want);
+    outbox_entry_clear(&e);
+    return r;
+  }
   default:
     return -ENOTDIR;
   }
@@ -1764,6 +1910,21 @@ static int list_channel(struct fs *fs, struct node *ch, struct dirh *d,
   return r;
 }
 
+static int list_entries(struct fs *fs, struct node *dir, struct dirh *d)
+{
+  outbox_entry *items = NULL;
+  size_t n = 0;
+  int r = store_outbox_list(fs->store, dir->kind == N_FAILED, &items, &n);
+  for (size_t i = 0; r == 0 && i < n; i++) {
+    char *name = entry_name(&items[i]);
+    struct node *c = name ? entry_node(fs, dir, &items[i], name) : NULL;
+    r = c ? dir_add(d, name, c->ino, false) : -ENOMEM;
+    free(name);
+  }
+  outbox_entry_list_free(items, n);
+  return r;
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
   struct fs *fs = fuse_req_userdata(req);
@@ -1807,8 +1968,12 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
                       sizeof thread_files / sizeof *thread_files);
       break;
     }
+    case N_OUTBOX:
+    case N_FAILED:
+      r = list_entries(fs, n, d);
+      break;
     default:
-      break;      /* outbox/, failed/: empty for now */
+      break;
     }
   }
   if (r < 0) {
@@ -1936,6 +2101,9 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
   }
   if (r == -EPERM)
     fs_fail_path(fs, path, EPERM, NULL, "threads cannot be removed");
+  else if (r == -EBUSY)
+    fs_fail_path(fs, path, EBUSY, NULL,
+                 "the draft's main or its thread is waiting in the outbox");
   free(path);
   fuse_reply_err(req, -r);
 }
@@ -1951,9 +2119,31 @@ static void deny(fuse_req_t req, fuse_ino_t parent, const char *name,
   fuse_reply_err(req, EPERM);
 }
 
+/* The one removal allowed: `rm` in .cliqfs/failed/ discards a refused
+ * entry. */
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-  deny(req, parent, name, "removing files");
+  struct fs *fs = fuse_req_userdata(req);
+  struct node *p = node_by_ino(fs, parent);
+  if (!p || p->kind != N_FAILED) {
+    deny(req, parent, name, "removing files");
+    return;
+  }
+  struct node *n = NULL;
+  cliq_error err;
+  memset(&err, 0, sizeof err);
+  int r = lookup_child(fs, p, name, &n, &err);
+  if (r == 0)
+    r = store_failed_discard(fs->store, strtoull(n->ident + 3, NULL, 10));
+  if (r == 0) {
+    inval_inode(fs->inval, n->ino);
+    inval_inode(fs->inval, p->ino);
+  } else if (r != -ENOENT) {
+    char *path = node_path_child(fs, p, name);
+    fs_fail_path(fs, path, -r, NULL, "the refused entry could not be discarded");
+    free(path);
+  }
+  fuse_reply_err(req, -r);
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -2025,6 +2215,9 @@ struct fh {
   int poisoned;
   struct fop *ops;
   size_t n_ops, cap_ops;
+  /* journaled */
+  store_ids ids;              /* every entry this open journaled */
+  int failed;                 /* a refusal seen at close or fsync: sticky */
 };
 
 static void fh_reset_write(struct fh *h)
@@ -2041,6 +2234,7 @@ static void fh_reset_write(struct fh *h)
 static void fh_free(struct fh *h)
 {
   fh_reset_write(h);
+  store_ids_clear(&h->ids);
   free(h->ops);
   free(h->w);
   free(h->content);
@@ -2088,7 +2282,7 @@ static int write_allowed(struct fs *fs, struct node *n, cliq_error *err,
     }
     break;
   case N_T_MAIN:
-    if (!v.is_draft || v.draft.main_message_id) {
+    if (!v.is_draft || v.draft.main_message_id || v.draft.main_pending) {
       r = -EACCES;
       *why = "main is written once, for a new thread";
     }
@@ -2351,7 +2545,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
     r = write_allowed(fs, n, &err, &why);
     if (r == 0 && h->wk == W_MESSAGE && n->draft) {
       struct tview v;
-      if (tview_get(fs, n, STORE_PEEK, &v, &err) == 0 && !v.draft.main_message_id) {
+      if (tview_get(fs, n, STORE_PEEK, &v, &err) == 0 &&
+          !v.draft.main_message_id && !v.draft.main_pending) {
         r = -EDESTADDRREQ;
         why = "write the new thread's main before its messages";
       }
@@ -2415,11 +2610,13 @@ out_quiet:
   fuse_reply_err(req, -r);
 }
 
-/* Sends what this open wrote.  Called at every close (flush). */
-static int deliver(struct fs *fs, struct fh *h, cliq_error *err,
-                   const char **why)
+/* Journals what this open wrote (store_* append to the outbox, fsync'd);
+ * *ids gets the entries.  Called at close (flush) and fsync. */
+static int commit(struct fs *fs, struct fh *h, store_ids *ids, cliq_error *err,
+                  const char **why)
 {
   struct node *n = h->node;
+  char *path = node_path(fs, n);
   int r = 0;
   switch (h->wk) {
   case W_MESSAGE:
@@ -2427,26 +2624,29 @@ static int deliver(struct fs *fs, struct fh *h, cliq_error *err,
     r = wr_message_check(h->w, h->wlen, true);
     if (r < 0) {
       *why = r == -EILSEQ ? "a message must be UTF-8 text" : NULL;
-      return r;
+      break;
     }
     size_t len = wr_message_len(h->w, h->wlen);
     if (len == 0)
-      return 0;
+      break;
     char *text = strndup(h->w, len);
-    if (!text)
-      return -ENOMEM;
+    if (!text) {
+      r = -ENOMEM;
+      break;
+    }
     struct chview c;
     r = chview_get(fs, n->channel_id, STORE_PEEK, &c, err);
     if (r == 0) {
       if (h->wk == W_MAIN) {
         r = store_draft_post_main(fs->store, n->channel_id, c.chat_id, n->draft,
-                                  text, err);
+                                  text, path, ids, err);
         inval_matching(fs, n->channel_id, NULL);
       } else if (n->kind == N_CH_MESSAGES) {
-        r = store_post_channel(fs->store, n->channel_id, c.chat_id, text, err);
+        r = store_post_channel(fs->store, n->channel_id, c.chat_id, text, path,
+                               ids, err);
       } else if (n->draft) {
         r = store_draft_append(fs->store, n->channel_id, c.chat_id, n->draft,
-                               text, err);
+                               text, path, ids, err);
         if (r == 0) {
           pthread_mutex_lock(&fs->lock);
           fs->drafts_version++;
@@ -2454,49 +2654,52 @@ static int deliver(struct fs *fs, struct fh *h, cliq_error *err,
           inval_matching(fs, n->channel_id, NULL);
         }
       } else {
-        r = store_reply(fs->store, n->thread_id, text, err);
+        r = store_reply(fs->store, n->channel_id, n->thread_id, text, path, ids,
+                        err);
       }
       chview_clear(&c);
     }
     free(text);
-    return r;
+    break;
   }
   case W_STATE: {
     bool close = false;
     r = wr_state_parse(h->w, h->wlen, true, &close);
     if (r < 0) {
       *why = "state takes close or reopen";
-      return r;
+      break;
     }
-    if (r == 1)
-      return 0;
+    if (r == 1) {
+      r = 0;
+      break;
+    }
     struct tview v;
     r = tview_get(fs, n, STORE_PEEK, &v, err);
+    if (r == 0 && !v.tid)
+      r = -EDESTADDRREQ;
     if (r == 0)
-      r = store_set_state(fs->store, n->channel_id, v.tid, close, err);
-    if (r == 0)
-      inval_thread_nodes(fs, v.tid);
+      r = store_set_state(fs->store, n->channel_id, v.tid, close, path, ids,
+                          err);
     tview_clear(&v);
-    return r;
+    break;
   }
   case W_FOLLOWERS:
   case W_CTL: {
     r = process_lines(fs, h, true, err, why);
-    if (r < 0)
-      return r;
-    if (h->n_ops == 0)
-      return 0;
+    if (r < 0 || h->n_ops == 0)
+      break;
     struct tview v;
     r = tview_get(fs, n, STORE_PEEK, &v, err);
     if (r == 0 && !v.tid)
       r = -EDESTADDRREQ;
     if (r == 0 && h->wk == W_CTL) {
       for (size_t i = 0; i < h->n_ops && r == 0; i++)
-        r = store_ctl(fs->store, n->channel_id, v.tid, h->ops[i].id, err);
+        r = store_ctl(fs->store, n->channel_id, v.tid, h->ops[i].id, path, ids,
+                      err);
     } else if (r == 0) {
-      const char **ids = calloc(h->n_ops + 1, sizeof *ids);
+      const char **uids = calloc(h->n_ops + 1, sizeof *uids);
       size_t k = 0;
-      if (!ids)
+      if (!uids)
         r = -ENOMEM;
       if (r == 0 && h->append) {
         /* In order, grouping runs of adds and of removes. */
@@ -2504,25 +2707,61 @@ static int deliver(struct fs *fs, struct fh *h, cliq_error *err,
           bool rm = h->ops[i].remove;
           k = 0;
           while (i < h->n_ops && h->ops[i].remove == rm)
-            ids[k++] = h->ops[i++].id;
-          r = rm ? store_followers_remove(fs->store, v.tid, ids, k, err)
-                 : store_followers_add(fs->store, v.tid, ids, k, err);
+            uids[k++] = h->ops[i++].id;
+          r = rm ? store_followers_remove(fs->store, n->channel_id, v.tid, uids,
+                                          k, path, ids, err)
+                 : store_followers_add(fs->store, n->channel_id, v.tid, uids, k,
+                                       path, ids, err);
         }
       } else if (r == 0) {
         for (size_t i = 0; i < h->n_ops; i++)
-          ids[k++] = h->ops[i].id;
-        r = store_followers_replace(fs->store, v.tid, ids, k, err);
+          uids[k++] = h->ops[i].id;
+        r = store_followers_replace(fs->store, n->channel_id, v.tid, uids, k,
+                                    path, ids, err);
       }
-      free(ids);
+      free(uids);
     }
-    if (v.tid)
-      inval_thread_nodes(fs, v.tid);
     tview_clear(&v);
-    return r;
+    break;
   }
   default:
-    return 0;
+    break;
   }
+  free(path);
+  return r;
+}
+
+/* Journals what h holds (h->lock held) and forgets it, so that a second
+ * flush or an fsync then close sends nothing twice.  *now gets the entries. */
+static int commit_pending(struct fs *fs, struct fh *h, store_ids *now)
+{
+  int r = 0;
+  if (h->poisoned) {
+    /* The error was reported at write; nothing is sent. */
+    r = -h->poisoned;
+  } else if (h->wlen > 0) {
+    cliq_error err;
+    memset(&err, 0, sizeof err);
+    const char *why = NULL;
+    r = commit(fs, h, now, &err, &why);
+    if (r < 0)
+      fs_fail(fs, h->node, -r, &err, why);
+  }
+  for (size_t i = 0; i < now->n; i++)
+    (void)store_ids_add(&h->ids, now->v[i]);
+  fh_reset_write(h);
+  return r;
+}
+
+/* How long a close waits for its write to be delivered when it can be at
+ * once (store_write_settle): enough for Cliq to answer, so that what a user
+ * reads next shows it; not a minute of a slow network. */
+#define WRITE_SETTLE_S 5.0
+
+static double settle_s(struct fs *fs)
+{
+  double max_wait = fs->cfg->max_wait_s > 0 ? fs->cfg->max_wait_s : 60;
+  return max_wait < WRITE_SETTLE_S ? max_wait : WRITE_SETTLE_S;
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -2530,33 +2769,22 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   (void)ino;
   struct fs *fs = fuse_req_userdata(req);
   struct fh *h = (struct fh *)(uintptr_t)fi->fh;
-  int r = 0;
+  store_ids now = { 0 };
   pthread_mutex_lock(&h->lock);
-  if (h->wk == W_NONE) {
-    pthread_mutex_unlock(&h->lock);
-    fuse_reply_err(req, 0);
-    return;
-  }
-  if (h->poisoned) {
-    /* The error was reported at write; nothing is sent. */
-    r = -h->poisoned;
-    fh_reset_write(h);
-    pthread_mutex_unlock(&h->lock);
-    fuse_reply_err(req, -r);
-    return;
-  }
-  if (h->wlen > 0) {
-    cliq_error err;
-    memset(&err, 0, sizeof err);
-    const char *why = NULL;
-    r = deliver(fs, h, &err, &why);
-    if (r < 0)
-      fs_fail(fs, h->node, -r, &err, why);
-  }
-  /* Sent (or failed) once: a second flush of a dup'd descriptor sends
-   * nothing more. */
-  fh_reset_write(h);
+  int r = h->wk == W_NONE ? 0 : commit_pending(fs, h, &now);
   pthread_mutex_unlock(&h->lock);
+  if (r == 0 && now.n > 0) {
+    /* Journaled: close may return.  It waits a moment for the delivery
+     * when that can come at once; a refusal meanwhile (a thread closed
+     * behind our back) is the close's error, and is in failed/. */
+    r = store_write_settle(fs->store, &now, settle_s(fs));
+    if (r < 0) {
+      pthread_mutex_lock(&h->lock);
+      h->failed = -r;
+      pthread_mutex_unlock(&h->lock);
+    }
+  }
+  store_ids_clear(&now);
   fuse_reply_err(req, -r);
 }
 
@@ -2573,13 +2801,133 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
   fuse_reply_err(req, 0);
 }
 
+/* The journal targets whose queue an fsync of n waits for (0, 1 or 2:
+ * a draft's own target and its thread's).  Caller frees. */
+static size_t sync_targets(struct fs *fs, struct node *n, char *out[2])
+{
+  out[0] = out[1] = NULL;
+  if (n->kind == N_CH_MESSAGES) {
+    out[0] = strdup(n->channel_id);
+    return out[0] ? 1 : 0;
+  }
+  if (!is_thread_level(n->kind))
+    return 0;
+  size_t k = 0;
+  if (n->draft) {
+    out[k] = store_draft_target(n->channel_id, n->draft);
+    if (out[k])
+      k++;
+    store_draft d;
+    if (store_draft_get(fs->store, n->channel_id, n->draft, &d) == 0) {
+      if (d.thread_chat_id) {
+        out[k++] = d.thread_chat_id;
+        d.thread_chat_id = NULL;
+      }
+      store_draft_clear(&d);
+    }
+  } else if (n->thread_id) {
+    out[k] = strdup(n->thread_id);
+    if (out[k])
+      k++;
+  }
+  return k;
+}
+
+/* Waits for ids, a slice at a time so that an interrupted fsync (Ctrl-C)
+ * returns; then the first refusal among them. */
+static int wait_delivered(struct fs *fs, fuse_req_t req, const store_ids *ids)
+{
+  int r;
+  while ((r = store_ids_wait(fs->store, ids, 0.5)) == -ETIMEDOUT) {
+    if (fuse_req_interrupted(req))
+      return -EINTR;
+  }
+  if (r < 0)
+    return r;
+  return store_ids_failure(fs->store, ids);
+}
+
+/* fsync: what this open wrote and not yet closed is journaled now; then
+ * waits until everything its file's target has queued (and everything this
+ * open journaled) is delivered.  A refusal is the fsync's error, now and at
+ * every later fsync of this open. */
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
                      struct fuse_file_info *fi)
 {
   (void)ino;
   (void)datasync;
+  struct fs *fs = fuse_req_userdata(req);
+  struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+  store_ids now = { 0 }, wait = { 0 };
+  pthread_mutex_lock(&h->lock);
+  int r = h->wk == W_NONE ? 0 : commit_pending(fs, h, &now);
+  for (size_t i = 0; r == 0 && i < h->ids.n; i++)
+    r = store_ids_add(&wait, h->ids.v[i]);
+  pthread_mutex_unlock(&h->lock);
+  char *targets[2];
+  size_t nt = sync_targets(fs, h->node, targets);
+  if (r == 0)
+    r = store_pending_ids(fs->store, (const char *const *)targets, nt, &wait);
+  if (r == 0)
+    r = wait_delivered(fs, req, &wait);
+  for (size_t i = 0; i < nt; i++)
+    free(targets[i]);
+  pthread_mutex_lock(&h->lock);
+  if (r < 0 && r != -EINTR && r != -ECANCELED && r != -ENOMEM)
+    h->failed = -r;
+  if (r == 0 && h->failed)
+    r = -h->failed;
+  pthread_mutex_unlock(&h->lock);
+  store_ids_clear(&now);
+  store_ids_clear(&wait);
+  fuse_reply_err(req, -r);
+}
+
+/* fsync of a directory: everything queued below it is delivered. */
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+                        struct fuse_file_info *fi)
+{
+  (void)datasync;
   (void)fi;
-  fuse_reply_err(req, 0);   /* delivery is synchronous: nothing is pending */
+  struct fs *fs = fuse_req_userdata(req);
+  struct node *n = node_by_ino(fs, ino);
+  if (!n) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  store_ids wait = { 0 };
+  int r = 0;
+  switch (n->kind) {
+  case N_ROOT:
+  case N_META:
+  case N_OUTBOX:
+    r = store_pending_ids_of_channel(fs->store, NULL, NULL, &wait);
+    break;
+  case N_CHANNEL: {
+    struct chview c;
+    cliq_error err;
+    if (chview_get(fs, n->channel_id, STORE_CACHED, &c, &err) < 0)
+      memset(&c, 0, sizeof c);
+    r = store_pending_ids_of_channel(fs->store, n->channel_id, c.chat_id,
+                                     &wait);
+    chview_clear(&c);
+    break;
+  }
+  case N_THREAD: {
+    char *targets[2];
+    size_t nt = sync_targets(fs, n, targets);
+    r = store_pending_ids(fs->store, (const char *const *)targets, nt, &wait);
+    for (size_t i = 0; i < nt; i++)
+      free(targets[i]);
+    break;
+  }
+  default:
+    break;
+  }
+  if (r == 0)
+    r = wait_delivered(fs, req, &wait);
+  store_ids_clear(&wait);
+  fuse_reply_err(req, -r);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -2628,6 +2976,7 @@ static const struct fuse_lowlevel_ops ops = {
   .flush = op_flush,
   .release = op_release,
   .fsync = op_fsync,
+  .fsyncdir = op_fsyncdir,
   .opendir = op_opendir,
   .readdir = op_readdir,
   .releasedir = op_releasedir,
@@ -2760,14 +3109,19 @@ static int fs_connect(struct fs *fs, char *msg, size_t msglen)
     .cache = fs->cache,
     .history = cfg->history,
     .time_scale = cfg->time_scale,
+    .max_wait_s = cfg->max_wait_s,
+    .state_dir = cfg->state_dir,
     .log_grew = on_log_grew,
     .threads_changed = on_threads_changed,
+    .drafts_changed = on_drafts_changed,
+    .write_failed = on_write_failed,
     .cb_ctx = fs,
   };
-  fs->store = store_new(&so);
+  fs->store = store_new(&so, &err);
   if (!fs->store) {
-    snprintf(msg, msglen, "out of memory");
-    return -ENOMEM;
+    snprintf(msg, msglen, "outbox journal in %s: %s",
+             cfg->state_dir ? cfg->state_dir : "?", err.message);
+    return -(err.err ? err.err : ENOMEM);
   }
   return 0;
 }
@@ -2791,6 +3145,7 @@ static void fs_disconnect(struct fs *fs)
 struct watchdog {
   struct fuse_session *se;
   gov *gov;
+  store *store;
   pthread_mutex_t lock;
   pthread_cond_t cond;
   bool stop;
@@ -2814,7 +3169,131 @@ static void *watchdog_main(void *arg)
   pthread_mutex_unlock(&w->lock);
   if (exited && w->gov)
     gov_shutdown(w->gov);
+  if (exited)
+    store_shutdown(w->store);   /* fsync waiters return */
   return NULL;
+}
+
+/* ---- Start-up and daemonizing ---------------------------------------------------------
+ *
+ * Everything that can fail (on_start, the journal, the governor's and the
+ * cache's folders, threads) happens in the process that will serve the
+ * mount, after it forked; the process the user started waits until the
+ * daemon says how start-up went (one byte on a pipe) and exits with that,
+ * after copying to its own stderr what the daemon printed meanwhile (the
+ * daemon's stderr is a memory file until then).  So `cliqfs MOUNTPOINT`
+ * exits non-zero with the reason when the mount cannot be served. */
+struct startup {
+  int report_fd;      /* daemon: the pipe's write end; -1 when none */
+  int log_fd;         /* what the daemon's stderr was during start-up */
+};
+
+static void startup_report(struct startup *st, bool ok)
+{
+  if (st->report_fd < 0)
+    return;
+  char byte = ok ? 0 : 1;
+  while (write(st->report_fd, &byte, 1) < 0 && errno == EINTR)
+    ;
+  close(st->report_fd);
+  st->report_fd = -1;
+  /* From now on the daemon's output goes nowhere (errors: syslog). */
+  int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd >= 0) {
+    dup2(null_fd, STDERR_FILENO);
+    close(null_fd);
+  }
+  if (st->log_fd >= 0) {
+    close(st->log_fd);
+    st->log_fd = -1;
+  }
+}
+
+/* Copies the daemon's start-up output to our stderr. */
+static void startup_relay(int log_fd)
+{
+  char buf[4096];
+  off_t off = 0;
+  ssize_t got;
+  while ((got = pread(log_fd, buf, sizeof buf, off)) > 0) {
+    if (fwrite(buf, 1, (size_t)got, stderr) != (size_t)got)
+      break;
+    off += got;
+  }
+  fflush(stderr);
+}
+
+/* Forks.  Returns 0 in the daemon (st set up), 1 in the process the user
+ * started once the daemon reported (*status: its exit status), -1 when it
+ * could not fork. */
+static int daemonize(struct startup *st, int *status)
+{
+  int pfd[2];
+  if (pipe2(pfd, O_CLOEXEC) < 0) {
+    fprintf(stderr, "cliqfs: cannot daemonize: pipe: %s\n", strerror(errno));
+    return -1;
+  }
+  int log_fd = memfd_create("cliqfs-startup", MFD_CLOEXEC);
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0) {
+    fprintf(stderr, "cliqfs: cannot daemonize: fork: %s\n", strerror(errno));
+    close(pfd[0]);
+    close(pfd[1]);
+    if (log_fd >= 0)
+      close(log_fd);
+    return -1;
+  }
+  if (pid > 0) {
+    close(pfd[1]);
+    char byte = 1;
+    ssize_t got;
+    while ((got = read(pfd[0], &byte, 1)) < 0 && errno == EINTR)
+      ;
+    close(pfd[0]);
+    if (log_fd >= 0) {
+      startup_relay(log_fd);
+      close(log_fd);
+    }
+    if (got != 1)
+      fprintf(stderr, "cliqfs: the daemon ended during start-up\n");
+    *status = got == 1 && byte == 0 ? 0 : 1;
+    return 1;
+  }
+  close(pfd[0]);
+  st->report_fd = pfd[1];
+  st->log_fd = log_fd;
+  if (setsid() < 0) {
+    /* Only fails for a process group leader, which a fresh child is not. */
+  }
+  if (chdir("/") < 0) {
+    /* "/" always exists; nothing depends on the folder. */
+  }
+  int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd >= 0) {
+    dup2(null_fd, STDIN_FILENO);
+    dup2(null_fd, STDOUT_FILENO);
+    close(null_fd);
+  }
+  if (log_fd >= 0)
+    dup2(log_fd, STDERR_FILENO);
+  openlog("cliqfs", LOG_PID, LOG_DAEMON);
+  return 0;
+}
+
+static void startup_error(struct fs *fs, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void startup_error(struct fs *fs, const char *fmt, ...)
+{
+  char msg[768];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "cliqfs: %s\n", msg);
+  if (fs && fs->daemonized)
+    syslog(LOG_ERR, "%s", msg);
 }
 
 int cliqfs_run(struct cliqfs_config *cfg, struct fuse_args *args,
@@ -2827,6 +3306,7 @@ int cliqfs_run(struct cliqfs_config *cfg, struct fuse_args *args,
   struct fuse_session *se = NULL;
   bool mounted = false, handlers = false, started = false;
   struct fuse_loop_config *loop_cfg = NULL;
+  struct startup st = { -1, -1 };
 
   if (fuse_parse_cmdline(args, &opts) != 0)
     return 1;
@@ -2861,32 +3341,54 @@ int cliqfs_run(struct cliqfs_config *cfg, struct fuse_args *args,
   if (fuse_session_mount(se, opts.mountpoint) != 0)
     goto out;
   mounted = true;
-  if (fuse_daemonize(opts.foreground) != 0)
-    goto out;
+  if (opts.foreground) {
+    if (fuse_daemonize(1) != 0)
+      goto out;
+  } else {
+    int status = 1;
+    int d = daemonize(&st, &status);
+    if (d < 0)
+      goto out;
+    if (d == 1) {
+      /* The daemon owns the mount now: leave it mounted. */
+      fuse_remove_signal_handlers(se);
+      fuse_session_destroy(se);
+      fs_free(fs);
+      free(opts.mountpoint);
+      return status;
+    }
+    fs->daemonized = true;
+  }
   /* Mounted: everything from here on happens in the daemon. */
   if (hooks && hooks->on_start) {
     if (hooks->on_start(hooks->ctx, cfg) != 0) {
-      fprintf(stderr, "cliqfs: start-up failed\n");
+      startup_error(fs, "start-up failed");
       goto out;
     }
     started = true;
   }
   char msg[512] = "";
   if (fs_connect(fs, msg, sizeof msg) < 0) {
-    fprintf(stderr, "cliqfs: %s\n", msg);
+    startup_error(fs, "%s", msg);
     goto out;
   }
   fs->inval = inval_start(se);
-  if (!fs->inval || store_start_refresher(fs->store) < 0) {
-    fprintf(stderr, "cliqfs: cannot start threads\n");
+  if (!fs->inval) {
+    startup_error(fs, "cannot start threads");
     goto out;
   }
-  struct watchdog wd = { .se = se, .gov = fs->gov };
+  int sr = store_start(fs->store);
+  if (sr < 0) {
+    startup_error(fs, "cannot start threads: %s", strerror(-sr));
+    goto out;
+  }
+  struct watchdog wd = { .se = se, .gov = fs->gov, .store = fs->store };
   pthread_mutex_init(&wd.lock, NULL);
   pthread_cond_init(&wd.cond, NULL);
   pthread_t wd_thread;
   bool wd_running = pthread_create(&wd_thread, NULL, watchdog_main, &wd) == 0;
 
+  startup_report(&st, true);
   int loop_rc;
   if (opts.singlethread) {
     loop_rc = fuse_session_loop(se);
@@ -2922,6 +3424,8 @@ int cliqfs_run(struct cliqfs_config *cfg, struct fuse_args *args,
             : 1;
 out:
   if (fs) {
+    /* Delivery order (cache/delivery.h): the governor lets its waiters go,
+     * then the store stops its workers and closes the journal. */
     if (fs->gov)
       gov_shutdown(fs->gov);
     if (fs->store)
@@ -2945,5 +3449,7 @@ out:
   if (loop_cfg)
     fuse_loop_cfg_destroy(loop_cfg);
   free(opts.mountpoint);
+  /* A daemon that failed to start says so only now, once unmounted. */
+  startup_report(&st, false);
   return ret;
 }

@@ -33,7 +33,7 @@ now() {
 
 # calc EXPR: floating point arithmetic (awk).
 calc() {
-  awk "BEGIN { printf \"%.6g\", $* }"
+  awk "BEGIN { printf \"%.6f\", $* }"
 }
 
 # wait_for SECONDS COMMAND...: polls COMMAND every 20 ms until it succeeds;
@@ -47,8 +47,15 @@ wait_for() {
     if awk -v n="$(now)" -v d="$deadline" 'BEGIN { exit !(n > d) }'; then
       return 1
     fi
-    sleep 0.02
+    bsleep 0.02
   done
+}
+
+# bsleep SECONDS: sleep in the background and wait for it, so that a signal
+# runs the EXIT trap at once instead of after the sleep.
+bsleep() {
+  sleep "$1" &
+  wait $!
 }
 
 # sleep_until T: sleeps until the wall clock reaches T (epoch seconds).
@@ -56,15 +63,29 @@ sleep_until() {
   local d
   d=$(calc "$1 - $(now)")
   if awk -v d="$d" 'BEGIN { exit !(d > 0) }'; then
-    sleep "$d"
+    bsleep "$d"
   fi
 }
 
 # ---- Emulator ---------------------------------------------------------------
 
-# bench_emu ARGS...: (re)starts the emulator (quiet), exports EMU_URL.
+# bench_emu ARGS...: (re)starts the emulator, exports EMU_URL.  It logs each
+# request it serves (emu_log_since) only with BENCH_EMU_LOG=1.
 bench_emu() {
-  emu_start --quiet "$@" || bfail "the emulator did not start ($*)"
+  local -a quiet=(--quiet)
+  [ "${BENCH_EMU_LOG:-0}" = 1 ] && quiet=()
+  emu_start "${quiet[@]}" "$@" || bfail "the emulator did not start ($*)"
+}
+
+# emu_log_mark: a mark in the emulator's log; emu_log_since MARK: the request
+# lines logged after it ("GET /path -> 200 (api.class)").
+emu_log_mark() {
+  wc -l <"$EMU_DIR/emulator.log"
+}
+
+emu_log_since() {
+  tail -n +"$(($1 + 1))" "$EMU_DIR/emulator.log" | grep -E '^cliq-emulator: [A-Z]+ /' |
+    sed 's/^cliq-emulator: //'
 }
 
 emu_counters() {
@@ -98,7 +119,8 @@ emu_throttled() {
 
 # bench_mount [OPTIONS]: mounts cliqfs against the running emulator in a new
 # folder with its own (empty) config, state and cache folders; OPTIONS are
-# appended to -o.  Sets MNT, MNT_DIR and CLIQFS_PID.
+# appended to -o.  Sets MNT, MNT_DIR and CLIQFS_PID.  With BENCH_WITH_HEAP=1
+# the daemon runs with libheapstat preloaded (heap_now).
 bench_mount() {
   local extra=${1:-}
   bench_unmount
@@ -107,8 +129,12 @@ bench_mount() {
   mkdir -p "$MNT" "$MNT_DIR/config" "$MNT_DIR/state" "$MNT_DIR/cache"
   local opts="api_url=$EMU_URL,accounts_url=$EMU_URL,access_token=$EMU_TOKEN"
   [ -n "$extra" ] && opts="$opts,$extra"
-  XDG_CONFIG_HOME=$MNT_DIR/config XDG_STATE_HOME=$MNT_DIR/state \
-    XDG_CACHE_HOME=$MNT_DIR/cache \
+  local -a preload=()
+  if [ "${BENCH_WITH_HEAP:-0}" = 1 ]; then
+    preload=(HEAPSTAT_FILE="$MNT_DIR/heap" LD_PRELOAD="$BENCH_HEAPSTAT")
+  fi
+  env "${preload[@]}" XDG_CONFIG_HOME="$MNT_DIR/config" XDG_STATE_HOME="$MNT_DIR/state" \
+    XDG_CACHE_HOME="$MNT_DIR/cache" \
     "$CLIQFS" -f -o "$opts" "$MNT" 2>>"$MNT_DIR/cliqfs.log" &
   CLIQFS_PID=$!
   local deadline=$((SECONDS + 15))
@@ -156,6 +182,14 @@ bench_unmount() {
 # proc_kb PID FIELD: a /proc/PID/status field in kB (VmHWM, VmRSS).
 proc_kb() {
   awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
+}
+
+# heap_now: bytes of heap the daemon holds (needs BENCH_WITH_HEAP=1 at mount).
+heap_now() {
+  rm -f "$MNT_DIR/heap.out"
+  : >"$MNT_DIR/heap.req"
+  wait_for 5 test -s "$MNT_DIR/heap.out" || bfail "heapstat did not answer"
+  cut -d ' ' -f 1 "$MNT_DIR/heap.out"
 }
 
 # outbox_empty: nothing waits in the mount's outbox.

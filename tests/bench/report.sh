@@ -1,14 +1,29 @@
 # tests/bench/report.sh: turns $BENCH_RES/*.jsonl into benchmarks.md and the
 # PNG plots (gnuplot).  Sourced by run.sh: report_write OUT_DIR.
 
-# jqs FILE FILTER: jq over every line of a results file as one array.
+# Helpers every filter may use: f2 (two decimals, as text), r1, med, pct.
+JQ_DEFS='
+  def f2: (. * 100 | round) as $n | ($n % 100) as $c
+    | "\(($n - $c) / 100)." + (if $c < 10 then "0" else "" end) + "\($c)";
+  def r1: (. * 10 | round) / 10;
+  def r2: (. * 100 | round) / 100;
+  def med: sort | .[(length - 1) / 2 | floor];
+  def pct($p): sort | .[((length * $p / 100) | ceil) - 1];
+  def apis: to_entries | map("\(.key) \(.value)") | join(", ");
+'
+
+# jqs FILE [JQ OPTIONS...] FILTER: jq -r over every line of a results file
+# as one array (an empty array when the section did not run).
 jqs() {
   local f=$BENCH_RES/$1
   shift
+  local -a args=("$@")
+  local filter=${args[-1]}
+  unset 'args[-1]'
   if [ -s "$f" ]; then
-    jq -rs "$@" "$f"
+    jq -rs "${args[@]}" "$JQ_DEFS $filter" "$f"
   else
-    jq -rn '[]' | jq -r "$@"
+    jq -rn "${args[@]}" "$JQ_DEFS [] | $filter"
   fi
 }
 
@@ -18,26 +33,35 @@ have() {
 
 # ---- Derived figures ------------------------------------------------------------
 
-# The follow task's lower bound: to show every new message within F seconds,
-# poll each followed channel's thread list (it carries each thread's last
-# message time) every F seconds and fetch only the threads that changed:
-#   1 (channel list) + C (thread lists: resolve the paths, and the starting
-#   point) + ceil(D / F) * C (polls) + P (one fetch per new message)
-# with F = the worst delay cliqfs itself achieved (the same freshness).
+# The follow task's lower bound.  Resolving the N paths costs the channel
+# list and the thread-list pages of the C followed channels, which also give
+# each thread's last message time: the starting point (tail -f shows nothing
+# old, so no first fetch of messages is needed).  Then, to show new messages
+# as fresh as cliqfs did, polling at cliqfs's own interval F (the simulated
+# duration D divided by how often it fetched each thread's messages), the
+# cheaper of
+#   (a) poll the C thread lists every F (they carry each thread's last
+#       message time), fetch only the threads that changed:  ceil(D/F)*C + P
+#   (b) poll each of the N threads' messages every F:          ceil(D/F)*N
 follow_lb_json() {
-  jqs follow.jsonl --argjson d "$FOLLOW_SIM" --argjson g "$FOLLOW_GRACE" '
+  jqs follow.jsonl --argjson d "$FOLLOW_SIM" '
     (map(select(.tool == "cliqfs"))[0]) as $c
     | if $c == null then null else
-      ($c.delays_sim | if length > 0 then max else null end) as $worst
-      | (if $c.arrived == $c.posts and $worst != null then $worst else ($d + $g) end) as $f
-      | ([$f, 1] | max) as $f
-      | {freshness_s: $f,
-         lower_bound: (1 + $c.channels + (($d / $f) | ceil) * $c.channels + $c.posts),
-         polls_per_min: ($c.channels * 60 / $f)}
+      (($c.apis["chats.messages"] // 0) - ($c.setup_apis["chats.messages"] // 0)) as $fetches
+      | (if $fetches > 0 then $d * $c.threads / $fetches else $d end) as $f
+      | (($d / $f) | ceil) as $polls
+      | ($polls * $c.channel_pages + $c.posts) as $a
+      | ($polls * $c.threads) as $b
+      | {interval_s: $f, polls: $polls, fetches: $fetches,
+         strategy: (if $a <= $b then "the thread lists" else "each thread" end),
+         lower_bound: (1 + $c.channel_pages + ([$a, $b] | min)),
+         per_min: (([$a, $b] | min) / ($d / 60))}
       end'
 }
 
 # ---- Tables ---------------------------------------------------------------------
+
+TASK_ORDER='["browse", "states", "reply"]'
 
 md_requests() {
   local flb
@@ -46,40 +70,40 @@ md_requests() {
 | task | lower bound | cliqfs | cliqfs ÷ bound | curl + jq | curl + jq ÷ bound | cliqfs requests by API |
 |---|---:|---:|---:|---:|---:|---|
 EOF
-  jqs requests.jsonl -r '
+  jqs requests.jsonl '
     group_by(.task) | map({task: .[0].task, lb: .[0].lower_bound,
       c: (map(select(.tool == "cliqfs"))[0]), b: (map(select(.tool == "curl+jq"))[0])})
-    | sort_by(["browse", "states", "reply"] | index(.task)) []
-    | "| \(.task) | \(.lb) | \(.c.requests) | \((.c.requests / .lb * 100 | round) / 100)× | \(.b.requests) | \((.b.requests / .lb * 100 | round) / 100)× | \(.c.apis | to_entries | map("\(.key) \(.value)") | join(", ")) |"'
-  if have follow.jsonl && [ "$flb" != null ]; then
-    jqs follow.jsonl -r --argjson lb "$flb" '
+    | sort_by(.task as $k | '"$TASK_ORDER"' | index($k)) []
+    | "| \(.task) | \(.lb) | \(.c.requests) | \(.c.requests / .lb | f2)× | \(.b.requests) | \(.b.requests / .lb | f2)× | \(.c.apis | apis) |"'
+  if [ "$flb" != null ]; then
+    jqs follow.jsonl --argjson lb "$flb" '
       (map(select(.tool == "cliqfs"))[0]) as $c | (map(select(.tool == "curl+jq"))[0]) as $b
-      | "| follow (\($c.threads) threads, \($c.sim_minutes | round) min) | \($lb.lower_bound) | \($c.requests) | \((($c.requests / $lb.lower_bound) * 100 | round) / 100)× | \($b.requests // "–") | \(if $b then ((($b.requests / $lb.lower_bound) * 100 | round) / 100 | tostring) + "×" else "–" end) | \($c.apis | to_entries | map("\(.key) \(.value)") | join(", ")) |"'
+      | "| follow (\($c.threads) threads, \($c.sim_minutes | round) min) | \($lb.lower_bound) | \($c.requests) | \($c.requests / $lb.lower_bound | f2)× | \($b.requests) | \($b.requests / $lb.lower_bound | f2)× | \($c.apis | apis) |"'
   fi
 }
 
 md_requests_notes() {
-  jqs requests.jsonl -r '
-    map(select(.tool == "curl+jq")) []
-    | "- \(.task), curl + jq: \(.requests) requests in \((.seconds * 100 | round) / 100) s (\(.apis | to_entries | map("\(.key) \(.value)") | join(", ")))."'
-  jqs requests.jsonl -r '
-    map(select(.tool == "cliqfs")) []
-    | "- \(.task), cliqfs: \((.seconds * 100 | round) / 100) s at time_scale \($ENV.REQ_SCALE), \(.throttled) refused by the emulator\(if .replies then ", \(.replies) replies delivered for \(.matches) matching threads" else "" end)."'
+  jqs requests.jsonl --arg s "$REQ_SCALE" '
+    sort_by(.task as $k | '"$TASK_ORDER"' | index($k)) []
+    | if .tool == "cliqfs" then
+        "- \(.task), cliqfs: \(.seconds | f2) s at time_scale \($s), \(.throttled) refused by the emulator, \(.refetches // 0) repeated fetches of a thread'"'"'s messages\(if .replies then "; \(.replies) replies delivered for \(.matches) matching threads" else "" end)."
+      else
+        "- \(.task), curl + jq: \(.seconds | f2) s, \(.apis | apis)\(if .replies then "; \(.replies) replies" else "" end)."
+      end'
 }
 
 md_follow() {
   local flb
   flb=$(follow_lb_json)
   cat <<EOF
-| tool | threads (channels) | posts seen | delay p50 | delay max | requests while following | per minute | set-up requests | by API |
+| tool | threads (channels) | posts seen | delay p50 | delay max | requests while following | per minute | set-up requests | all requests by API |
 |---|---|---:|---:|---:|---:|---:|---:|---|
 EOF
-  jqs follow.jsonl -r '
-    def r1: (. * 10 | round) / 10;
-    def pct($p): sort | .[((length * $p / 100) | ceil) - 1];
-    .[] | "| \(.tool) | \(.threads) (\(.channels)) | \(.arrived) of \(.posts) | \(if .arrived > 0 then (.delays_sim | pct(50) | r1 | tostring) + " s" else "–" end) | \(if .arrived > 0 then (.delays_sim | max | r1 | tostring) + " s" else "–" end) | \(.following_requests) | \(.requests_per_min | r1) | \(.setup_requests) | \(.apis | to_entries | map("\(.key) \(.value)") | join(", ")) |"'
+  jqs follow.jsonl '
+    .[] | "| \(.tool) | \(.threads) (\(.channels)) | \(.arrived) of \(.posts) | \(if .arrived > 0 then (.delays_sim | pct(50) | r1 | tostring) + " s" else "none" end) | \(if .arrived > 0 then (.delays_sim | max | r1 | tostring) + " s" else "none" end) | \(.following_requests) | \(.requests_per_min | r1) | \(.setup_requests) | \(.apis | apis) |"'
   if [ "$flb" != null ]; then
-    jq -rn --argjson lb "$flb" '"\nLower bound at cliqfs'"'"'s worst delay (F = \($lb.freshness_s * 10 | round / 10) simulated s): \($lb.lower_bound) requests, \($lb.polls_per_min * 10 | round / 10) thread-list polls per minute plus one fetch per new message."'
+    jq -rn --argjson lb "$flb" "$JQ_DEFS"'
+      "\ncliqfs fetched each followed thread'"'"'s messages every \($lb.interval_s | r1) simulated s on average (\($lb.fetches) fetches for the threads while following). Lower bound at that interval: \($lb.lower_bound) requests: the channel list and the followed channels'"'"' thread lists once, then \($lb.polls) polls of \($lb.strategy) (\($lb.per_min | r1) requests a minute)."'
   fi
 }
 
@@ -88,77 +112,85 @@ md_latency() {
 | filesystem | p50 | p99 | mean | stat p50 | p50 ÷ floor | p99 ÷ floor | p50 ÷ tmpfs |
 |---|---:|---:|---:|---:|---:|---:|---:|
 EOF
-  jqs latency.jsonl -r '
-    def med: sort | .[(length - 1) / 2 | floor];
-    def r2: (. * 100 | round) / 100;
+  jqs latency.jsonl '
     group_by(.fs) | map({fs: .[0].fs, p50: (map(.p50_us) | med), p99: (map(.p99_us) | med),
                          mean: (map(.mean_us) | med), stat: (map(.stat_p50_us) | med)})
     | (map(select(.fs == "floor"))[0]) as $f | (map(select(.fs == "tmpfs"))[0]) as $t
-    | sort_by(["tmpfs", "floor", "cliqfs"] | index(.fs)) []
-    | "| \({tmpfs: "tmpfs (/dev/shm)", floor: "FUSE floor (floorfs)", cliqfs: "cliqfs (warm)"}[.fs]) | \(.p50 | r2) µs | \(.p99 | r2) µs | \(.mean | r2) µs | \(.stat | r2) µs | \(.p50 / $f.p50 | r2)× | \(.p99 / $f.p99 | r2)× | \(.p50 / $t.p50 | r2)× |"'
+    | sort_by(.fs as $k | ["tmpfs", "floor", "floorflush", "cliqfs"] | index($k)) []
+    | "| \({tmpfs: "tmpfs (/dev/shm)", floor: "FUSE floor (floorfs)", floorflush: "FUSE floor answering FLUSH (floorfs -o flush)", cliqfs: "cliqfs (warm)"}[.fs]) | \(.p50 | f2) µs | \(.p99 | f2) µs | \(.mean | f2) µs | \(.stat | f2) µs | \(.p50 / $f.p50 | f2)× | \(.p99 / $f.p99 | f2)× | \(.p50 / $t.p50 | f2)× |"'
+}
+
+md_latency_kinds() {
+  cat <<EOF
+| file | cliqfs p50 | floor p50 | ratio | cliqfs p99 | floor p99 | daemon read() calls per operation: cliqfs | floor |
+|---|---:|---:|---:|---:|---:|---:|---:|
+EOF
+  jqs latency_kinds.jsonl '
+    group_by(.kind) | map({k: .[0].kind, c: (map(select(.fs == "cliqfs"))[0]), f: (map(select(.fs == "floor"))[0])})
+    | .[] | "| \(.k) | \(.c.p50_us | f2) µs | \(.f.p50_us | f2) µs | \(.c.p50_us / .f.p50_us | f2)× | \(.c.p99_us | f2) µs | \(.f.p99_us | f2) µs | \(.c.daemon_reads_per_op | f2) | \(.f.daemon_reads_per_op | f2) |"'
 }
 
 md_scale_ls() {
   cat <<EOF
-| organization (C×T×M) | threads | entries listed | requests | \`ls -R\` cold | warm | daemon RSS idle | peak RSS (VmHWM) |
+| organization (C×T×M) | threads | entries listed | requests (lower bound) | \`ls -R\` cold | warm | daemon RSS idle | peak RSS (VmHWM) |
 |---|---:|---:|---:|---:|---:|---:|---:|
 EOF
-  jqs scale_ls.jsonl -r '
-    def r2: (. * 100 | round) / 100;
-    .[] | "| \(.size) | \(.threads) | \(.entries) | \(.requests) | \(.cold_s | r2) s | \(.warm_s | r2) s | \(.rss_idle_kb / 1024 | r2) MiB | \(.hwm_kb / 1024 | r2) MiB |"'
+  jqs scale_ls.jsonl '
+    .[] | "| \(.size) | \(.threads) | \(.entries) | \(.requests) (\(.lower_bound)) | \(.cold_s | f2) s | \(.warm_s | f2) s | \(.rss_idle_kb / 1024 | f2) MiB | \(.hwm_kb / 1024 | f2) MiB |"'
 }
 
 md_scale_msgs() {
   cat <<EOF
-| messages (history) | requests | read cold | warm | peak RSS | memory per cached message | its JSON size | memory ÷ JSON | with messages.jsonl read too | disk cache per message |
-|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| history (messages in the thread) | messages shown | requests (lower bound) | read cold | warm | peak RSS | live heap per cached message | RSS per cached message | its JSON size | heap ÷ JSON | RSS ÷ JSON | heap per message after messages.jsonl too | disk cache per message |
+|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 EOF
-  jqs scale_msgs.jsonl -r '
-    def r2: (. * 100 | round) / 100;
-    .[] | "| \(.messages) | \(.requests) | \(.cold_s | r2) s | \(.warm_s | r2) s | \(.hwm_kb / 1024 | r2) MiB | \(.mem_bytes_per_msg | round) B | \(.json_bytes_per_msg | round) B | \(.mem_bytes_per_msg / .json_bytes_per_msg | r2)× | \(.mem_bytes_per_msg_with_jsonl | round) B | \(.disk_cache_bytes / .messages | round) B |"'
+  jqs scale_msgs.jsonl '
+    .[] | "| \(.messages) | \(.shown) | \(.requests) (\(.lower_bound)) | \(.cold_s | f2) s | \(.warm_s | f2) s | \(.hwm_kb / 1024 | f2) MiB | \(.heap_bytes_per_msg | round) B | \(.mem_bytes_per_msg | round) B | \(.json_bytes_per_msg | round) B | \(.heap_bytes_per_msg / .json_bytes_per_msg | f2)× | \(.mem_bytes_per_msg / .json_bytes_per_msg | f2)× | \(.heap_bytes_per_msg_with_jsonl | round) B | \(.disk_cache_bytes / .shown | round) B |"'
 }
 
 md_writes() {
   cat <<EOF
-| appends | delivered (in order) | all closes returned | last delivered: real | simulated | budget's minimum: simulated (real) | ratio | posts sent | refused |
+| appends | delivered (in order) | all closes returned after | last delivered after: real | simulated | budget's minimum: simulated (real) | delivered ÷ minimum | posts sent | refused |
 |---:|---|---:|---:|---:|---:|---:|---:|---:|
 EOF
-  jqs writes.jsonl -r '
-    def r2: (. * 100 | round) / 100;
-    .[] | "| \(.appends) | \(.delivered) (\(if .in_order then "yes" else "NO" end)) | \(.writes_real_s | r2) s | \(.delivered_real_s | r2) s | \(.delivered_sim_s | r2) s | \(.min_sim_s) s (\(.min_real_s | r2) s) | \(if .min_sim_s > 0 then (.delivered_sim_s / .min_sim_s | r2 | tostring) + "×" else "–" end) | \(.post_requests) | \(.throttled) |"'
+  jqs writes.jsonl '
+    .[] | "| \(.appends) | \(.delivered) (\(if .in_order then "in order" else "NOT in order" end)) | \(.writes_real_s | f2) s (\(.writes_real_s * .time_scale | r1) s simulated) | \(.delivered_real_s | f2) s | \(.delivered_sim_s | f2) s | \(.min_sim_s) s (\(.min_real_s | f2) s) | \(if .min_sim_s > 0 then (.delivered_sim_s / .min_sim_s | f2) + "×" else "no minimum" end) | \(.post_requests) | \(.throttled) |"'
 }
 
 # ---- Targets ----------------------------------------------------------------------
 
+verdict() {
+  # jq expression (true/false) -> yes / **no**
+  printf 'if %s then "yes" else "**no**" end' "$1"
+}
+
 md_targets() {
-  local flb req lat msgs wr
+  local flb
   flb=$(follow_lb_json)
   cat <<EOF
 | target | measured | met |
 |---|---|---|
 EOF
-  jqs requests.jsonl -r '
-    map(select(.tool == "cliqfs")) | sort_by(["browse", "states", "reply"] | index(.task)) []
-    | "| requests ≤ 1.0× lower bound: \(.task) | \(.requests) / \(.lower_bound) = \((.requests / .lower_bound * 100 | round) / 100)× | \(if .requests <= .lower_bound then "yes" else "**no**" end) |"'
+  jqs requests.jsonl '
+    map(select(.tool == "cliqfs")) | sort_by(.task as $k | '"$TASK_ORDER"' | index($k)) []
+    | "| requests ≤ 1.0× the lower bound: \(.task) | \(.requests) ÷ \(.lower_bound) = \(.requests / .lower_bound | f2)× | \('"$(verdict '.requests <= .lower_bound')"') |"'
   if [ "$flb" != null ]; then
-    jqs follow.jsonl -r --argjson lb "$flb" '
+    jqs follow.jsonl --argjson lb "$flb" '
       map(select(.tool == "cliqfs")) []
-      | "| requests ≤ 1.0× lower bound: follow | \(.requests) / \($lb.lower_bound) = \((.requests / $lb.lower_bound * 100 | round) / 100)× | \(if .requests <= $lb.lower_bound then "yes" else "**no**" end) |"'
+      | "| requests ≤ 1.0× the lower bound: follow | \(.requests) ÷ \($lb.lower_bound) = \(.requests / $lb.lower_bound | f2)× | \('"$(verdict '.requests <= $lb.lower_bound')"') |"'
   fi
-  jqs latency.jsonl -r '
-    def med: sort | .[(length - 1) / 2 | floor];
-    def r2: (. * 100 | round) / 100;
-    group_by(.fs) | map({key: .[0].fs, value: {p50: (map(.p50_us) | med), p99: (map(.p99_us) | med)}}) | from_entries
-    | select(.cliqfs and .floor)
-    | "| cached reads ≤ 1.3× FUSE floor (p50) | \(.cliqfs.p50 | r2) µs / \(.floor.p50 | r2) µs = \(.cliqfs.p50 / .floor.p50 | r2)× | \(if .cliqfs.p50 <= 1.3 * .floor.p50 then "yes" else "**no**" end) |",
-      "| cached reads ≤ 1.3× FUSE floor (p99) | \(.cliqfs.p99 | r2) µs / \(.floor.p99 | r2) µs = \(.cliqfs.p99 / .floor.p99 | r2)× | \(if .cliqfs.p99 <= 1.3 * .floor.p99 then "yes" else "**no**" end) |"'
-  jqs scale_msgs.jsonl -r '
-    def r2: (. * 100 | round) / 100;
-    .[] | "| memory per cached message ≤ 2× its JSON (\(.messages) messages) | \(.mem_bytes_per_msg | round) B / \(.json_bytes_per_msg | round) B = \(.mem_bytes_per_msg / .json_bytes_per_msg | r2)× | \(if .mem_bytes_per_msg <= 2 * .json_bytes_per_msg then "yes" else "**no**" end) |"'
-  jqs writes.jsonl -r '
-    def r2: (. * 100 | round) / 100;
+  jqs latency.jsonl '
+    group_by(.fs) | map({key: .[0].fs, value: {p50: (map(.p50_us) | med), p99: (map(.p99_us) | med)}})
+    | from_entries | select(.cliqfs and .floor)
+    | "| cached reads ≤ 1.3× the FUSE floor (p50) | \(.cliqfs.p50 | f2) µs ÷ \(.floor.p50 | f2) µs = \(.cliqfs.p50 / .floor.p50 | f2)× | \('"$(verdict '.cliqfs.p50 <= 1.3 * .floor.p50')"') |",
+      "| cached reads ≤ 1.3× the FUSE floor (p99) | \(.cliqfs.p99 | f2) µs ÷ \(.floor.p99 | f2) µs = \(.cliqfs.p99 / .floor.p99 | f2)× | \('"$(verdict '.cliqfs.p99 <= 1.3 * .floor.p99')"') |"'
+  jqs scale_msgs.jsonl '
+    max_by(.shown)
+    | "| memory per cached message ≤ 2× its JSON: live heap (\(.shown) messages) | \(.heap_bytes_per_msg | round) B ÷ \(.json_bytes_per_msg | round) B = \(.heap_bytes_per_msg / .json_bytes_per_msg | f2)× | \('"$(verdict '.heap_bytes_per_msg <= 2 * .json_bytes_per_msg')"') |",
+      "| memory per cached message ≤ 2× its JSON: RSS (\(.shown) messages) | \(.mem_bytes_per_msg | round) B ÷ \(.json_bytes_per_msg | round) B = \(.mem_bytes_per_msg / .json_bytes_per_msg | f2)× | \('"$(verdict '.mem_bytes_per_msg <= 2 * .json_bytes_per_msg')"') |"'
+  jqs writes.jsonl '
     .[] | select(.min_sim_s > 0)
-    | "| \(.appends) appends delivered ≤ 1.1× the budget'"'"'s minimum | \(.delivered_sim_s | r2) s / \(.min_sim_s) s = \(.delivered_sim_s / .min_sim_s | r2)× (simulated) | \(if .delivered_sim_s <= 1.1 * .min_sim_s and .delivered == .appends then "yes" else "**no**" end) |"'
+    | "| \(.appends) appends delivered ≤ 1.1× the budget'"'"'s minimum | \(.delivered_sim_s | f2) s ÷ \(.min_sim_s) s = \(.delivered_sim_s / .min_sim_s | f2)× (simulated) | \('"$(verdict '.delivered_sim_s <= 1.1 * .min_sim_s and .delivered == .appends')"') |"'
 }
 
 # ---- Plots ------------------------------------------------------------------------
@@ -172,7 +204,7 @@ plot_all() {
     flb=$(follow_lb_json)
     {
       jqs requests.jsonl -r '
-        group_by(.task) | sort_by(["browse", "states", "reply"] | index(.[0].task)) []
+        group_by(.task) | sort_by(.[0].task as $k | ["browse", "states", "reply"] | index($k)) []
         | [.[0].task, .[0].lower_bound, (map(select(.tool == "cliqfs"))[0].requests),
            (map(select(.tool == "curl+jq"))[0].requests)] | @tsv'
       if have follow.jsonl && [ "$flb" != null ]; then
@@ -199,8 +231,8 @@ EOF
   if have latency.jsonl; then
     jqs latency.jsonl -r '
       def med: sort | .[(length - 1) / 2 | floor];
-      group_by(.fs) | sort_by(["tmpfs", "floor", "cliqfs"] | index(.[0].fs)) []
-      | [({tmpfs: "tmpfs", floor: "FUSE floor", cliqfs: "cliqfs"}[.[0].fs]),
+      group_by(.fs) | sort_by(.[0].fs as $k | ["tmpfs", "floor", "floorflush", "cliqfs"] | index($k)) []
+      | [({tmpfs: "tmpfs", floor: "FUSE floor", floorflush: "floor + FLUSH", cliqfs: "cliqfs"}[.[0].fs]),
          (map(.p50_us) | med), (map(.p99_us) | med)] | @tsv' >"$pd/latency.tsv"
     gnuplot <<EOF || bfail "gnuplot: latency"
 $term
@@ -239,13 +271,13 @@ plot '$pd/ls.tsv' using 1:2 with linespoints lw 2 title 'ls -R cold (s)', \
 EOF
   fi
   if have scale_msgs.jsonl; then
-    jqs scale_msgs.jsonl -r '.[] | [.messages, .cold_s, .warm_s, (.hwm_kb / 1024), .mem_bytes_per_msg, .json_bytes_per_msg, .mem_bytes_per_msg_with_jsonl] | @tsv' >"$pd/msgs.tsv"
+    jqs scale_msgs.jsonl -r '.[] | [.shown, .cold_s, .warm_s, (.hwm_kb / 1024), .mem_bytes_per_msg, .json_bytes_per_msg, .heap_bytes_per_msg] | @tsv' >"$pd/msgs.tsv"
     gnuplot <<EOF || bfail "gnuplot: scale messages"
 set terminal pngcairo size 1100,480 font 'DejaVu Sans,10'
 set output '$dir/scale-messages.png'
 set multiplot layout 1,2 title 'Reading one messages file of N messages (-o history=N)'
 set logscale x
-set xlabel 'messages in the file'
+set xlabel 'messages cached (shown in the file)'
 set ylabel 'seconds'
 set y2label 'daemon peak RSS (MiB)'
 set ytics nomirror
@@ -263,8 +295,8 @@ unset y2tics
 set ytics mirror
 set ylabel 'bytes per message'
 set title 'memory per cached message'
-plot '$pd/msgs.tsv' using 1:5 with linespoints lw 2 title 'daemon memory (RSS growth)', \
-     '' using 1:7 with linespoints lw 2 title '... with messages.jsonl read too', \
+plot '$pd/msgs.tsv' using 1:5 with linespoints lw 2 title 'daemon RSS growth', \
+     '' using 1:7 with linespoints lw 2 title 'daemon live heap growth', \
      '' using 1:6 with linespoints lw 2 title 'JSON size (API)', \
      '' using 1:(2*\$6) with lines dt 2 title '2× JSON (target)'
 unset multiplot
@@ -291,30 +323,24 @@ EOF
 
 # ---- The page ------------------------------------------------------------------------
 
-report_write() {
-  local out=$1
-  local md=$out/benchmarks.md
-  plot_all "$out"
-  local cpu mem kernel cores
+md_head() {
+  local cpu mem kernel cores fuse_v
   cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
   kernel=$(uname -sr)
   cores=$(nproc)
-  local fuse_v
   fuse_v=$(pkg-config --modversion fuse3 2>/dev/null || echo "?")
-  cat /dev/null "$BENCH_RES"/*.jsonl >"$out/bench/results.jsonl.tmp" 2>/dev/null
-  for f in "$BENCH_RES"/*.jsonl; do
-    [ -e "$f" ] || continue
-    jq -c --arg s "$(basename "$f" .jsonl)" '{section: $s} + .' "$f"
-  done >"$out/bench/results.jsonl"
-  rm -f "$out/bench/results.jsonl.tmp"
-  {
-    cat <<EOF
+  cat <<EOF
 # Benchmarks
 
-Generated by \`tests/bench/run.sh$([ "$MODE" = smoke ] && echo " --smoke")\` on $BENCH_STARTED in ${BENCH_SECONDS} s
-(sections: $ONLY). Do not edit by hand: rerun the command. Raw results: [bench/results.jsonl](bench/results.jsonl).
-$([ "$MODE" = smoke ] && printf '\n**Smoke run: tiny sizes, the numbers only show that the harness works.**\n')
+Generated by \`tests/bench/run.sh$([ "$MODE" = smoke ] && echo " --smoke")\` on $BENCH_STARTED in $BENCH_SECONDS s
+(sections: $ONLY). Do not edit by hand: rerun the command (see the end of the page). Raw results:
+[bench/results.jsonl](bench/results.jsonl).
+EOF
+  if [ "$MODE" = smoke ]; then
+    printf '\n**Smoke run: tiny sizes; the numbers only show that the harness works.**\n'
+  fi
+  cat <<EOF
 
 ## The machine
 
@@ -326,123 +352,176 @@ $([ "$MODE" = smoke ] && printf '\n**Smoke run: tiny sizes, the numbers only sho
 | kernel | $kernel |
 | libfuse | $fuse_v |
 
-The machine is shared (other work may run at the same time), so timings carry noise; request
-counts do not.
+The machine is shared with other work, so timings carry noise; request counts do not.
 
 ## Targets
 
 EOF
-    md_targets
-    cat <<EOF
+  md_targets
+}
+
+md_section_requests() {
+  cat <<EOF
 
 ## Requests per task
 
 The demo organization of the emulator (\`cliq-emulator --demo\`: 5 joined channels, 39 threads of
 5–40 messages). Each task starts from a fresh mount with an empty cache; the emulator counts every
 Cliq request it serves. cliqfs and the emulator run at \`time_scale=$REQ_SCALE\` (every budget window,
-lock and cache lifetime divided by $REQ_SCALE), so the real budgets apply, compressed.
+lock period and cache lifetime divided by $REQ_SCALE), so the real budgets apply, compressed.
 
 | task | cliqfs | curl + jq (\`tests/bench/baseline/\`) |
 |---|---|---|
 | browse | \`ls -lR MNT\` | \`browse.sh\`: channel list, thread list of each channel |
-| states | \`cat MNT/*/*/state\` | \`states.sh\`: the same lists, state from each thread entry |
-| reply | \`for d in */*/; do [ "\$(cat \$d/state)" = open ] && grep -qiw $REQ_WORD \$d/messages && echo … >> \$d/messages; done\` (until delivered) | \`reply.sh\`: lists, then each open thread's messages, then a post where the word occurs |
-| follow | \`tail -f\` on the \`messages\` of $FOLLOW_N threads for $FOLLOW_SIM simulated s while others post (one message every 20 s) | \`follow.sh\`: resolve by name, then poll each thread every 10 s (\`fromtime\`) |
+| states | \`cat MNT/*/*/state\` | \`states.sh\`: the same lists; the state is in each thread entry |
+| reply | \`for d in */*/; do [ "\$(cat \$d/state)" = open ] && grep -qiw $REQ_WORD \$d/messages && echo … >> \$d/messages; done\`, until delivered | \`reply.sh\`: the lists, each open thread's messages, a post where the word occurs |
+| follow | \`tail -f\` on the \`messages\` of $FOLLOW_N threads for $FOLLOW_SIM simulated s while other people post (a message every 20 s, round robin) | \`follow.sh\`: find the threads by name, then poll each one every 10 s (\`fromtime\`) |
 
 Lower bounds come from the organization: \`ceil(joined channels / 100)\` channel-list pages, plus
 \`ceil(threads / 100)\` thread-list pages per joined channel (the thread list carries every thread's
 state and title); for reply, plus one message page per open thread (\`ceil(min(messages, history) / 100)\`)
-and one post per matching thread. The curl + jq scripts handle no rate limit, so they run against an
-emulator whose windows are shrunk to nothing (\`--time-scale $BASELINE_SCALE\`); at real speed their bursts
-exceed the 15/min budget of \`chats.messages\` whenever they read more than 15 threads' messages in a
-minute, and the follow loop sends $((FOLLOW_N * 6)) \`chats.messages\` requests per minute.
+and one post per matching thread. For follow see the next section. The curl + jq scripts handle no
+rate limit, so they run against an emulator whose windows are shrunk to nothing
+(\`--time-scale $BASELINE_SCALE\`); at real speed their bursts exceed the 15 requests a minute of
+\`chats.messages\` whenever they read more than 15 threads' messages within a minute, and the follow
+loop sends $((FOLLOW_N * 6)) \`chats.messages\` requests a minute: a real account would be locked out.
 
 EOF
-    md_requests
-    echo
-    md_requests_notes
-    cat <<EOF
+  md_requests
+  echo
+  md_requests_notes
+  cat <<EOF
 
 ![requests](bench/requests.png)
+EOF
+  have follow.jsonl || return 0
+  cat <<EOF
 
 ## tail -f
 
-The follow task above, seen from \`tail -f\`: the delay from a message posted at the emulator
-(\`POST /_emulator/post\`) to its line in \`tail -f\` output (each tail's output is time-stamped as it
-comes). Times are simulated seconds (real seconds × $REQ_SCALE); \`tail -s\` is set to 1/$REQ_SCALE s so
-that its once-a-second poll is compressed too.
+The follow task, seen from \`tail -f\`: the delay from a message posted at the emulator
+(\`POST /_emulator/post\`) to its line in \`tail -f\` output (each line is time-stamped as it comes).
+Times are simulated seconds (real seconds × $REQ_SCALE); \`tail -s\` is 1/$REQ_SCALE s so that tail's
+once-a-second poll is compressed too. The curl + jq loop's delays are shown for comparison (it prints
+what it fetched).
 
 EOF
-    md_follow
-    cat <<EOF
+  md_follow
+  cat <<EOF
 
 ![follow](bench/follow.png)
+EOF
+}
+
+md_section_latency() {
+  cat <<EOF
 
 ## Latency of cached reads
 
 \`readlat\` (tests/bench/readlat.c): $LAT_ITER × (\`stat\` + \`open\` + \`read\` to EOF + \`close\`) in one
-process, round the same list of small files (\`$LAT_KINDS\` of every thread of the demo organization,
-$(jqs latency_meta.jsonl -r '.[0].files // "?"') files), after one warm-up pass; median of $LAT_ROUNDS runs per filesystem.
-The same bytes are read from cliqfs (warm: everything read once, well within its cache lifetimes; the
-budget lifted so that the warm-up is quick), from a copy in tmpfs (/dev/shm), and from floorfs
-(tests/bench/floorfs.c), a minimal low-level FUSE filesystem serving that copy from memory with the
-kernel cache settings cliqfs uses for these files (entry and attribute timeouts 30 s, directories 5 s,
-no \`keep_cache\`, multi-threaded loop). Requests to the emulator during the timed runs:
-$(jqs latency_meta.jsonl -r '.[0].requests_during // "?"').
+process, round a list of small files (\`$LAT_KINDS\` of every thread of the demo organization,
+$(jqs latency_meta.jsonl '.[0].files') files), after one warm-up pass; the median of $LAT_ROUNDS runs per
+filesystem. The same bytes are read from cliqfs (warm: everything read once, well within its cache
+lifetimes; the budget lifted so that the warm-up is quick), from a copy in tmpfs (/dev/shm), and from
+floorfs (tests/bench/floorfs.c), a minimal low-level FUSE filesystem serving that copy from memory
+with the kernel cache settings cliqfs uses for these files (entry and attribute timeouts 30 s,
+folders 5 s, no \`keep_cache\`, multi-threaded loop). floorfs leaves FLUSH unimplemented, as a minimal
+read-only filesystem does; cliqfs must answer FLUSH (a message is posted when its file is closed), so
+the table also shows floorfs answering it. Requests to the emulator during the timed runs:
+$(jqs latency_meta.jsonl '.[0].requests_during').
 
 EOF
-    md_latency
-    cat <<EOF
+  md_latency
+  cat <<EOF
 
 ![latency](bench/latency.png)
+
+By kind of file ($((LAT_ITER / 5)) operations each; \`title\` and \`state\` come from the thread list,
+\`info\`, \`main\` and \`members\` from their own cached answers):
+
+EOF
+  md_latency_kinds
+}
+
+md_section_scale() {
+  cat <<EOF
 
 ## Scale
 
 Synthetic organizations (\`cliq-emulator --synthetic CxTxM\`). The budget is lifted on both sides
-(emulator \`--time-scale $BASELINE_SCALE\`; cliqfs \`-o limit.<api>=100000/60\` for every read API, its
-cache lifetimes real): these runs measure cliqfs, not the rate limits, which at real speed would
+(emulator \`--time-scale $BASELINE_SCALE\`; cliqfs \`-o limit.<api>=100000/60\` for every read API, with
+its real cache lifetimes): these runs measure cliqfs, not the rate limits, which at real speed would
 dominate (at 20 thread lists a minute, listing 100 channels takes 5 minutes however fast cliqfs is).
 Peak RSS is the daemon's VmHWM (/proc/PID/status) after the operation, on a fresh mount.
 
 ### \`ls -R\`
 
 EOF
-    md_scale_ls
-    cat <<EOF
+  md_scale_ls
+  cat <<EOF
 
 ![ls -R](bench/scale-ls.png)
 
 ### One big \`messages\` file
 
 A thread of N messages (\`--synthetic 1x1xN\`) mounted with \`-o history=N\` and read with \`cat\`.
-Memory per cached message is the daemon's RSS growth over the read divided by N; its JSON size is the
-compact JSON of the message objects as the API returns them. (The synthetic organizations have 1,000
-messages per thread, so the 10,000-message file comes from its own organization.)
+Memory per cached message is measured two ways, over the read, divided by the messages shown: the
+growth of the daemon's live heap (glibc \`mallinfo2\`, asked through tests/bench/heapstat.c, an
+\`LD_PRELOAD\` library: what the cache really holds) and the growth of its RSS (what the machine pays,
+with freed memory the allocator keeps and buffers of worker threads). Its JSON size is the compact JSON
+of the message objects as the API returns them. (The synthetic
+organizations above have 1,000 messages per thread, so the big files come from organizations of
+their own.) The lower bound is \`ceil(N / 100)\` pages.
 
 EOF
-    md_scale_msgs
-    cat <<EOF
+  md_scale_msgs
+  cat <<EOF
 
 ![messages](bench/scale-messages.png)
+EOF
+}
+
+md_section_writes() {
+  cat <<EOF
 
 ## Writes
 
-$(jqs writes.jsonl -r '.[0] | "\(.appends) × `echo \"bench-append N\" >> messages` to one thread, then the time until the emulator has stored the last one (its own time stamp), from the first write. messages.post allows 20 requests a minute and cliqfs keeps 1 back, so the budget allows \(.budget_per_min) posts in any 60 s window: \(.appends) posts need at least \(.min_sim_s) s after the first (the first \(.budget_per_min) at once, then \(.budget_per_min) more per minute). Run at time_scale \(.time_scale) on both sides; simulated = real × \(.time_scale)."')
-
 EOF
-    md_writes
+  jqs writes.jsonl '.[0] | "\(.appends) × `echo \"bench-append N\" >> messages` to one thread, then the time until the emulator has stored the last one (its own time stamp), counted from the first write. messages.post allows 20 requests a minute and cliqfs keeps 1 back, so at most \(.budget_per_min) posts go out in any 60 s: \(.appends) posts need at least \(.min_sim_s) s after the first (\(.budget_per_min) at once, then \(.budget_per_min) more each minute). Run at time_scale \(.time_scale) on both sides; simulated = real × \(.time_scale)."'
+  echo
+  md_writes
+}
+
+report_write() {
+  local out=$1
+  local md=$out/benchmarks.md
+  plot_all "$out"
+  for f in "$BENCH_RES"/*.jsonl; do
+    [ -e "$f" ] || continue
+    jq -c --arg s "$(basename "$f" .jsonl)" '{section: $s} + .' "$f"
+  done >"$out/bench/results.jsonl"
+  {
+    md_head
+    if [ -s "$BENCH_SRC/findings.sh" ]; then
+      . "$BENCH_SRC/findings.sh"
+      md_findings
+    fi
+    have requests.jsonl && md_section_requests
+    have latency.jsonl && md_section_latency
+    have scale_ls.jsonl && md_section_scale
+    have writes.jsonl && md_section_writes
     cat <<EOF
 
 ## Reproduce
 
 \`\`\`sh
 meson setup build && meson compile -C build
-tests/bench/run.sh                      # all sections, ~15 min; writes docs/benchmarks.md, docs/bench/
-tests/bench/run.sh --only latency       # one section
-tests/bench/run.sh --smoke --out /tmp/b # the short run that meson test --suite bench makes
+tests/bench/run.sh                         # every section$([ "$MODE" = full ] && echo " (about $((BENCH_SECONDS / 60 + 1)) min here)"): docs/benchmarks.md, docs/bench/
+tests/bench/run.sh --only latency,writes   # some sections
+tests/bench/run.sh --smoke --out /tmp/b    # the short run of meson test --suite bench
 \`\`\`
 
-Needs fuse3, curl, jq and gnuplot (Debian: \`gnuplot-nox\`).
+Needs fuse3, curl, jq and gnuplot (Debian: \`gnuplot-nox\`), and permission to mount FUSE filesystems.
 EOF
   } >"$md"
 }

@@ -12,6 +12,9 @@
 #   --out DIR    where benchmarks.md and bench/ go (default: docs/ of the
 #                source tree; --smoke requires --out)
 #   --only LIST  comma-separated sections: requests,latency,scale,writes
+#   --from-results FILE
+#                only rewrite the report (and plots) from a results.jsonl of
+#                an earlier run of the same mode
 #
 # Needs: fuse3 (fusermount3), curl, jq, gnuplot (Debian: gnuplot-nox), and
 # permission to mount FUSE filesystems.
@@ -23,12 +26,14 @@ MODE=full
 BUILD=$REPO/build
 OUT=
 ONLY=requests,latency,scale,writes
+FROM_RESULTS=
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) MODE=smoke ;;
     --build) BUILD=$(cd "$2" 2>/dev/null && pwd || echo "$2"); shift ;;
     --out) OUT=$2; shift ;;
     --only) ONLY=$2; shift ;;
+    --from-results) FROM_RESULTS=$(realpath "$2"); shift ;;
     -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -51,20 +56,37 @@ for tool in fusermount3 curl jq gnuplot awk; do
   }
 done
 
+if [ -n "$FROM_RESULTS" ]; then
+  # Nothing is run: the binaries are not needed.
+  CLIQFS=${CLIQFS:-/bin/false} CLIQ_EMULATOR=${CLIQ_EMULATOR:-/bin/false}
+  BENCH_READLAT=${BENCH_READLAT:-/bin/false} BENCH_FLOORFS=${BENCH_FLOORFS:-/bin/false}
+  BENCH_HEAPSTAT=${BENCH_HEAPSTAT:-/bin/false}
+fi
 # Binaries: the environment's, or the build folder's (built when missing).
 if [ -z "${CLIQFS:-}" ] || [ -z "${CLIQ_EMULATOR:-}" ] || [ -z "${BENCH_READLAT:-}" ] ||
-  [ -z "${BENCH_FLOORFS:-}" ]; then
+  [ -z "${BENCH_FLOORFS:-}" ] || [ -z "${BENCH_HEAPSTAT:-}" ]; then
+  build_log=$(mktemp)
   if [ ! -f "$BUILD/build.ninja" ]; then
-    meson setup "$BUILD" "$REPO" >/dev/null || exit 1
+    meson setup "$BUILD" "$REPO" >"$build_log" 2>&1 || {
+      tail -n 30 "$build_log" >&2
+      echo "run.sh: meson setup $BUILD failed" >&2
+      exit 1
+    }
   fi
   ninja -C "$BUILD" fs/cliqfs tests/emulator/cliq-emulator tests/bench/readlat \
-    tests/bench/floorfs >/dev/null || exit 1
+    tests/bench/floorfs tests/bench/libheapstat.so >"$build_log" 2>&1 || {
+    tail -n 30 "$build_log" >&2
+    echo "run.sh: building in $BUILD failed" >&2
+    exit 1
+  }
+  rm -f "$build_log"
   CLIQFS=${CLIQFS:-$BUILD/fs/cliqfs}
   CLIQ_EMULATOR=${CLIQ_EMULATOR:-$BUILD/tests/emulator/cliq-emulator}
   BENCH_READLAT=${BENCH_READLAT:-$BUILD/tests/bench/readlat}
   BENCH_FLOORFS=${BENCH_FLOORFS:-$BUILD/tests/bench/floorfs}
+  BENCH_HEAPSTAT=${BENCH_HEAPSTAT:-$BUILD/tests/bench/libheapstat.so}
 fi
-export CLIQFS CLIQ_EMULATOR BENCH_READLAT BENCH_FLOORFS
+export CLIQFS CLIQ_EMULATOR BENCH_READLAT BENCH_FLOORFS BENCH_HEAPSTAT
 
 BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/cliqfs-bench.XXXXXX")
 BENCH_RES=$BENCH_TMP/results
@@ -78,7 +100,7 @@ trap 'exit 130' INT TERM
 
 # ---- Parameters ---------------------------------------------------------------
 if [ "$MODE" = full ]; then
-  REQ_SCALE=20            # time_scale of the request tasks (both sides)
+  REQ_SCALE=10            # time_scale of the request tasks (both sides)
   FOLLOW_N=10             # threads followed with tail -f
   FOLLOW_SIM=300          # simulated seconds of following
   FOLLOW_GRACE=300        # simulated seconds more for the last posts to show
@@ -87,7 +109,7 @@ if [ "$MODE" = full ]; then
   SCALE_SIZES="10x10x1000 30x30x1000 100x100x1000"
   MSG_SIZES="1000 3000 10000"
   WRITES_N=100
-  WRITES_SCALE=20
+  WRITES_SCALE=10
 else
   REQ_SCALE=60
   FOLLOW_N=3
@@ -107,16 +129,30 @@ for sec in requests latency scale writes; do
 done
 . "$BENCH_SRC/report.sh"
 
-BENCH_STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-T_START=$SECONDS
-IFS=, read -r -a sections <<<"$ONLY"
-for sec in "${sections[@]}"; do
-  case "$sec" in
-    requests | latency | scale | writes) "sec_$sec" ;;
-    *) bfail "unknown section $sec" ;;
-  esac
-done
-BENCH_SECONDS=$((SECONDS - T_START))
+if [ -n "$FROM_RESULTS" ]; then
+  [ "$(jq -r 'select(.section == "meta") | .mode' "$FROM_RESULTS")" = "$MODE" ] ||
+    bfail "$FROM_RESULTS is not the results of a $MODE run"
+  for sec in $(jq -r 'select(.section != "meta") | .section' "$FROM_RESULTS" | sort -u); do
+    jq -c --arg s "$sec" 'select(.section == $s) | del(.section)' "$FROM_RESULTS" \
+      >"$BENCH_RES/$sec.jsonl"
+  done
+  BENCH_STARTED=$(jq -r 'select(.section == "meta") | .started' "$FROM_RESULTS")
+  BENCH_SECONDS=$(jq -r 'select(.section == "meta") | .seconds' "$FROM_RESULTS")
+  ONLY=$(jq -r 'select(.section == "meta") | .only' "$FROM_RESULTS")
+else
+  BENCH_STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  T_START=$SECONDS
+  IFS=, read -r -a sections <<<"$ONLY"
+  for sec in "${sections[@]}"; do
+    case "$sec" in
+      requests | latency | scale | writes) "sec_$sec" ;;
+      *) bfail "unknown section $sec" ;;
+    esac
+  done
+  BENCH_SECONDS=$((SECONDS - T_START))
+  res_add meta.jsonl "$(jq -nc --arg m "$MODE" --arg s "$BENCH_STARTED" \
+    --argjson t "$BENCH_SECONDS" --arg o "$ONLY" '{mode: $m, started: $s, seconds: $t, only: $o}')"
+fi
 
 report_write "$OUT"
 blog "done in ${BENCH_SECONDS} s: $OUT/benchmarks.md"

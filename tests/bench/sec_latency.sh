@@ -50,25 +50,48 @@ sec_latency() {
     mkdir -p "$shm/$(dirname "$rel")"
     cat "$MNT/$rel" >"$shm/$rel"
   done <"$dir/rel"
-  local floor_mnt=$dir/floor
-  mkdir -p "$floor_mnt"
+  # floorfs twice: as small as a FUSE filesystem gets, and answering FLUSH
+  # as cliqfs must (it posts on close), one more request per close.
+  local floor_mnt=$dir/floor flush_mnt=$dir/floorflush
+  mkdir -p "$floor_mnt" "$flush_mnt"
   "$BENCH_FLOORFS" -f "$shm" "$floor_mnt" 2>"$dir/floorfs.log" &
   local floor_pid=$!
-  bench_bg_add "$floor_pid"
+  bench_bg_add $!
+  "$BENCH_FLOORFS" -f -o flush "$shm" "$flush_mnt" 2>>"$dir/floorfs.log" &
+  bench_bg_add $!
   wait_for 10 _floor_mounted "$floor_mnt" || bfail "floorfs did not mount"
+  wait_for 10 _floor_mounted "$flush_mnt" || bfail "floorfs -o flush did not mount"
 
   sed "s|^|$MNT/|" "$dir/rel" >"$dir/list.cliqfs"
   sed "s|^|$shm/|" "$dir/rel" >"$dir/list.tmpfs"
   sed "s|^|$floor_mnt/|" "$dir/rel" >"$dir/list.floor"
+  sed "s|^|$flush_mnt/|" "$dir/rel" >"$dir/list.floorflush"
 
   emu_reset
   local round fs out
   for round in $(seq 1 "$LAT_ROUNDS"); do
-    for fs in cliqfs floor tmpfs; do
+    for fs in cliqfs floor floorflush tmpfs; do
       out=$("$BENCH_READLAT" -n "$LAT_ITER" "$dir/list.$fs") ||
         bfail "readlat failed on $fs"
       res_add latency.jsonl "$(jq -c --arg fs "$fs" --argjson r "$round" \
         '. + {fs: $fs, round: $r}' <<<"$out")"
+    done
+  done
+  # Per kind of file, cliqfs against the floor (a fifth of the operations),
+  # with the read() calls each daemon made per operation (/proc/PID/io:
+  # FUSE requests are read() calls on /dev/fuse; more means file reads).
+  local pid r0 r1 iters=$((LAT_ITER / 5))
+  for kind in $LAT_KINDS; do
+    for fs in cliqfs floor; do
+      [ "$fs" = cliqfs ] && pid=$CLIQFS_PID || pid=$floor_pid
+      grep -E "/$kind\$" "$dir/list.$fs" >"$dir/list.$fs.$kind"
+      r0=$(awk '$1 == "syscr:" { print $2 }' "/proc/$pid/io")
+      out=$("$BENCH_READLAT" -n "$iters" "$dir/list.$fs.$kind") ||
+        bfail "readlat failed on $fs ($kind)"
+      r1=$(awk '$1 == "syscr:" { print $2 }' "/proc/$pid/io")
+      res_add latency_kinds.jsonl "$(jq -c --arg fs "$fs" --arg k "$kind" \
+        --argjson reads "$(calc "($r1 - $r0) / ($iters + $(grep -c . "$dir/list.$fs.$kind"))")" \
+        '. + {fs: $fs, kind: $k, daemon_reads_per_op: $reads}' <<<"$out")"
     done
   done
   local during
@@ -76,6 +99,7 @@ sec_latency() {
   res_add latency_meta.jsonl "{\"requests_during\":$during,\"files\":$files,\"kinds\":\"$LAT_KINDS\"}"
 
   fusermount3 -u "$floor_mnt"
+  fusermount3 -u "$flush_mnt"
   bench_bg_stop
   rm -rf "$shm"
   bench_unmount

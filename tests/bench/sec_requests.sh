@@ -30,12 +30,20 @@ org_facts() {
       | .channel_pages = ((.joined / 100 | ceil) | if . < 1 then 1 else . end)'
 }
 
+# refetches MARK: how many times a chat's messages were fetched again (the
+# same chat's /messages list, beyond its first fetch) since MARK.
+refetches() {
+  emu_log_since "$1" | grep -oE '^GET /api/v2/chats/[^ ?]+/messages ' | sort | uniq -c |
+    awk '{ n += $1 - 1 } END { print n + 0 }'
+}
+
 # req_record TASK TOOL SECONDS LOWER_BOUND [EXTRA_JSON]: one result line with
-# the emulator's counters.
+# the emulator's counters (and, since REQ_MARK, the repeated fetches).
 req_record() {
   local task=$1 tool=$2 secs=$3 lb=$4 extra=${5:-"{}"}
   local c
   c=$(emu_counters)
+  extra=$(jq -c --argjson r "$(refetches "$REQ_MARK")" '. + {refetches: $r}' <<<"$extra")
   res_add requests.jsonl "$(jq -c --arg task "$task" --arg tool "$tool" \
     --argjson secs "$secs" --argjson lb "$lb" --argjson extra "$extra" '
       {task: $task, tool: $tool, seconds: $secs, lower_bound: $lb,
@@ -53,6 +61,7 @@ req_browse() {
   facts=$(org_facts)
   lb=$(jq '.channel_pages + .thread_pages' <<<"$facts")
   emu_reset
+  REQ_MARK=$(emu_log_mark)
   bench_mount "time_scale=$REQ_SCALE"
   t0=$(now)
   ls -lR "$MNT" >"$BENCH_TMP/browse.out" || bfail "ls -lR failed"
@@ -68,6 +77,7 @@ req_browse() {
 
   bench_emu --demo --time-scale "$BASELINE_SCALE"
   emu_reset
+  REQ_MARK=$(emu_log_mark)
   t0=$(now)
   baseline_env bash "$BENCH_SRC/baseline/browse.sh" >"$BENCH_TMP/browse.base" ||
     bfail "baseline/browse.sh failed"
@@ -82,6 +92,7 @@ req_states() {
   facts=$(org_facts)
   lb=$(jq '.channel_pages + .thread_pages' <<<"$facts")
   emu_reset
+  REQ_MARK=$(emu_log_mark)
   bench_mount "time_scale=$REQ_SCALE"
   t0=$(now)
   cat "$MNT"/*/*/state >"$BENCH_TMP/states.out" || bfail "cat */*/state failed"
@@ -93,6 +104,7 @@ req_states() {
 
   bench_emu --demo --time-scale "$BASELINE_SCALE"
   emu_reset
+  REQ_MARK=$(emu_log_mark)
   t0=$(now)
   baseline_env bash "$BENCH_SRC/baseline/states.sh" >"$BENCH_TMP/states.base" ||
     bfail "baseline/states.sh failed"
@@ -118,6 +130,7 @@ req_reply() {
   matches=$(jq .matches <<<"$facts")
   lb=$(jq '.channel_pages + .thread_pages + .open_message_pages + .matches' <<<"$facts")
   emu_reset
+  REQ_MARK=$(emu_log_mark)
   bench_mount "time_scale=$REQ_SCALE"
   t0=$(now)
   (
@@ -138,6 +151,7 @@ req_reply() {
 
   bench_emu --demo --time-scale "$BASELINE_SCALE"
   emu_reset
+  REQ_MARK=$(emu_log_mark)
   t0=$(now)
   baseline_env bash "$BENCH_SRC/baseline/reply.sh" "$REQ_WORD" "$REQ_REPLY_TEXT" \
     >"$BENCH_TMP/reply.base" || bfail "baseline/reply.sh failed"
@@ -186,7 +200,8 @@ _tail_opened() {
 # follow_run TOOL: runs one follow measurement (cliqfs or curl+jq) and
 # records it.  The emulator and (for cliqfs) the mount are already up.
 follow_run() {
-  local tool=$1 dir=$BENCH_TMP/follow-$tool
+  local tool=$1
+  local dir=$BENCH_TMP/follow-$tool
   mkdir -p "$dir"
   local -a chans=() titles=() chats=() senders=()
   local c t id s
@@ -195,10 +210,17 @@ follow_run() {
   done < <(follow_pick "$FOLLOW_N")
   local n=${#chats[@]}
   [ "$n" -eq "$FOLLOW_N" ] || bfail "follow: only $n threads to follow"
-  local n_chan
+  local n_chan chan_pages
   n_chan=$(printf '%s\n' "${chans[@]}" | sort -u | wc -l)
+  # Thread-list pages of the followed channels (100 threads a page).
+  chan_pages=$(emu_ctl GET '/_emulator/state?messages=0' | jq --argjson c \
+    "$(printf '%s\n' "${chans[@]}" | sort -u | jq -R . | jq -sc .)" '
+      [.channels[] | select(.unique_name as $n | $c | index($n))
+       | ((.threads | length) / 100 | ceil) | if . < 1 then 1 else . end] | add')
 
   emu_reset
+  local mark
+  mark=$(emu_log_mark)
   local -a tail_pids=()
   local i
   if [ "$tool" = cliqfs ]; then
@@ -230,9 +252,10 @@ follow_run() {
       bfail "follow: the curl script did not start"
   fi
 
-  local t_start setup
+  local t_start setup setup_apis
   t_start=$(now)
   setup=$(emu_total)
+  setup_apis=$(emu_api_counts)
   local posts=$((FOLLOW_SIM / 20))
   local k post_times=()
   for k in $(seq 0 $((posts - 1))); do
@@ -243,8 +266,11 @@ follow_run() {
       --arg t "bench-follow-$k" '{chat_id: $c, sender_id: $s, text: $t}')" >/dev/null
   done
   sleep_until "$(calc "$t_start + $FOLLOW_SIM / $REQ_SCALE")"
-  local c_end
+  local c_end per_chat
   c_end=$(emu_counters)
+  # Fetches of each followed thread's messages (set-up and following).
+  per_chat=$(emu_log_since "$mark" | grep -oE '^GET /api/v2/chats/[^ ?]+/messages ' |
+    sort | uniq -c | awk '{ print $1 }' | jq -sc 'sort')
   local t_end
   t_end=$(now)
   # Let the last posts arrive (they are not counted as requests any more).
@@ -273,8 +299,11 @@ follow_run() {
   res_add follow.jsonl "$(jq -c --arg tool "$tool" --argjson setup "$setup" \
     --argjson delays "$delays_json" --argjson posts "$posts" \
     --argjson threads "$n" --argjson chans "$n_chan" --argjson mins "$sim_minutes" \
+    --argjson pages "$chan_pages" --argjson setup_apis "$setup_apis" \
+    --argjson per_chat "$per_chat" \
     --argjson scale "$REQ_SCALE" '
-      {tool: $tool, threads: $threads, channels: $chans, posts: $posts,
+      {tool: $tool, threads: $threads, channels: $chans, channel_pages: $pages, posts: $posts,
+       setup_apis: $setup_apis, fetches_per_thread: $per_chat,
        arrived: ($delays | length), delays_sim: $delays, time_scale: $scale,
        sim_minutes: $mins, setup_requests: $setup, requests: .total,
        following_requests: (.total - $setup),
@@ -293,6 +322,7 @@ req_follow() {
 }
 
 sec_requests() {
+  BENCH_EMU_LOG=1
   blog "requests: browse"
   req_browse
   blog "requests: states"
@@ -302,4 +332,5 @@ sec_requests() {
   blog "requests: follow ($FOLLOW_N threads, $FOLLOW_SIM simulated s)"
   req_follow
   emu_stop
+  BENCH_EMU_LOG=0
 }

@@ -36,6 +36,7 @@ sec_scale_ls() {
     --argjson rss0 "$rss0" --argjson hwm "$hwm" --argjson req "$requests" \
     --argjson entries "$entries" --argjson thr "$(emu_throttled)" '
       {size: $size, channels: $c, threads: ($c * $t), messages_each: $m,
+       lower_bound: ((($c / 100) | ceil) + $c * (($t / 100) | ceil)),
        entries: $entries, cold_s: $cold, warm_s: $warm, requests: $req,
        throttled: $thr, rss_idle_kb: $rss0, hwm_kb: $hwm}')"
   bench_unmount
@@ -66,44 +67,52 @@ sec_scale_msgs() {
   bench_emu --synthetic "1x1x$n" --time-scale 100000
   local chat
   chat=$(emu_ctl GET '/_emulator/state?messages=0' | jq -r '.channels[0].threads[0].chat_id')
-  bench_mount "history=$n,$BENCH_NOLIMITS"
+  BENCH_WITH_HEAP=1 bench_mount "history=$n,$BENCH_NOLIMITS"
   local tdir
   tdir=$(find "$MNT" -mindepth 2 -maxdepth 2 -type d ! -path '*/.cliqfs*' | head -n 1)
   [ -n "$tdir" ] || bfail "scale: no thread folder"
   stat "$tdir/messages" >/dev/null || bfail "scale: no messages file"
   emu_reset
-  local rss0 t0 t1 t2 rss1 hwm lines requests
+  local rss0 t0 t1 t2 rss1 hwm lines requests heap0 heap1 heap2
+  heap0=$(heap_now)
   rss0=$(proc_kb "$CLIQFS_PID" VmRSS)
   t0=$(now)
   cat "$tdir/messages" >"$BENCH_TMP/msgs.out" || bfail "scale: cat messages failed"
   t1=$(now)
   rss1=$(proc_kb "$CLIQFS_PID" VmRSS)
+  heap1=$(heap_now)
   hwm=$(proc_kb "$CLIQFS_PID" VmHWM)
   requests=$(emu_total)
   cat "$tdir/messages" >/dev/null || bfail "scale: second cat failed"
   t2=$(now)
   # One line per message (continuation lines start with a TAB).
   lines=$(grep -c -v $'^\t' "$BENCH_TMP/msgs.out")
-  [ "$lines" -eq "$n" ] || bfail "scale: messages holds $lines messages, expected $n"
+  # Fewer than asked is a finding to report, not a reason to stop.
+  [ "$lines" -gt 0 ] || bfail "scale: messages is empty"
   local text_bytes
   text_bytes=$(wc -c <"$BENCH_TMP/msgs.out")
   # messages.jsonl too: what both forms cost together.
   cat "$tdir/messages.jsonl" >/dev/null || bfail "scale: cat messages.jsonl failed"
   local rss2 disk
   rss2=$(proc_kb "$CLIQFS_PID" VmRSS)
+  heap2=$(heap_now)
   disk=$(du -sb "$MNT_DIR/cache" | cut -f 1)
   local json_pm
   json_pm=$(json_bytes_per_message "$chat" "$n")
   res_add scale_msgs.jsonl "$(jq -nc --argjson n "$n" --argjson cold "$(calc "$t1 - $t0")" \
     --argjson warm "$(calc "$t2 - $t1")" --argjson rss0 "$rss0" --argjson rss1 "$rss1" \
     --argjson rss2 "$rss2" --argjson hwm "$hwm" --argjson req "$requests" \
-    --argjson json_pm "$json_pm" --argjson text "$text_bytes" --argjson disk "$disk" '
-      {messages: $n, cold_s: $cold, warm_s: $warm, requests: $req,
+    --argjson json_pm "$json_pm" --argjson text "$text_bytes" --argjson shown "$lines" \
+    --argjson heap0 "$heap0" --argjson heap1 "$heap1" --argjson heap2 "$heap2" --argjson disk "$disk" '
+      {messages: $n, shown: $shown, lower_bound: (($n / 100) | ceil), cold_s: $cold, warm_s: $warm, requests: $req,
        rss_before_kb: $rss0, rss_after_kb: $rss1, rss_after_jsonl_kb: $rss2,
        hwm_kb: $hwm, json_bytes_per_msg: $json_pm, text_bytes: $text,
        disk_cache_bytes: $disk,
-       mem_bytes_per_msg: (($rss1 - $rss0) * 1024 / $n),
-       mem_bytes_per_msg_with_jsonl: (($rss2 - $rss0) * 1024 / $n)}')"
+       mem_bytes_per_msg: (($rss1 - $rss0) * 1024 / $shown),
+       mem_bytes_per_msg_with_jsonl: (($rss2 - $rss0) * 1024 / $shown),
+       heap_before: $heap0, heap_after: $heap1, heap_after_jsonl: $heap2,
+       heap_bytes_per_msg: (($heap1 - $heap0) / $shown),
+       heap_bytes_per_msg_with_jsonl: (($heap2 - $heap0) / $shown)}')"
   bench_unmount
 }
 

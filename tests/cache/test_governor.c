@@ -398,6 +398,45 @@ static void test_lock_on_throttle(void **state)
   gov_free(g);
 }
 
+/* A request stays in the window until one window after its answer: the
+ * server may have seen it as late as that. */
+static void test_answer_moves_the_stamp(void **state)
+{
+  (void)state;
+  gov_options o = {.time_scale = 60, .margin = 1, .max_wait_s = 30};
+  gov *g = gov_new(&o, NULL);
+  assert_non_null(g);
+  assert_int_equal(gov_set_limit_str(g, "chats.messages", "4/60", NULL), 0);
+  double sent[3];
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(gov_acquire_stamped(g, API, CLIQ_PRIO_READ, &sent[i]), 0);
+  tu_sleep(0.3);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  double answered = ts.tv_sec + ts.tv_nsec / 1e9;
+  /* Two answers and a request that got none (status 0): all three moved. */
+  gov_record(g, API, 200, NULL);
+  gov_record(g, API, 404, "chat_not_found");
+  gov_record(g, API, 0, NULL);
+  gov_api_status st;
+  gov_status(g, API, &st);
+  assert_int_equal(st.used, 3);
+  assert_true(st.locked_until == 0);
+  double next = 0;
+  assert_int_equal(gov_acquire_stamped(g, API, CLIQ_PRIO_READ, &next), 0);
+  double window = (double)window_of(g) / 1e6;
+  if (next < answered + window - 1e-6)
+    fail_msg("the slot came back %.3f s after the first send, before one window "
+             "(%.3f s) after the answers (%.3f s after it)",
+             next - sent[0], window, answered - sent[0]);
+  /* An answer with nothing in flight changes nothing. */
+  gov_record(g, API, 200, NULL);
+  gov_record(g, API, 200, NULL);
+  gov_status(g, API, &st);
+  assert_true(st.used <= 4);
+  gov_free(g);
+}
+
 static void test_gate_routes_to_governor(void **state)
 {
   (void)state;
@@ -685,6 +724,7 @@ int main(void)
     cmocka_unit_test(test_background_yields_to_waiters),
     cmocka_unit_test(test_shutdown_wakes_writers),
     cmocka_unit_test(test_lock_on_throttle),
+    cmocka_unit_test(test_answer_moves_the_stamp),
     cmocka_unit_test(test_gate_routes_to_governor),
     cmocka_unit_test_setup_teardown(test_window_and_lock_survive_restart,
                                     setup_dir, teardown_dir),

@@ -392,8 +392,12 @@ static void test_two_processes(void **state)
       if (rc)
         _exit(4);
     }
-    /* Dies without closing: the entries stay in its slot. */
-    _exit(0);
+    /* Says so, then waits to crash (SIGKILL from the parent): the entries
+     * stay in its slot, the lock goes with it. */
+    if (write(ready[1], "d", 1) != 1)
+      _exit(5);
+    for (;;)
+      pause();
   }
   close(go[0]);
   close(ready[1]);
@@ -411,10 +415,15 @@ static void test_two_processes(void **state)
     snprintf(text, sizeof text, "parent %02d", i);
     append_text(mine, "T", text);
   }
+  char done = 0;
+  assert_int_equal(read(ready[0], &done, 1), 1);
+  assert_int_equal(done, 'd');
+  kill(pid, SIGKILL);
   int status = 0;
   assert_int_equal(waitpid(pid, &status, 0), pid);
-  assert_true(WIFEXITED(status));
-  assert_int_equal(WEXITSTATUS(status), 0);
+  if (!WIFSIGNALED(status))
+    fail_msg("the child exited with %d before its crash",
+             WIFEXITED(status) ? WEXITSTATUS(status) : -1);
   close(go[1]);
   close(ready[0]);
 

@@ -61,15 +61,39 @@ gv_unmount2() {
   return $rc
 }
 
+# gv_group COMMAND...: runs COMMAND (a shell function is fine) in the
+# background in a process group of its own, so that gv_kill_groups stops it
+# with everything it started (a cat blocked on the mount included).
+GV_GROUPS=()
+gv_group() {
+  set -m
+  "$@" &
+  GV_GROUPS+=($!)
+  set +m
+}
+
+gv_kill_groups() {
+  local p
+  for p in "${GV_GROUPS[@]}"; do
+    kill -TERM -- "-$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+  done
+  GV_GROUPS=()
+}
+
 gv_cleanup() {
   local rc=$?
   cd /
+  gv_kill_groups
   mt_kill_bg
   gv_unmount2
   (exit "$rc")
   mt_cleanup # exits with rc
 }
 trap gv_cleanup EXIT
+# meson's timeout sends SIGTERM: clean up then too.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 # gv_now: seconds since the epoch, with fractions.
 gv_now() {

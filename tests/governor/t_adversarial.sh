@@ -63,24 +63,20 @@ appender() {
   done
   echo done >"$MT_DIR/append.done"
 }
-mt_bg ls_loop
-mt_bg cat_loop
-mt_bg appender
-LOOPS=("${MT_PIDS[@]:10}")     # the tails stay until they are checked
+gv_group ls_loop
+gv_group cat_loop
+gv_group appender
 
 start=$(gv_now)
 # The workload runs for the simulated duration.
-end_at=$(awk -v s="$start" -v d="$SIM_SECONDS" -v k="$SCALE" 'BEGIN { print s + d / k }')
+end_at=$(awk -v s="$start" -v d="$SIM_SECONDS" -v k="$SCALE" 'BEGIN { printf "%.3f", s + d / k }')
 while awk -v e="$end_at" -v n="$(gv_now)" 'BEGIN { exit !(n < e) }'; do
   sleep 0.5
 done
 # The appends are writes: they wait for budget however long.  They are given
 # the rest of a generous deadline.
 wait_until 120 test -e "$MT_DIR/append.done" || fail "the 100 appends did not finish"
-for p in "${LOOPS[@]}"; do
-  kill -TERM "$p" 2>/dev/null
-  wait "$p" 2>/dev/null
-done
+gv_kill_groups                 # the tails stay until they are checked
 elapsed=$(gv_elapsed_since "$start")
 
 echo "workload ran ${elapsed}s real at time_scale $SCALE; requests at the emulator:"

@@ -1,0 +1,65 @@
+# tests/bench/findings.sh: the "What the figures say" section of the report:
+# for each target missed (and a few other things worth knowing), a sentence
+# built from this run's results.  Sourced by report.sh; md_findings prints
+# markdown.  Every figure comes from $BENCH_RES; what is said about causes
+# names the code that does it, so that it can be checked.
+
+md_findings() {
+  local out
+  out=$(
+    # ---- Requests: reply ----
+    jqs requests.jsonl '
+      map(select(.tool == "cliqfs" and .requests > .lower_bound)) []
+      | "- **\(.task)**: \(.requests) requests against a lower bound of \(.lower_bound) (+\(.requests - .lower_bound)). "
+        + (if (.apis["messages.get"] // 0) > 0 then
+             "\(.apis["messages.get"]) of them `messages.get`: after its first post cliqfs fetches the message it just posted to learn the user'"'"'s own id and name (cache/store.c `own_message`, cache/delivery.c `learn_self_from_post`); it is kept in the cache for a year, so a warm cache does not pay it again. "
+           else "" end)
+        + (if .refetches > 0 then
+             "\(.refetches) fetched a thread'"'"'s messages a second time during the task: the background refresher keeps a log fresh for 60 s (unscaled) after its last read (cache/store.c `refresher_main`, `STORE_FOLLOW_SECONDS`), and spends spare budget on the logs just read by `grep`; how many slip in varies from run to run with the timing. "
+           else "" end)'
+    # ---- Requests: follow ----
+    local flb
+    flb=$(follow_lb_json)
+    if [ "$flb" != null ]; then
+      jqs follow.jsonl --argjson lb "$flb" '
+        (map(select(.tool == "cliqfs"))[0]) as $c | (map(select(.tool == "curl+jq"))[0]) as $b
+        | select($c.requests > $lb.lower_bound)
+        | "- **follow**: \($c.requests) requests against a lower bound of \($lb.lower_bound). cliqfs fetches each followed thread'"'"'s history when `tail` opens it (\($c.threads) `chats.messages` at set-up, although `tail -n 0` shows none of it: the file'"'"'s size must be known), then polls every followed thread'"'"'s messages one by one (\($c.threads) requests a round); polling the \($c.channels) channels'"'"' thread lists instead (each entry carries the thread'"'"'s last message time) and fetching only the threads that changed would cost \($c.channel_pages) a round plus one per new message. The budget also sets the freshness: background refreshes take a slot only while more than max(2, budget/4) of the 14 `chats.messages` slots a minute stay free (cache/governor.h), and cliqfs fetched \($lb.fetches / ($c.sim_minutes) | r1) a minute while following, so each of \($c.threads) threads was fetched every \($lb.interval_s | r1) s on average and a new line took \($c.delays_sim | pct(50) | r1) s (median) to \($c.delays_sim | max | r1) s to appear, against the 10 s freshness of a `messages` file (`STORE_TTL_LOG`). The curl + jq loop saw them in \(if $b then ($b.delays_sim | pct(50) | r1 | tostring) + " s (median)" else "–" end) but sent \(if $b then ($b.requests_per_min | r1 | tostring) else "–" end) requests a minute, which a real account could not sustain (15 `chats.messages` a minute)."'
+    fi
+    # ---- Latency ----
+    jqs latency.jsonl '
+      group_by(.fs) | map({key: .[0].fs, value: {p50: (map(.p50_us) | med), p99: (map(.p99_us) | med)}})
+      | from_entries | select(.cliqfs and .floor and .cliqfs.p50 > 1.3 * .floor.p50)
+      | "- **cached reads**: cliqfs takes \(.cliqfs.p50 | f2) µs (p50) for what the FUSE floor does in \(.floor.p50 | f2) µs (\(.cliqfs.p50 / .floor.p50 | f2)×). Answering FLUSH, which cliqfs needs because a message is posted on close, explains \(if .floorflush then ((.floorflush.p50 - .floor.p50) | f2) else "?" end) µs of the \((.cliqfs.p50 - .floor.p50) | f2) µs; the rest is spent in the daemon per request."'
+    jqs latency_kinds.jsonl '
+      group_by(.kind) | map({k: .[0].kind, c: (map(select(.fs == "cliqfs"))[0]), f: (map(select(.fs == "floor"))[0])})
+      | map(select(.c != null and .f != null)) | select(length > 0)
+      | (max_by(.c.p50_us / .f.p50_us)) as $worst | (min_by(.c.p50_us / .f.p50_us)) as $best
+      | select($worst.c.p50_us > 1.3 * $worst.f.p50_us)
+      | "  By kind of file: `\($best.k)` costs \($best.c.p50_us / $best.f.p50_us | f2)× the floor, `\($worst.k)` \($worst.c.p50_us / $worst.f.p50_us | f2)×. "
+        + (if ($worst.c.daemon_reads_per_op - $best.c.daemon_reads_per_op) > 0.5 then
+             "For `\($worst.k)` the daemon makes \($worst.c.daemon_reads_per_op | f2) read() calls per operation, for `\($best.k)` \($best.c.daemon_reads_per_op | f2) (the floor: \($worst.f.daemon_reads_per_op | f2), its FUSE requests): the difference is a file read on every open. Opening a file served from its own cached answer (`info`, `main`, `members`; `state` looks its thread list up the same way) goes through the cache lookup, which asks the governor how busy the budget is (cache/store.c `ttl_for` → cache/governor.c `gov_pressure`), and that loads the shared ledger file from disk (`ledger_load`) each time."
+           else "The daemon makes no more read() calls than the floor: the time is spent computing." end)'
+    # ---- Memory ----
+    jqs scale_msgs.jsonl '
+      max_by(.shown) | select(.heap_bytes_per_msg > 2 * .json_bytes_per_msg)
+      | "- **memory per cached message**: \(.heap_bytes_per_msg | round) bytes of live heap (\(.mem_bytes_per_msg | round) of RSS) per message whose JSON is \(.json_bytes_per_msg | round) bytes: \(.heap_bytes_per_msg / .json_bytes_per_msg | f2)×. A message log (cache/store.c `struct store_log`) keeps every message as a parsed jansson object, an entry in a set of ids, a rendered line and a JSONL line; the text forms alone come to about \((.text_bytes / .shown + .json_bytes_per_msg) | round) bytes, the disk copy to \(.disk_cache_bytes / .shown | round)."'
+    # ---- History ----
+    jqs scale_msgs.jsonl '
+      .[] | select(.shown < .messages)
+      | "- **history**: with `-o history=\(.messages)` on a thread of \(.messages) messages, `messages` showed \(.shown) (\(.requests) requests). The first fetch stops after 50 pages (cache/store.c `fetch_log`), and each page after the first repeats one message because `totime` is inclusive, so a page brings 99 new messages: \(.shown) = 100 + 49 × 99. (config accepts history up to 100000.)"'
+    jqs scale_msgs.jsonl '
+      map(select(.shown == .messages and .requests > .lower_bound)) | select(length > 0)
+      | "- **history pages**: reading N messages took \(map("\(.requests) requests for \(.messages)") | join(", ")) (lower bound ceil(N/100)): the pages overlap by one message (the inclusive `totime`), so every 99 messages cost a request."'
+    # ---- Writes ----
+    jqs writes.jsonl '
+      .[] | select(.writes_real_s > 0.5 * .delivered_real_s)
+      | "- **writes**: the shell loop of \(.appends) appends itself took \(.writes_real_s * .time_scale | r1) s (simulated), about as long as the delivery (\(.delivered_sim_s | r1) s): the closes returned only as the posts went out, not as soon as each message was journaled in the outbox, so the budget paces the writer too. Delivery itself ran at the budget'"'"'s pace (\(.delivered_sim_s / .min_sim_s | f2)× the minimum)."'
+    # ---- ls -R growth ----
+    jqs scale_ls.jsonl '
+      select(length >= 2) | (min_by(.threads)) as $a | (max_by(.threads)) as $b
+      | "- **ls -R at scale** (not a target): from \($a.threads) to \($b.threads) threads the cold listing went from \($a.cold_s | f2) s to \($b.cold_s | f2) s and the daemon'"'"'s peak RSS from \($a.hwm_kb / 1024 | r1) to \($b.hwm_kb / 1024 | r1) MiB, about \((($b.hwm_kb - $a.hwm_kb) * 1024 / ($b.entries - $a.entries)) | round) bytes per listed entry; requests stayed at the lower bound (\($b.requests) for \($b.size))."'
+  )
+  [ -n "$out" ] || return 0
+  printf '\n## What the figures say\n\n%s\n' "$out"
+}
