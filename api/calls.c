@@ -731,8 +731,8 @@ int cliq_unmute(cliq_client *c, enum cliq_priority prio, const char *chat_id,
                      chat_id, "/unmute", NULL, err);
 }
 
-/* POSTs a message body; a 2xx answer is success whatever its body (the
- * message exists), with the id when the server gave one. */
+/* POSTs a message body: success with the id when the server gave one (204
+ * has none).  A 2xx with a garbled body is EIO: the outcome is unknown. */
 static int post_message(cliq_client *c, enum cliq_priority prio,
                         const char *pre, const char *id, json_t *body,
                         char **message_id_out, cliq_error *err)
@@ -745,12 +745,6 @@ static int post_message(cliq_client *c, enum cliq_priority prio,
   json_t *reply = NULL;
   int r = cliq__call(c, CLIQ_API_MESSAGES_POST, prio, "POST", path, NULL, body,
                      &reply, err);
-  if (r == -EIO && err->http_status >= 200 && err->http_status < 300 &&
-      err->curl_code == 0) {
-    /* Posted, but the answer is not JSON: still posted. */
-    memset(err, 0, sizeof *err);
-    r = 0;
-  }
   if (r == 0 && message_id_out)
     *message_id_out = cliq__posted_message_id(reply);
   json_decref(reply);

@@ -245,8 +245,8 @@ int cliq_unmute(cliq_client *c, enum cliq_priority prio, const char *chat_id,
                 cliq_error *err);
 /* Posts to a channel (no thread).  *message_id_out (caller frees) is the new
  * message's id, or NULL when the server answered 204.  message_id_out may be
- * NULL.  Any 2xx answer is success, even with a body that is not JSON (the
- * message exists).  -EIO after the request was sent (dropped connection,
+ * NULL.  A 2xx answer whose body is not JSON is -EIO (outcome unknown).
+ * -EIO after the request was sent (garbled answer, dropped connection;
  * timeout -> -ETIMEDOUT) does not prove the message was not stored. */
 int cliq_post_channel_message(cliq_client *c, enum cliq_priority prio,
                               const char *channel_id, const char *text,

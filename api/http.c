@@ -472,13 +472,20 @@ int cliq__call(cliq_client *c, enum cliq_api api, enum cliq_priority prio,
     }
     break;
   }
-  if (r < 0 || !out)
+  if (r < 0)
     goto out;
   if (rs.status == 204 || rs.len == 0)
     goto out;
+  /* A body that is not JSON is checked even when the caller wants none: a
+   * garbled answer does not prove that a write took effect (SPEC: unparsable
+   * reply -> EIO), and the outbox then verifies before it sends again. */
   json_error_t jerr;
-  *out = json_loadb(rs.body, rs.len, 0, &jerr);
-  if (!*out) {
+  json_t *parsed = json_loadb(rs.body, rs.len, 0, &jerr);
+  if (out)
+    *out = parsed;
+  else
+    json_decref(parsed);
+  if (!parsed) {
     r = cliq__fail(err, EIO, "%s %s: unparsable reply (HTTP %ld): %s", method,
                    path, rs.status, jerr.text);
     if (err)

@@ -872,6 +872,15 @@ static void test_fault_bad_bodies(void **state)
   cliq_thread t;
   fault(e, "threads.get", "truncate", 0);
   assert_err(cliq_get_thread(c, CLIQ_PRIO_READ, THREAD1, &t, &err), &err, EIO);
+  /* A garbled 2xx answer to a write proves nothing: EIO, never success. */
+  fault(e, "messages.post", "invalid_json", 0);
+  char *id = NULL;
+  assert_err(cliq_reply(c, CLIQ_PRIO_WRITE, THREAD1, "garbled answer", &id, &err),
+             &err, EIO);
+  assert_null(id);
+  fault(e, "threads.update", "invalid_json", 0);
+  assert_err(cliq_set_thread_state(c, CLIQ_PRIO_WRITE, THREAD1, "close", &err),
+             &err, EIO);
 }
 
 static void test_oversize_body(void **state)
