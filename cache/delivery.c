@@ -601,8 +601,9 @@ static bool may_have_reached(const cliq_error *err)
 {
   if (err->http_status >= 100)
     /* Cliq answered and said no, except gateways that gave up waiting for
-     * it. */
-    return err->http_status == 502 || err->http_status == 504;
+     * it, and a success whose answer came garbled (the write took effect). */
+    return err->http_status == 502 || err->http_status == 504 ||
+           (err->http_status >= 200 && err->http_status < 300);
   switch (err->curl_code) {
   case CURLE_OK:                    /* refused before sending (gate, auth) */
   case CURLE_UNSUPPORTED_PROTOCOL:
