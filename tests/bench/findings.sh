@@ -12,7 +12,7 @@ md_findings() {
       map(select(.tool == "cliqfs" and .requests > .lower_bound)) []
       | "- **\(.task)**: \(.requests) requests against a lower bound of \(.lower_bound) (+\(.requests - .lower_bound)). "
         + (if (.apis["messages.get"] // 0) > 0 then
-             "\(.apis["messages.get"]) of them `messages.get`: after its first post cliqfs fetches the message it just posted to learn the user'"'"'s own id and name (cache/store.c `own_message`, cache/delivery.c `learn_self_from_post`); it is kept in the cache for a year, so a warm cache does not pay it again. "
+             "\(.apis["messages.get"]) of them `messages.get` (`GET /chats/{id}/messages/{message}`): after the first post cliqfs fetches the message it just posted to learn the user'"'"'s own id and name, and two parts of it do so each for itself, cache/delivery.c `learn_self_from_post` and cache/store.c `own_message`\(if .apis["messages.get"] >= 2 then " (both did here, for the same message)" else "" end); the answer is kept, so a warm cache does not pay it again. "
            else "" end)
         + (if .refetches > 0 then
              "\(.refetches) fetched a thread'"'"'s messages a second time during the task: the background refresher keeps a log fresh for 60 s (unscaled) after its last read (cache/store.c `refresher_main`, `STORE_FOLLOW_SECONDS`), and spends spare budget on the logs just read by `grep`; how many slip in varies from run to run with the timing. "

@@ -384,7 +384,9 @@ and one post per matching thread. For follow see the next section. The curl + jq
 rate limit, so they run against an emulator whose windows are shrunk to nothing
 (\`--time-scale $BASELINE_SCALE\`); at real speed their bursts exceed the 15 requests a minute of
 \`chats.messages\` whenever they read more than 15 threads' messages within a minute, and the follow
-loop sends $((FOLLOW_N * 6)) \`chats.messages\` requests a minute: a real account would be locked out.
+loop, polling $FOLLOW_N threads every 10 s, asks for up to $((FOLLOW_N * 6)) \`chats.messages\` a minute (fewer
+here, where its own run time is magnified by the time scale: see the next table); a real account
+would be locked out.
 
 EOF
   md_requests

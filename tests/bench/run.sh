@@ -139,6 +139,7 @@ if [ -n "$FROM_RESULTS" ]; then
   BENCH_STARTED=$(jq -r 'select(.section == "meta") | .started' "$FROM_RESULTS")
   BENCH_SECONDS=$(jq -r 'select(.section == "meta") | .seconds' "$FROM_RESULTS")
   ONLY=$(jq -r 'select(.section == "meta") | .only' "$FROM_RESULTS")
+  jq -c 'select(.section == "meta") | del(.section)' "$FROM_RESULTS" >"$BENCH_RES/meta.jsonl"
 else
   BENCH_STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   T_START=$SECONDS

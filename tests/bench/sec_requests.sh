@@ -190,10 +190,23 @@ stamp_lines() {
   done
 }
 
+# _tail_opened PID...: every one of these processes has a messages file open.
 _tail_opened() {
-  local p
+  local p fd found
   for p in "$@"; do
-    ls -l "/proc/$p/fd" 2>/dev/null | grep -q '/messages$' || return 1
+    found=0
+    for fd in /proc/"$p"/fd/*; do
+      [[ "$(readlink "$fd" 2>/dev/null)" == */messages ]] && found=1
+    done
+    [ "$found" = 1 ] || return 1
+  done
+}
+
+# _all_arrived DIR POSTS: the lines of posts 0..POSTS-1 are in DIR/out.*.
+_all_arrived() {
+  local k
+  for k in $(seq 0 $(($2 - 1))); do
+    grep -qE "bench-follow-$k\$" "$1"/out.* || return 1
   done
 }
 
@@ -274,13 +287,7 @@ follow_run() {
   local t_end
   t_end=$(now)
   # Let the last posts arrive (they are not counted as requests any more).
-  _all_arrived() {
-    local kk
-    for kk in $(seq 0 $((posts - 1))); do
-      grep -qE "bench-follow-$kk\$" "$dir"/out.* || return 1
-    done
-  }
-  wait_for "$(calc "$FOLLOW_GRACE / $REQ_SCALE")" _all_arrived
+  wait_for "$(calc "$FOLLOW_GRACE / $REQ_SCALE")" _all_arrived "$dir" "$posts"
   bench_bg_stop
 
   # Delays (simulated seconds = real seconds x time scale).
