@@ -57,7 +57,12 @@ struct gov {
   int lock_fd;            /* ledger.lock, -1 when memory only */
   bool save_failed;       /* the file is behind what we know */
   bool shutdown;
+  int64_t loaded_us;      /* when the ledger was last read from disk */
 };
+
+/* gov_pressure() is asked on every cached read; it is a hint, so it may use
+ * a ledger up to this old instead of reading the file each time. */
+#define PRESSURE_RELOAD_US 250000
 
 static int set_err(cliq_error *err, int e, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -231,6 +236,7 @@ static void ledger_load(gov *g)
     return;
   }
   int64_t now = now_real_us();
+  g->loaded_us = now;
   for (int i = 0; i < CLIQ_API_COUNT; i++) {
     struct api_state *s = &g->apis[i];
     json_t *entry = json_object_get(apis, cliq_api_name((enum cliq_api)i));
@@ -654,9 +660,10 @@ double gov_pressure(gov *g, enum cliq_api api)
   if (!g || !cliq_api_info(api))
     return 0;
   pthread_mutex_lock(&g->mu);
-  ledger_load(g);
-  struct api_state *s = &g->apis[api];
   int64_t now = now_real_us();
+  if (now - g->loaded_us > PRESSURE_RELOAD_US)
+    ledger_load(g);
+  struct api_state *s = &g->apis[api];
   stamps_prune(s, now);
   double pressure = 1;
   if (s->locked_until <= now) {
