@@ -8,7 +8,6 @@
 #include <math.h>
 #include <pwd.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 
 #include "api/cliq.h"
 #include "api/endpoints.h"
+#include "cache/statefile.h"
 
 #define CONFIG_MAX_BYTES (1 << 20)
 
@@ -625,58 +625,25 @@ char *cliqfs_default_config_path(void)
   return path;
 }
 
-/* FNV-1a, 64 bits.  Only 48 bits of it are shown, which cannot give back a
- * token of any real length; it just tells accounts apart. */
-static uint64_t fnv1a(uint64_t h, const char *s)
-{
-  for (; *s; s++) {
-    h ^= (unsigned char)*s;
-    h *= 0x100000001b3ULL;
-  }
-  h ^= 0xff; /* separator, so that ("ab","c") != ("a","bc") */
-  h *= 0x100000001b3ULL;
-  return h;
-}
-
-/* "<host>[_<port>]-<12 hex>": the API base's host, so that people can tell
- * folders apart, and a hash of who is asking.  The client id names the
- * account for a self client and survives a new `cliqfs auth`, which keeps the
- * rate ledger; a static token stands for itself. */
+/* The folder name under $XDG_STATE_HOME/cliqfs/ and $XDG_CACHE_HOME/cliqfs/
+ * (statefile_account_key: the API host, a dash, 12 hex digits of SHA-256):
+ * the folder holds the rate ledger, so it must name who Cliq counts.  The
+ * client id names the account for a self client and survives a new
+ * `cliqfs auth`, which keeps the ledger; a static token stands for itself.
+ * The prefixes keep a client id and a token of the same text apart.  Only the
+ * truncated digest leaves this function; the copy holding the token is wiped. */
 static char *account_key(const struct cliqfs_config *cfg)
 {
-  const char *url = cfg->api_url;
-  const char *p = strstr(url, "://");
-  p = p ? p + 3 : url;
-  const char *end = p + strcspn(p, "/?#");
-  const char *at = memchr(p, '@', (size_t)(end - p));
-  if (at)
-    p = at + 1;
-  char host[128];
-  size_t n = 0;
-  for (; p < end && n + 1 < sizeof host; p++) {
-    unsigned char ch = (unsigned char)*p;
-    if (isalnum(ch) || ch == '.' || ch == '-')
-      host[n++] = (char)tolower(ch);
-    else if (ch == ':')
-      host[n++] = '_';
-  }
-  host[n] = '\0';
-  if (n == 0)
-    strcpy(host, "cliq");
-
-  uint64_t h = 0xcbf29ce484222325ULL;
-  h = fnv1a(h, cfg->api_url);
-  if (cfg->access_token) {
-    h = fnv1a(h, "static");
-    h = fnv1a(h, cfg->access_token);
-  } else {
-    h = fnv1a(h, "client");
-    h = fnv1a(h, cfg->client_id ? cfg->client_id : "");
-  }
-  char *key = NULL;
-  if (asprintf(&key, "%s-%012llx", host,
-               (unsigned long long)(h & 0xffffffffffffULL)) < 0)
+  char *identity = NULL;
+  int n = cfg->access_token
+              ? asprintf(&identity, "static:%s", cfg->access_token)
+              : asprintf(&identity, "client:%s",
+                         cfg->client_id ? cfg->client_id : "");
+  if (n < 0)
     return NULL;
+  char *key = statefile_account_key(cfg->api_url, identity);
+  explicit_bzero(identity, (size_t)n);
+  free(identity);
   return key;
 }
 

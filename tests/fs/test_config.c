@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "cache/statefile.h"
 #include "fs/config.h"
 
 #define SECRET "1000.s3cr3t-token-value-XYZ"
@@ -561,6 +563,37 @@ static void test_incomplete_credentials(void **state)
   assert_int_equal(finalize(fx), 0);
 }
 
+/* The account folder name a config gets: finalizes a fresh config with the
+ * given api_url and either a client id (with a secret and a refresh token) or
+ * a static token.  Caller frees. */
+static char *folder_of(const char *api_url, const char *client_id,
+                       const char *refresh_token, const char *access_token)
+{
+  struct cliqfs_config c;
+  char err[512];
+  cliqfs_config_init(&c);
+  if (api_url)
+    assert_int_equal(cliqfs_config_set(&c, "api_url", api_url, err,
+                                       sizeof err), 0);
+  if (access_token) {
+    assert_int_equal(cliqfs_config_set(&c, "access_token", access_token, err,
+                                       sizeof err), 0);
+  } else {
+    assert_int_equal(cliqfs_config_set(&c, "client_id", client_id, err,
+                                       sizeof err), 0);
+    assert_int_equal(cliqfs_config_set(&c, "client_secret", "s2", err,
+                                       sizeof err), 0);
+    assert_int_equal(cliqfs_config_set(&c, "refresh_token", refresh_token,
+                                       err, sizeof err), 0);
+  }
+  assert_int_equal(cliqfs_config_finalize(&c, err, sizeof err), 0);
+  char *key = strdup(strrchr(c.state_dir, '/') + 1);
+  assert_non_null(key);
+  assert_string_equal(key, strrchr(c.cache_dir, '/') + 1);
+  cliqfs_config_clear(&c);
+  return key;
+}
+
 static void test_state_and_cache_dirs(void **state)
 {
   struct fixture *fx = *state;
@@ -577,38 +610,64 @@ static void test_state_and_cache_dirs(void **state)
   assert_not_contains(fx->cfg.state_dir, "1000.ID");
   const char *key = strrchr(fx->cfg.state_dir, '/') + 1;
   assert_string_equal(key, strrchr(fx->cfg.cache_dir, '/') + 1);
-  char *first = strdup(key);
 
-  /* The same account with a new refresh token keeps its folder (and thus its
-   * rate ledger); another API base or client gets another one. */
-  struct cliqfs_config other;
-  const char *variants[][3] = {
-    { "1000.ID", "https://cliq.zoho.com", "same" },
-    { "1000.ID", "http://127.0.0.1:4444", "other" },
-    { "1000.OTHER", "https://cliq.zoho.com", "other" },
+  /* One implementation of the name: cache/statefile's, over the data
+   * centre's API base and the client id (never the refresh token). */
+  char *expected = statefile_account_key("https://cliq.zoho.com",
+                                         "client:1000.ID");
+  assert_non_null(expected);
+  assert_string_equal(key, expected);
+  free(expected);
+
+  /* The same account with a new refresh token, or its API base written
+   * differently, keeps its folder (and thus its rate ledger); another API
+   * base or client gets another one. */
+  const struct {
+    const char *api_url, *client_id, *access_token;
+    bool same;
+  } variants[] = {
+    { "https://cliq.zoho.com", "1000.ID", NULL, true },
+    { "HTTPS://Cliq.Zoho.COM/", "1000.ID", NULL, true },
+    { "http://127.0.0.1:4444", "1000.ID", NULL, false },
+    { "https://cliq.zoho.eu", "1000.ID", NULL, false },
+    { "https://cliq.zoho.com", "1000.OTHER", NULL, false },
+    /* A static token equal to the client id is another identity. */
+    { "https://cliq.zoho.com", NULL, "1000.ID", false },
   };
-  for (int i = 0; i < 3; i++) {
-    cliqfs_config_init(&other);
-    assert_int_equal(cliqfs_config_set(&other, "client_id", variants[i][0],
-                                       fx->err, sizeof fx->err), 0);
-    assert_int_equal(cliqfs_config_set(&other, "client_secret", "s2",
-                                       fx->err, sizeof fx->err), 0);
-    assert_int_equal(cliqfs_config_set(&other, "refresh_token", "another",
-                                       fx->err, sizeof fx->err), 0);
-    assert_int_equal(cliqfs_config_set(&other, "api_url", variants[i][1],
-                                       fx->err, sizeof fx->err), 0);
-    assert_int_equal(cliqfs_config_finalize(&other, fx->err,
-                                            sizeof fx->err), 0);
-    const char *k = strrchr(other.state_dir, '/') + 1;
-    if (strcmp(variants[i][2], "same") == 0)
-      assert_string_equal(k, first);
+  for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+    char *k = folder_of(variants[i].api_url, variants[i].client_id, "another",
+                        variants[i].access_token);
+    if (variants[i].same)
+      assert_string_equal(k, key);
     else
-      assert_string_not_equal(k, first);
-    if (i == 1)
-      assert_true(strncmp(k, "127.0.0.1_4444-", 15) == 0);
-    cliqfs_config_clear(&other);
+      assert_string_not_equal(k, key);
+    free(k);
   }
-  free(first);
+  char *loopback = folder_of("http://127.0.0.1:4444", "1000.ID", "another",
+                             NULL);
+  assert_true(strncmp(loopback, "127.0.0.1_4444-", 15) == 0);
+  assert_int_equal(strlen(loopback), 15 + 12);
+  free(loopback);
+}
+
+/* A static token names its own folder, stably, and never appears in it. */
+static void test_static_token_dirs(void **state)
+{
+  (void)state;
+  char *a = folder_of(NULL, NULL, NULL, SECRET);
+  char *again = folder_of(NULL, NULL, NULL, SECRET);
+  char *b = folder_of(NULL, NULL, NULL, SECRET "2");
+  assert_string_equal(a, again);
+  assert_string_not_equal(a, b);
+  assert_not_contains(a, SECRET);
+  assert_not_contains(a, "s3cr3t");
+  char *expected = statefile_account_key("https://cliq.zoho.com",
+                                         "static:" SECRET);
+  assert_string_equal(a, expected);
+  free(expected);
+  free(a);
+  free(again);
+  free(b);
 }
 
 static void test_dirs_default_to_home(void **state)
@@ -775,6 +834,7 @@ int main(void)
     T(test_no_credentials),
     T(test_incomplete_credentials),
     T(test_state_and_cache_dirs),
+    T(test_static_token_dirs),
     T(test_dirs_default_to_home),
     T(test_preset_dirs_kept),
     T(test_store_new_file),
