@@ -74,6 +74,19 @@ static int buf_append_str(char **buf, size_t *len, size_t *cap, const char *s)
   return buf_append(buf, len, cap, s, strlen(s));
 }
 
+/* A name or an id inside a line: control characters (a TAB or a line break
+ * would forge fields or lines) become spaces. */
+static int buf_append_field(char **buf, size_t *len, size_t *cap,
+                            const char *s)
+{
+  size_t start = *len;
+  int r = buf_append_str(buf, len, cap, s);
+  for (size_t i = start; r == 0 && i < *len; i++)
+    if ((unsigned char)(*buf)[i] < 0x20 || (*buf)[i] == 0x7f)
+      (*buf)[i] = ' ';
+  return r;
+}
+
 /* ---- A string-keyed hash map of pointers ---------------------------------- */
 
 struct smap_entry {
@@ -486,6 +499,7 @@ static int fetch_retrying(void *vctx, const char *key, json_t **out,
   double deadline = now_mono() + ctx->s->max_wait_s;
   unsigned seed = (unsigned)(uintptr_t)ctx ^ (unsigned)time(NULL);
   cliq_error first;
+  memset(&first, 0, sizeof first);
   int first_r = 0;
   for (int attempt = 0;; attempt++) {
     memset(err, 0, sizeof *err);
@@ -1038,7 +1052,7 @@ int store_render_message(const cliq_message *m, char **buf, size_t *len,
   int r = 0;
   r |= buf_append_str(buf, len, cap, ts);
   r |= buf_append_str(buf, len, cap, " ");
-  r |= buf_append_str(buf, len, cap, who);
+  r |= buf_append_field(buf, len, cap, who);
   r |= buf_append_str(buf, len, cap, ":");
   const char *text = m->text ? m->text : "";
   /* Trailing line breaks carry nothing and would make empty lines. */
@@ -1066,11 +1080,11 @@ int store_render_message(const cliq_message *m, char **buf, size_t *len,
 int store_render_user(const cliq_user *u, char **buf, size_t *len, size_t *cap)
 {
   int r = 0;
-  r |= buf_append_str(buf, len, cap, u->user_id ? u->user_id : "");
+  r |= buf_append_field(buf, len, cap, u->user_id ? u->user_id : "");
   r |= buf_append_str(buf, len, cap, "\t");
-  r |= buf_append_str(buf, len, cap, u->email_id ? u->email_id : "");
+  r |= buf_append_field(buf, len, cap, u->email_id ? u->email_id : "");
   r |= buf_append_str(buf, len, cap, "\t");
-  r |= buf_append_str(buf, len, cap, u->name ? u->name : "");
+  r |= buf_append_field(buf, len, cap, u->name ? u->name : "");
   r |= buf_append_str(buf, len, cap, "\n");
   return r ? -ENOMEM : 0;
 }

@@ -213,7 +213,8 @@ int store_render_message(const cliq_message *m, char **buf, size_t *len,
                          size_t *cap);
 /* "2026-11-25T18:54:50Z" for epoch milliseconds; out has at least 21 bytes. */
 void store_format_time(int64_t ms, char *out, size_t outlen);
-/* Appends "user_id\temail_id\tname\n". */
+/* Appends "user_id\temail_id\tname\n"; control characters inside the
+ * fields (a TAB, a line break) become spaces, so a line is one person. */
 int store_render_user(const cliq_user *u, char **buf, size_t *len,
                       size_t *cap);
 

@@ -1536,6 +1536,8 @@ static int find_thread_by_id(struct fs *fs, struct node *ch, const char *name,
     return r;
   store_thread t;
   r = store_thread_lookup(fs->store, name, STORE_FETCH, &t, err);
+  if (r == -EINVAL)
+    r = -ENOENT;     /* not the shape of a chat id: no such name */
   if (r == 0) {
     if (strcmp(t.parent_chat_id, c.chat_id) != 0)
       r = -ENOENT;
@@ -2044,6 +2046,11 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
     r = fs_fail_path(fs, path, EPERM, NULL, "only a channel can hold new threads");
     goto out;
   }
+  if (strlen(name) > NAMES_MAX_BYTES) {
+    r = fs_fail_path(fs, path, ENAMETOOLONG, NULL,
+                     "a name holds at most 255 bytes");
+    goto out;
+  }
   struct node *existing = NULL;
   r = lookup_child(fs, p, name, &existing, &err);
   if (r == 0) {
@@ -2540,6 +2547,13 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
   if (h->poisoned) {
     r = -h->poisoned;
     goto out_quiet;
+  }
+  if ((h->wk == W_MESSAGE || h->wk == W_MAIN) && memchr(buf, '\0', size)) {
+    /* A NUL would end the text early: nothing is cut silently. */
+    r = -EILSEQ;
+    why = "a message cannot hold a NUL byte";
+    h->poisoned = EILSEQ;
+    goto out;
   }
   if (h->wk == W_MESSAGE || h->wk == W_MAIN) {
     r = write_allowed(fs, n, &err, &why);
@@ -3176,13 +3190,15 @@ static void *watchdog_main(void *arg)
 
 /* ---- Start-up and daemonizing ---------------------------------------------------------
  *
- * Everything that can fail (on_start, the journal, the governor's and the
- * cache's folders, threads) happens in the process that will serve the
- * mount, after it forked; the process the user started waits until the
- * daemon says how start-up went (one byte on a pipe) and exits with that,
- * after copying to its own stderr what the daemon printed meanwhile (the
- * daemon's stderr is a memory file until then).  So `cliqfs MOUNTPOINT`
- * exits non-zero with the reason when the mount cannot be served. */
+ * Without -f the process the user started forks first, and everything that
+ * can fail (mounting, on_start, the journal, the governor's and the cache's
+ * folders, threads) happens in the daemon, which will serve the mount.  The
+ * first process waits until the daemon says how start-up went (one byte on
+ * a pipe; nothing when it died) and exits with that, after copying to its
+ * own stderr what the daemon printed meanwhile (the daemon's stderr is a
+ * memory file until then; /dev/null and syslog after).  So `cliqfs
+ * MOUNTPOINT` exits 0 once the mount serves, and non-zero with the reason
+ * when it cannot. */
 struct startup {
   int report_fd;      /* daemon: the pipe's write end; -1 when none */
   int log_fd;         /* what the daemon's stderr was during start-up */
@@ -3331,6 +3347,20 @@ int cliqfs_run(struct cliqfs_config *cfg, struct fuse_args *args,
     fprintf(stderr, "cliqfs: out of memory\n");
     goto out;
   }
+  if (!opts.foreground) {
+    /* The daemon mounts: the process the user started only waits for its
+     * word (the mount point is already an absolute path). */
+    int status = 1;
+    int d = daemonize(&st, &status);
+    if (d < 0)
+      goto out;
+    if (d == 1) {
+      fs_free(fs);
+      free(opts.mountpoint);
+      return status;
+    }
+    fs->daemonized = true;
+  }
   se = fuse_session_new(args, &ops, sizeof ops, fs);
   if (!se)
     goto out;
@@ -3341,24 +3371,8 @@ int cliqfs_run(struct cliqfs_config *cfg, struct fuse_args *args,
   if (fuse_session_mount(se, opts.mountpoint) != 0)
     goto out;
   mounted = true;
-  if (opts.foreground) {
-    if (fuse_daemonize(1) != 0)
-      goto out;
-  } else {
-    int status = 1;
-    int d = daemonize(&st, &status);
-    if (d < 0)
-      goto out;
-    if (d == 1) {
-      /* The daemon owns the mount now: leave it mounted. */
-      fuse_remove_signal_handlers(se);
-      fuse_session_destroy(se);
-      fs_free(fs);
-      free(opts.mountpoint);
-      return status;
-    }
-    fs->daemonized = true;
-  }
+  if (opts.foreground && fuse_daemonize(1) != 0)
+    goto out;
   /* Mounted: everything from here on happens in the daemon. */
   if (hooks && hooks->on_start) {
     if (hooks->on_start(hooks->ctx, cfg) != 0) {

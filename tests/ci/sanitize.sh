@@ -2,8 +2,16 @@
 # tests/ci/sanitize.sh: the whole test suite built with AddressSanitizer +
 # UndefinedBehaviorSanitizer.  Fails on any failing test and on any sanitizer
 # report, including reports of processes whose stderr nobody reads (the
-# cliqfs daemon behind a mount, the emulator): every report goes to a file
-# under $ASAN_BUILD_DIR/sanitizer-reports/ and any such file fails the run.
+# cliqfs daemon behind a mount, the emulator): reports go to files under
+# $ASAN_BUILD_DIR/sanitizer-reports/ (log_path) and any such file fails the
+# run; so does a report found in the tests' output, even of a test that
+# passed (one expecting a child process to fail, say).
+#
+# With gcc, libubsan is a runtime of its own beside libasan and prints its
+# diagnostics to stderr whatever log_path says (a SUMMARY line at most
+# reaches the file): an UB report of a process without stderr then shows
+# only as that process stopping (halt_on_error=1).  With clang (CC=clang and
+# a build dir of its own) one runtime writes every report to the files.
 #
 #   bash tests/ci/sanitize.sh [MESON TEST ARGS...]     (from the repo root)
 #   e.g. bash tests/ci/sanitize.sh --suite unit
@@ -13,8 +21,10 @@
 #   ASAN_BUILD_DIR                build dir (default build-asan)
 #   SANITIZE_TIMEOUT_MULTIPLIER   meson --timeout-multiplier (default 3)
 #   SANITIZE_DETECT_LEAKS         1 (default) or 0.  LeakSanitizer stops the
-#       process with ptrace at exit: it cannot run in a process that is being
-#       traced (gdb, strace) and reports a fatal error there; set 0 only then.
+#       process with ptrace at exit: in a process that is being traced (gdb,
+#       strace) it cannot, and writes a "fatal error" report instead.  Such a
+#       report, and nothing else, is listed but does not fail the run (a test
+#       that runs cliqfs under strace had better set detect_leaks=0 for it).
 set -u
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -25,7 +35,10 @@ start=$(date +%s)
 say() { printf '== %s\n' "$*"; }
 run() { printf '+ %s\n' "$*"; "$@"; }
 
-opts=(-Db_sanitize=address,undefined -Db_lundef=false)
+# werror off here: gcc's sanitizer instrumentation adds paths (a NULL after a
+# nonnull check, say) that make -Wformat-overflow and friends warn where the
+# plain build, which keeps -Werror, does not.  The warnings are still shown.
+opts=(-Db_sanitize=address,undefined -Db_lundef=false -Dwerror=false)
 if [ -f "$build/build.ninja" ]; then
   say "reconfiguring $build"
   run meson configure "$build" "${opts[@]}" || exit 2
@@ -42,7 +55,10 @@ reports=$(cd "$build" && pwd)/sanitizer-reports
 rm -rf "$reports"
 mkdir -p "$reports" && chmod 1777 "$reports" || exit 2
 
-export ASAN_OPTIONS="detect_leaks=${SANITIZE_DETECT_LEAKS:-1}:halt_on_error=1:abort_on_error=0:print_summary=1:log_path=$reports/asan:log_exe_name=1"
+# verify_asan_link_order=0: the benchmark preloads a small library into the
+# daemon (tests/bench/heapstat.c, which reads mallinfo2 and replaces nothing);
+# ASan would refuse to start behind it.
+export ASAN_OPTIONS="detect_leaks=${SANITIZE_DETECT_LEAKS:-1}:halt_on_error=1:abort_on_error=0:print_summary=1:verify_asan_link_order=0:log_path=$reports/asan:log_exe_name=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:print_summary=1:log_path=$reports/ubsan:log_exe_name=1"
 if [ -f tests/ci/lsan.supp ]; then
   export LSAN_OPTIONS="suppressions=$repo/tests/ci/lsan.supp:print_suppressions=0"
@@ -55,13 +71,26 @@ run meson test -C "$build" --print-errorlogs \
   --timeout-multiplier "${SANITIZE_TIMEOUT_MULTIPLIER:-3}" "$@"
 test_rc=$?
 
+# A process run under ptrace (a test that runs it under strace, say) cannot
+# have its leaks checked: LeakSanitizer says so in a file of exactly these
+# lines and nothing else.  That is not a finding; anything more is.
+ptrace_only='^==[^=]+==[0-9]+==(LeakSanitizer has encountered a fatal error\.|HINT: For debugging, try setting environment variable LSAN_OPTIONS=verbosity=1:log_threads=1|HINT: LeakSanitizer does not work under ptrace \(strace, gdb, etc\))$'
 found=0
+untraceable=()
 for f in "$reports"/*; do
   [ -e "$f" ] || continue
+  if grep -q 'LeakSanitizer does not work under ptrace' "$f" &&
+     ! grep -Evq "$ptrace_only" "$f"; then
+    untraceable+=("$(basename "$f")")
+    continue
+  fi
   found=$((found + 1))
   echo "---- sanitizer report: $f"
   cat "$f"
 done
+if [ "${#untraceable[@]}" -gt 0 ]; then
+  say "not a finding: ${#untraceable[@]} process(es) ran under ptrace, where LeakSanitizer cannot check leaks: ${untraceable[*]}"
+fi
 
 # Reports that reached a test's output rather than a file.
 testlog="$build/meson-logs/testlog.txt"

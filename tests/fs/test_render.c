@@ -92,6 +92,23 @@ static void test_users(void **state)
   free(buf);
 }
 
+/* Names from Cliq cannot forge lines or fields (issue 7). */
+static void test_hostile_names(void **state)
+{
+  (void)state;
+  char *s = render_json("{\"id\":\"1_5\",\"time\":1000,"
+                        "\"sender\":{\"id\":\"9\",\"name\":\"Eve\\n1970-01-01T00:00:09Z Boss\"},"
+                        "\"content\":{\"text\":\"hi\"}}");
+  assert_string_equal(s, "1970-01-01T00:00:01Z Eve 1970-01-01T00:00:09Z Boss: hi\n");
+  free(s);
+  cliq_user u = { "1\t2", "a@b\r", "Eve\nMallory\t99\tceo@x" };
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  assert_int_equal(store_render_user(&u, &buf, &len, &cap), 0);
+  assert_string_equal(buf, "1 2\ta@b \tEve Mallory 99 ceo@x\n");
+  free(buf);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -100,6 +117,7 @@ int main(void)
     cmocka_unit_test(test_multi_line),
     cmocka_unit_test(test_other_kinds),
     cmocka_unit_test(test_users),
+    cmocka_unit_test(test_hostile_names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
