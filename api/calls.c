@@ -328,22 +328,27 @@ static int next_page_token(json_t *reply, char **next, cliq_error *err,
   return 0;
 }
 
-int cliq_list_channels(cliq_client *c, enum cliq_priority prio,
-                       cliq_channel_list *out, cliq_error *err)
+/* Fetches every page of a next_token list into the list behind *count:
+ * parse_page appends one reply's items.  The caller dedupes and, on error,
+ * clears the list. */
+static int fetch_all_pages(cliq_client *c, enum cliq_api api,
+                           enum cliq_priority prio, const char *path,
+                           const char *base_query, const char *what,
+                           int (*parse_page)(json_t *reply, void *list,
+                                             cliq_error *err),
+                           void *list, const size_t *count, cliq_error *err)
 {
-  ERR_LOCAL(err);
-  memset(out, 0, sizeof *out);
   char *next = NULL;
   int r = 0;
   for (int page = 0;; page++) {
     if (page >= MAX_PAGES) {
-      r = cliq__fail(err, EIO, "channel list: more than %d pages", MAX_PAGES);
+      r = cliq__fail(err, EIO, "%s list: more than %d pages", what, MAX_PAGES);
       goto out;
     }
     char *query = NULL;
     char *esc = next ? cliq__escape(next) : NULL;
     if ((next && !esc) ||
-        asprintf(&query, "joined=true&limit=100%s%s", esc ? "&next_token=" : "",
+        asprintf(&query, "%s%s%s", base_query, esc ? "&next_token=" : "",
                  esc ? esc : "") < 0) {
       free(esc);
       r = path_oom(err);
@@ -351,12 +356,11 @@ int cliq_list_channels(cliq_client *c, enum cliq_priority prio,
     }
     free(esc);
     json_t *reply = NULL;
-    size_t before = out->count;
-    r = cliq__call(c, CLIQ_API_CHANNELS_LIST, prio, "GET", "/api/v2/channels",
-                   query, NULL, &reply, err);
+    size_t before = *count;
+    r = cliq__call(c, api, prio, "GET", path, query, NULL, &reply, err);
     free(query);
     if (r == 0)
-      r = cliq__parse_channel_page(reply, out, err);
+      r = parse_page(reply, list, err);
     bool more = false;
     if (r == 0)
       r = next_page_token(reply, &next, err, &more);
@@ -364,14 +368,35 @@ int cliq_list_channels(cliq_client *c, enum cliq_priority prio,
     if (r < 0)
       goto out;
     /* An empty page ends the list even if a token came with it. */
-    if (!more || out->count == before)
+    if (!more || *count == before)
       break;
   }
-  if (dedupe(out->items, &out->count, sizeof *out->items, channel_key,
-             channel_clear_v) < 0)
-    r = path_oom(err);
 out:
   free(next);
+  return r;
+}
+
+static int parse_channel_page_v(json_t *reply, void *list, cliq_error *err)
+{
+  return cliq__parse_channel_page(reply, list, err);
+}
+
+static int parse_thread_page_v(json_t *reply, void *list, cliq_error *err)
+{
+  return cliq__parse_thread_page(reply, list, err);
+}
+
+int cliq_list_channels(cliq_client *c, enum cliq_priority prio,
+                       cliq_channel_list *out, cliq_error *err)
+{
+  ERR_LOCAL(err);
+  memset(out, 0, sizeof *out);
+  int r = fetch_all_pages(c, CLIQ_API_CHANNELS_LIST, prio, "/api/v2/channels",
+                          "joined=true&limit=100", "channel",
+                          parse_channel_page_v, out, &out->count, err);
+  if (r == 0 && dedupe(out->items, &out->count, sizeof *out->items,
+                       channel_key, channel_clear_v) < 0)
+    r = path_oom(err);
   if (r < 0)
     cliq_channel_list_clear(out);
   return r;
@@ -409,45 +434,12 @@ int cliq_list_threads(cliq_client *c, enum cliq_priority prio,
   char *path = build_path("/api/v2/channels/", channel_id, "/threads", NULL);
   if (!path)
     return path_oom(err);
-  char *next = NULL;
-  int r = 0;
-  for (int page = 0;; page++) {
-    if (page >= MAX_PAGES) {
-      r = cliq__fail(err, EIO, "thread list: more than %d pages", MAX_PAGES);
-      goto out;
-    }
-    char *query = NULL;
-    char *esc = next ? cliq__escape(next) : NULL;
-    if ((next && !esc) ||
-        asprintf(&query, "state=all&limit=100%s%s", esc ? "&next_token=" : "",
-                 esc ? esc : "") < 0) {
-      free(esc);
-      r = path_oom(err);
-      goto out;
-    }
-    free(esc);
-    json_t *reply = NULL;
-    size_t before = out->count;
-    r = cliq__call(c, CLIQ_API_THREADS_LIST, prio, "GET", path, query, NULL,
-                   &reply, err);
-    free(query);
-    if (r == 0)
-      r = cliq__parse_thread_page(reply, out, err);
-    bool more = false;
-    if (r == 0)
-      r = next_page_token(reply, &next, err, &more);
-    json_decref(reply);
-    if (r < 0)
-      goto out;
-    /* An empty page ends the list even if a token came with it. */
-    if (!more || out->count == before)
-      break;
-  }
-  if (dedupe(out->items, &out->count, sizeof *out->items, thread_key,
-             thread_clear_v) < 0)
+  int r = fetch_all_pages(c, CLIQ_API_THREADS_LIST, prio, path,
+                          "state=all&limit=100", "thread", parse_thread_page_v,
+                          out, &out->count, err);
+  if (r == 0 && dedupe(out->items, &out->count, sizeof *out->items, thread_key,
+                       thread_clear_v) < 0)
     r = path_oom(err);
-out:
-  free(next);
   free(path);
   if (r < 0)
     cliq_thread_list_clear(out);

@@ -64,22 +64,6 @@ struct gov {
  * a ledger up to this old instead of reading the file each time. */
 #define PRESSURE_RELOAD_US 250000
 
-static int set_err(cliq_error *err, int e, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int set_err(cliq_error *err, int e, const char *fmt, ...)
-{
-  if (err) {
-    memset(err, 0, sizeof(*err));
-    err->err = e;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof(err->message), fmt, ap);
-    va_end(ap);
-  }
-  return -e;
-}
-
 static int64_t now_real_us(void)
 {
   struct timespec ts;
@@ -337,7 +321,7 @@ gov *gov_new(const gov_options *opts, cliq_error *err)
     opts = &defaults;
   gov *g = calloc(1, sizeof(*g));
   if (!g) {
-    set_err(err, ENOMEM, "out of memory");
+    statefile_fail(err, ENOMEM, "out of memory");
     return NULL;
   }
   g->lock_fd = -1;
@@ -357,21 +341,21 @@ gov *gov_new(const gov_options *opts, cliq_error *err)
     char *lock_path = NULL;
     int rc = statefile_mkdirs(opts->state_dir, 0700);
     if (rc) {
-      set_err(err, -rc, "rate ledger folder %s: %s", opts->state_dir,
+      statefile_fail(err, -rc, "rate ledger folder %s: %s", opts->state_dir,
               strerror(-rc));
       goto fail;
     }
     if (asprintf(&g->ledger_path, "%s/ledger", opts->state_dir) < 0 ||
         asprintf(&lock_path, "%s/ledger.lock", opts->state_dir) < 0) {
       g->ledger_path = NULL;
-      set_err(err, ENOMEM, "out of memory");
+      statefile_fail(err, ENOMEM, "out of memory");
       goto fail;
     }
     g->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     int e = errno;
     free(lock_path);
     if (g->lock_fd < 0) {
-      set_err(err, e, "rate ledger lock in %s: %s", opts->state_dir,
+      statefile_fail(err, e, "rate ledger lock in %s: %s", opts->state_dir,
               strerror(e));
       goto fail;
     }
@@ -432,10 +416,10 @@ int gov_set_limit_str(gov *g, const char *api_name, const char *value,
 {
   int api = cliq_api_from_name(api_name);
   if (api < 0)
-    return set_err(err, EINVAL, "limit.%s: unknown API",
+    return statefile_fail(err, EINVAL, "limit.%s: unknown API",
                    api_name ? api_name : "(null)");
   if (!value)
-    return set_err(err, EINVAL, "limit.%s: missing value", api_name);
+    return statefile_fail(err, EINVAL, "limit.%s: missing value", api_name);
   const char *p = value;
   while (*p == ' ' || *p == '\t')
     p++;
@@ -468,13 +452,13 @@ int gov_set_limit_str(gov *g, const char *api_name, const char *value,
     ok = ok && *p == '\0';
   }
   if (!ok)
-    return set_err(err, EINVAL,
+    return statefile_fail(err, EINVAL,
                    "limit.%s = %s: expected N/SECONDS (e.g. 20/60), N >= 1, "
                    "SECONDS > 0",
                    api_name, value);
   int rc = gov_set_limit(g, (enum cliq_api)api, (int)n, seconds);
   if (rc)
-    return set_err(err, -rc, "limit.%s: %s", api_name, strerror(-rc));
+    return statefile_fail(err, -rc, "limit.%s: %s", api_name, strerror(-rc));
   if (err)
     memset(err, 0, sizeof(*err));
   return 0;

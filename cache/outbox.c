@@ -90,28 +90,6 @@ int outbox_kind_from_name(const char *name)
   return -1;
 }
 
-static void set_err(cliq_error *err, int e, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(cliq_error *err, int e, const char *fmt, ...)
-{
-  if (!err)
-    return;
-  memset(err, 0, sizeof(*err));
-  err->err = e;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err->message, sizeof(err->message), fmt, ap);
-  va_end(ap);
-}
-
-static double now_real(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* ---- entries ---------------------------------------------------------------- */
 
 void outbox_entry_clear(outbox_entry *entry)
@@ -606,7 +584,7 @@ static int take_slot(outbox *ob, const char *state_dir, cliq_error *err)
     char *dir = NULL, *failed = NULL;
     int rc = slot_dirs(state_dir, slot, &dir, &failed);
     if (rc) {
-      set_err(err, ENOMEM, "out of memory");
+      statefile_fail(err, ENOMEM, "out of memory");
       return rc;
     }
     int fd = -1;
@@ -617,7 +595,7 @@ static int take_slot(outbox *ob, const char *state_dir, cliq_error *err)
       continue;
     }
     if (rc) {
-      set_err(err, -rc, "%s: %s", dir, strerror(-rc));
+      statefile_fail(err, -rc, "%s: %s", dir, strerror(-rc));
       free(dir);
       free(failed);
       return rc;
@@ -628,7 +606,7 @@ static int take_slot(outbox *ob, const char *state_dir, cliq_error *err)
     ob->lock_fd = fd;
     return 0;
   }
-  set_err(err, EBUSY,
+  statefile_fail(err, EBUSY,
           "%s: all %d outbox slots are in use by other cliqfs processes",
           state_dir, OUTBOX_MAX_SLOTS);
   return -EBUSY;
@@ -637,12 +615,12 @@ static int take_slot(outbox *ob, const char *state_dir, cliq_error *err)
 outbox *outbox_open(const char *state_dir, cliq_error *err)
 {
   if (!state_dir) {
-    set_err(err, EINVAL, "outbox: no state folder");
+    statefile_fail(err, EINVAL, "outbox: no state folder");
     return NULL;
   }
   outbox *ob = calloc(1, sizeof(*ob));
   if (!ob) {
-    set_err(err, ENOMEM, "out of memory");
+    statefile_fail(err, ENOMEM, "out of memory");
     return NULL;
   }
   ob->lock_fd = -1;
@@ -655,24 +633,24 @@ outbox *outbox_open(const char *state_dir, cliq_error *err)
 
   int rc;
   if (!(ob->state_dir = strdup(state_dir))) {
-    set_err(err, ENOMEM, "out of memory");
+    statefile_fail(err, ENOMEM, "out of memory");
     goto fail;
   }
   if ((rc = take_slot(ob, state_dir, err)))
     goto fail;
   if ((rc = join(&ob->seq_path, ob->dir, ".seq"))) {
-    set_err(err, ENOMEM, "out of memory");
+    statefile_fail(err, ENOMEM, "out of memory");
     goto fail;
   }
   if ((rc = statefile_mkdirs(ob->failed_dir, 0700))) {
-    set_err(err, -rc, "%s: %s", ob->failed_dir, strerror(-rc));
+    statefile_fail(err, -rc, "%s: %s", ob->failed_dir, strerror(-rc));
     goto fail;
   }
 
   uint64_t max_id = 0;
   if ((rc = load_dir(ob, ob->failed_dir, take_failed, &max_id)) ||
       (rc = load_dir(ob, ob->dir, take_pending, &max_id))) {
-    set_err(err, -rc, "loading the outbox %s: %s", ob->dir, strerror(-rc));
+    statefile_fail(err, -rc, "loading the outbox %s: %s", ob->dir, strerror(-rc));
     goto fail;
   }
   if (ob->n)
@@ -790,7 +768,7 @@ int outbox_append(outbox *ob, outbox_kind kind, const char *target,
   if (!it)
     return -ENOMEM;
   it->e.kind = kind;
-  it->e.created = now_real();
+  it->e.created = statefile_now_real();
   it->e.target = strdup(target);
   it->e.payload = payload ? json_deep_copy(payload) : json_null();
   if (!it->e.target || !it->e.payload) {
@@ -936,7 +914,7 @@ static int edit_uncertain(outbox_entry *e, const void *arg)
   (void)arg;
   e->uncertain = true;
   e->attempts++;
-  e->attempted = now_real();
+  e->attempted = statefile_now_real();
   return 0;
 }
 
@@ -998,7 +976,7 @@ int outbox_move_failed(outbox *ob, uint64_t id, int err, const char *reason)
   if (rc)
     goto out;
   f.failed_errno = err > 0 ? err : EIO;
-  f.failed_at = now_real();
+  f.failed_at = statefile_now_real();
   free(f.reason);
   f.reason = strdup(reason ? reason : "");
   rc = f.reason ? 0 : -ENOMEM;
@@ -1066,18 +1044,22 @@ int outbox_retarget(outbox *ob, const char *from, const char *to)
 
 /* ---- listings ------------------------------------------------------------- */
 
-int outbox_list(outbox *ob, outbox_entry **items, size_t *n_out)
+/* Copies the durable queue (failed = false) or the failed list under the
+ * lock; the caller frees the copy with outbox_entry_list_free(). */
+static int copy_listing(outbox *ob, bool failed, outbox_entry **items,
+                        size_t *n_out)
 {
   *items = NULL;
   *n_out = 0;
   pthread_mutex_lock(&ob->mu);
-  outbox_entry *list = calloc(ob->n + 1, sizeof(*list));
+  size_t total = failed ? ob->nfailed : ob->n;
+  outbox_entry *list = calloc(total + 1, sizeof(*list));
   size_t n = 0;
   int rc = list ? 0 : -ENOMEM;
-  for (size_t i = 0; rc == 0 && i < ob->n; i++) {
-    if (!ob->items[i]->durable)
+  for (size_t i = 0; rc == 0 && i < total; i++) {
+    if (!failed && !ob->items[i]->durable)
       continue;
-    rc = entry_copy(&ob->items[i]->e, &list[n]);
+    rc = entry_copy(failed ? &ob->failed[i] : &ob->items[i]->e, &list[n]);
     if (rc == 0)
       n++;
   }
@@ -1091,27 +1073,14 @@ int outbox_list(outbox *ob, outbox_entry **items, size_t *n_out)
   return 0;
 }
 
+int outbox_list(outbox *ob, outbox_entry **items, size_t *n_out)
+{
+  return copy_listing(ob, false, items, n_out);
+}
+
 int outbox_list_failed(outbox *ob, outbox_entry **items, size_t *n_out)
 {
-  *items = NULL;
-  *n_out = 0;
-  pthread_mutex_lock(&ob->mu);
-  outbox_entry *list = calloc(ob->nfailed + 1, sizeof(*list));
-  size_t n = 0;
-  int rc = list ? 0 : -ENOMEM;
-  for (size_t i = 0; rc == 0 && i < ob->nfailed; i++) {
-    rc = entry_copy(&ob->failed[i], &list[n]);
-    if (rc == 0)
-      n++;
-  }
-  pthread_mutex_unlock(&ob->mu);
-  if (rc) {
-    outbox_entry_list_free(list, n);
-    return rc;
-  }
-  *items = list;
-  *n_out = n;
-  return 0;
+  return copy_listing(ob, true, items, n_out);
 }
 
 int outbox_failed_remove(outbox *ob, uint64_t id)

@@ -4,12 +4,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "api/cliq.h"
 
 int statefile_mkdirs(const char *path, mode_t mode)
 {
@@ -469,4 +473,24 @@ char *statefile_account_key(const char *api_url, const char *identity)
   free(host);
   free(norm);
   return key;
+}
+
+int statefile_fail(cliq_error *err, int e, const char *fmt, ...)
+{
+  if (err) {
+    memset(err, 0, sizeof(*err));
+    err->err = e;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+  }
+  return -e;
+}
+
+double statefile_now_real(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }

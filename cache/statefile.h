@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+struct cliq_error;
+
 /* mkdir -p: creates every missing folder of path with `mode` (folders that
  * exist already are left as they are).  -ENOTDIR when a component is a file. */
 int statefile_mkdirs(const char *path, mode_t mode);
@@ -54,5 +56,16 @@ char *statefile_account_key(const char *api_url, const char *identity);
 
 /* SHA-256 of data as 64 lowercase hex digits and a NUL. */
 void statefile_digest(const void *data, size_t len, char out[65]);
+
+/* ---- shared by the cache modules ---------------------------------------- */
+
+/* Sets err (if not NULL) to errno `e` with a formatted message, clearing
+ * whatever it held; returns -e. */
+int statefile_fail(struct cliq_error *err, int e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Wall-clock time in seconds (CLOCK_REALTIME), for timestamps that are
+ * persisted or shown. */
+double statefile_now_real(void);
 
 #endif

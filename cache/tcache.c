@@ -60,28 +60,6 @@ struct tcache {
   struct flight *flights;
 };
 
-static void set_err(cliq_error *err, int e, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(cliq_error *err, int e, const char *fmt, ...)
-{
-  if (!err)
-    return;
-  memset(err, 0, sizeof(*err));
-  err->err = e;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err->message, sizeof(err->message), fmt, ap);
-  va_end(ap);
-}
-
-static double now_real(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static uint64_t hash_key(const char *key)
 {
   uint64_t h = 1469598103934665603ULL;
@@ -373,7 +351,7 @@ tcache *tcache_new(const tcache_options *opts, cliq_error *err)
   if (opts->disk_dir) {
     int rc = statefile_mkdirs(opts->disk_dir, 0700);
     if (rc) {
-      set_err(err, -rc, "cache folder %s: %s", opts->disk_dir, strerror(-rc));
+      statefile_fail(err, -rc, "cache folder %s: %s", opts->disk_dir, strerror(-rc));
       free(c->buckets);
       free(c);
       return NULL;
@@ -392,7 +370,7 @@ nomem:
     free(c->buckets);
     free(c);
   }
-  set_err(err, ENOMEM, "out of memory");
+  statefile_fail(err, ENOMEM, "out of memory");
   return NULL;
 }
 
@@ -430,7 +408,7 @@ tcache_state tcache_get(tcache *c, const char *key, json_t **value_out,
   if (!c || !key)
     return TCACHE_MISS;
   pthread_mutex_lock(&c->mu);
-  double now = now_real();
+  double now = statefile_now_real();
   struct entry *e = find(c, key);
   tcache_state st = state_of(c, e, now);
   if (st == TCACHE_FRESH || st == TCACHE_NEGATIVE)
@@ -454,7 +432,7 @@ static void put_common(tcache *c, const char *key, json_t *value, double ttl_s)
 {
   if (!c || !key)
     return;
-  double now = now_real();
+  double now = statefile_now_real();
   size_t len = 0;
   /* Serialize before taking the lock: it is the costly part. */
   char *text = make_record(key, value, now, ttl_s, &len);
@@ -525,11 +503,11 @@ int tcache_fetch(tcache *c, const char *key, double ttl_s,
   if (value_out)
     *value_out = NULL;
   if (!c || !key || !fetch) {
-    set_err(err, EINVAL, "tcache_fetch: bad arguments");
+    statefile_fail(err, EINVAL, "tcache_fetch: bad arguments");
     return -EINVAL;
   }
   pthread_mutex_lock(&c->mu);
-  double now = now_real();
+  double now = statefile_now_real();
   struct entry *e = find(c, key);
   tcache_state st = state_of(c, e, now);
   if (st == TCACHE_FRESH || st == TCACHE_NEGATIVE) {
@@ -540,7 +518,7 @@ int tcache_fetch(tcache *c, const char *key, double ttl_s,
     json_t *value = e->value;
     if (st == TCACHE_NEGATIVE) {
       rc = -ENOENT;
-      set_err(err, ENOENT, "%s: does not exist (cached)", key);
+      statefile_fail(err, ENOENT, "%s: does not exist (cached)", key);
     } else {
       finish(0, value, NULL, value_out, err);
     }
@@ -572,7 +550,7 @@ int tcache_fetch(tcache *c, const char *key, double ttl_s,
   if (!f || !f->key) {
     free(f);
     pthread_mutex_unlock(&c->mu);
-    set_err(err, ENOMEM, "out of memory");
+    statefile_fail(err, ENOMEM, "out of memory");
     if (stale) {
       if (value_out)
         *value_out = stale;
@@ -592,14 +570,14 @@ int tcache_fetch(tcache *c, const char *key, double ttl_s,
   int rc = fetch(ctx, key, &fetched, &ferr);
   if (rc == 0 && !fetched) {
     rc = -EIO;
-    set_err(&ferr, EIO, "%s: fetch returned no value", key);
+    statefile_fail(&ferr, EIO, "%s: fetch returned no value", key);
   }
   if (rc < 0 && ferr.err == 0)
-    set_err(&ferr, -rc, "%s: %s", key, strerror(-rc));
+    statefile_fail(&ferr, -rc, "%s: %s", key, strerror(-rc));
   if (rc > 0)
     rc = -rc;
 
-  double fetched_at = now_real();
+  double fetched_at = statefile_now_real();
   size_t len = 0;
   char *text = NULL;
   if (rc == 0 || rc == -ENOENT)
@@ -650,7 +628,7 @@ void tcache_stats_get(tcache *c, tcache_stats *out)
   if (!c)
     return;
   pthread_mutex_lock(&c->mu);
-  double now = now_real();
+  double now = statefile_now_real();
   out->entries = c->count;
   out->hits = c->hits;
   out->misses = c->misses;

@@ -65,27 +65,14 @@ static bool wait_for(bool (*cond)(void *), void *arg, double seconds)
   return true;
 }
 
-struct dir_state {
-  char *dir;
-};
-
 static int setup_dir(void **state)
 {
-  struct dir_state *s = calloc(1, sizeof(*s));
-  s->dir = tu_mkdtemp("gov");
-  if (!s->dir)
-    return -1;
-  *state = s;
-  return 0;
+  return tu_setup_dir(state, "gov");
 }
 
 static int teardown_dir(void **state)
 {
-  struct dir_state *s = *state;
-  tu_rm_rf(s->dir);
-  free(s->dir);
-  free(s);
-  return 0;
+  return tu_teardown_dir(state);
 }
 
 /* ---- many threads hammering ------------------------------------------- */
@@ -458,7 +445,7 @@ static void test_gate_routes_to_governor(void **state)
 
 static void test_window_and_lock_survive_restart(void **state)
 {
-  struct dir_state *s = *state;
+  struct tu_dir_state *s = *state;
   gov_options o = {.state_dir = s->dir, .time_scale = 1, .margin = 1,
                    .max_wait_s = 0};
   gov *g = gov_new(&o, NULL);
@@ -499,7 +486,7 @@ static bool nothing_used(void *arg)
 
 static void test_ledger_keeps_only_the_window(void **state)
 {
-  struct dir_state *s = *state;
+  struct tu_dir_state *s = *state;
   /* Window 0.2 s. */
   gov_options o = {.state_dir = s->dir, .time_scale = 300, .margin = 1,
                    .max_wait_s = 0};
@@ -551,7 +538,7 @@ static void *hammer_on(void *arg)
 /* Two governors on one state dir stand for two mounts of one account. */
 static void test_two_governors_share_the_budget(void **state)
 {
-  struct dir_state *s = *state;
+  struct tu_dir_state *s = *state;
   gov_options o = {.state_dir = s->dir, .time_scale = 150, .margin = 1,
                    .max_wait_s = 30};
   gov *a = gov_new(&o, NULL), *b = gov_new(&o, NULL);
@@ -578,7 +565,7 @@ static void test_two_governors_share_the_budget(void **state)
 /* The same with a real second process. */
 static void test_forked_process_shares_the_budget(void **state)
 {
-  struct dir_state *s = *state;
+  struct tu_dir_state *s = *state;
   gov_options o = {.state_dir = s->dir, .time_scale = 150, .margin = 1,
                    .max_wait_s = 30};
   int fds[2];
@@ -686,7 +673,7 @@ static void test_limit_override_parsing(void **state)
 
 static void test_bad_state_dir(void **state)
 {
-  struct dir_state *s = *state;
+  struct tu_dir_state *s = *state;
   char *file = NULL;
   assert_true(asprintf(&file, "%s/plain", s->dir) > 0);
   assert_int_equal(statefile_write_atomic(file, "x", 1), 0);

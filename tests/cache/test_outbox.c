@@ -16,27 +16,14 @@
 #include "cache/statefile.h"
 #include "testutil.h"
 
-struct dir_state {
-  char *dir;
-};
-
 static int setup_dir(void **state)
 {
-  struct dir_state *s = calloc(1, sizeof(*s));
-  s->dir = tu_mkdtemp("outbox");
-  if (!s->dir)
-    return -1;
-  *state = s;
-  return 0;
+  return tu_setup_dir(state, "outbox");
 }
 
 static int teardown_dir(void **state)
 {
-  struct dir_state *s = *state;
-  tu_rm_rf(s->dir);
-  free(s->dir);
-  free(s);
-  return 0;
+  return tu_teardown_dir(state);
 }
 
 static outbox *open_ok(const char *dir)
@@ -91,7 +78,7 @@ static const char *const targets3[] = {"CT_1-T-1", "CT_1-T-2", "P_chan"};
 
 static void test_append_reopen_same_order(void **state)
 {
-  struct dir_state *s = *state;
+  struct tu_dir_state *s = *state;
   outbox *ob = open_ok(s->dir);
   const int n = 30;
   uint64_t ids[30];
@@ -174,7 +161,7 @@ static void test_append_reopen_same_order(void **state)
 
 static void test_ids_stay_monotonic_after_draining(void **state)
 {
-  struct dir_state *s = *state;
+  struct tu_dir_state *s = *state;
   outbox *ob = open_ok(s->dir);
   uint64_t last = 0;
   for (int i = 0; i < 3; i++) {
@@ -198,7 +185,7 @@ static void test_ids_stay_monotonic_after_draining(void **state)
 
 static void test_bad_arguments(void **state)
 {
-  struct dir_state *s = *state;
+  struct tu_dir_state *s = *state;
   outbox *ob = open_ok(s->dir);
   json_t *p = json_string("x");
   assert_int_equal(outbox_append(ob, (outbox_kind)OUTBOX_KIND_COUNT, "t", p, NULL),
@@ -252,7 +239,7 @@ static void assert_pending(outbox *ob, const char *want)
 
 static void test_two_opens_get_different_slots(void **state)
 {
-  struct dir_state *s = *state;
+  struct tu_dir_state *s = *state;
   outbox *a = open_ok(s->dir);
   outbox *b = open_ok(s->dir);
   outbox *c = open_ok(s->dir);
@@ -334,7 +321,7 @@ static void test_two_opens_get_different_slots(void **state)
 /* Names that look like slots but are not are left alone. */
 static void test_slot_names(void **state)
 {
-  struct dir_state *s = *state;
+  struct tu_dir_state *s = *state;
   const char *const strays[] = {"outbox.0", "outbox.01", "outbox.x",
                                 "outbox.64", "outboxes"};
   for (size_t i = 0; i < sizeof(strays) / sizeof(*strays); i++) {
@@ -362,7 +349,7 @@ static void test_slot_names(void **state)
  * found by the next process that takes its slot. */
 static void test_two_processes(void **state)
 {
-  struct dir_state *s = *state;
+  struct tu_dir_state *s = *state;
   outbox *mine = open_ok(s->dir);
   assert_int_equal(outbox_slot(mine), 0);
   enum { N = 40 };
@@ -461,7 +448,7 @@ static void test_two_processes(void **state)
 
 static void test_leftovers_of_a_crash(void **state)
 {
-  struct dir_state *s = *state;
+  struct tu_dir_state *s = *state;
   outbox *ob = open_ok(s->dir);
   uint64_t id = 0;
   json_t *p = json_string("kept");
@@ -503,7 +490,7 @@ static void test_leftovers_of_a_crash(void **state)
  * unreported. */
 static void test_kill_during_appends(void **state)
 {
-  struct dir_state *s = *state;
+  struct tu_dir_state *s = *state;
   size_t total_reported = 0;
   for (int round = 0; round < 6; round++) {
     int fds[2];
@@ -575,7 +562,7 @@ static void test_kill_during_appends(void **state)
 
 static void test_uncertain_survives_reopen(void **state)
 {
-  struct dir_state *s = *state;
+  struct tu_dir_state *s = *state;
   outbox *ob = open_ok(s->dir);
   uint64_t a = 0, b = 0;
   json_t *p = json_string("hello");
@@ -618,7 +605,7 @@ static void test_uncertain_survives_reopen(void **state)
 
 static void test_failed_moves(void **state)
 {
-  struct dir_state *s = *state;
+  struct tu_dir_state *s = *state;
   outbox *ob = open_ok(s->dir);
   uint64_t ids[3];
   for (int i = 0; i < 3; i++) {
@@ -697,7 +684,7 @@ static void test_failed_moves(void **state)
 
 static void test_retarget(void **state)
 {
-  struct dir_state *s = *state;
+  struct tu_dir_state *s = *state;
   outbox *ob = open_ok(s->dir);
   uint64_t ids[4];
   const char *targets[] = {"draft:7", "other", "draft:7", "draft:7"};
@@ -807,7 +794,7 @@ static void *deliver_thread(void *arg)
 
 static void test_concurrent_appends_keep_order(void **state)
 {
-  struct dir_state *s = *state;
+  struct tu_dir_state *s = *state;
   outbox *ob = open_ok(s->dir);
   struct appender a[APPENDERS];
   pthread_t tid[APPENDERS];
@@ -928,7 +915,7 @@ static void start_waiter(struct fsync_waiter *w, pthread_t *tid, outbox *ob,
 
 static void test_wait_target_empty(void **state)
 {
-  struct dir_state *s = *state;
+  struct tu_dir_state *s = *state;
   outbox *ob = open_ok(s->dir);
   /* Nothing queued: returns at once. */
   assert_int_equal(outbox_wait_target_empty(ob, "t", 0), 0);
@@ -991,7 +978,7 @@ static void *change_thread(void *arg)
 
 static void test_wait_change(void **state)
 {
-  struct dir_state *s = *state;
+  struct tu_dir_state *s = *state;
   outbox *ob = open_ok(s->dir);
   uint64_t gen = outbox_generation(ob);
   assert_int_equal(outbox_wait_change(ob, gen, 0.02), -ETIMEDOUT);

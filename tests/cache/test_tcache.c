@@ -12,27 +12,14 @@
 #include "cache/tcache.h"
 #include "testutil.h"
 
-struct dir_state {
-  char *dir;
-};
-
 static int setup_dir(void **state)
 {
-  struct dir_state *s = calloc(1, sizeof(*s));
-  s->dir = tu_mkdtemp("tcache");
-  if (!s->dir)
-    return -1;
-  *state = s;
-  return 0;
+  return tu_setup_dir(state, "tcache");
 }
 
 static int teardown_dir(void **state)
 {
-  struct dir_state *s = *state;
-  tu_rm_rf(s->dir);
-  free(s->dir);
-  free(s);
-  return 0;
+  return tu_teardown_dir(state);
 }
 
 static tcache *new_cache(const char *dir, double scale, size_t max_bytes)
@@ -465,7 +452,7 @@ static bool is_json_name(const char *name)
 
 static void test_disk_copy_starts_warm(void **state)
 {
-  struct dir_state *s = *state;
+  struct tu_dir_state *s = *state;
   /* time_scale 600: ttl 60 -> 0.1 s, ttl 60000 -> 100 s. */
   tcache *c = new_cache(s->dir, 600, 0);
   json_t *v = value_n(1);
@@ -520,7 +507,7 @@ static void test_disk_copy_starts_warm(void **state)
 
 static void test_evicted_entries_come_back_from_disk(void **state)
 {
-  struct dir_state *s = *state;
+  struct tu_dir_state *s = *state;
   tcache *c = new_cache(s->dir, 1, 2048);
   char key[32];
   for (int i = 0; i < 30; i++) {
@@ -543,7 +530,7 @@ static void test_evicted_entries_come_back_from_disk(void **state)
 
 static void test_damaged_disk_files_are_misses(void **state)
 {
-  struct dir_state *s = *state;
+  struct tu_dir_state *s = *state;
   tcache *c = new_cache(s->dir, 1, 0);
   json_t *v = value_n(3);
   tcache_put(c, "a", v, 600);
@@ -574,7 +561,7 @@ static void test_damaged_disk_files_are_misses(void **state)
 
 static void test_bad_disk_dir(void **state)
 {
-  struct dir_state *s = *state;
+  struct tu_dir_state *s = *state;
   char *file = NULL;
   assert_true(asprintf(&file, "%s/file", s->dir) > 0);
   assert_int_equal(statefile_write_atomic(file, "x", 1), 0);
@@ -608,7 +595,7 @@ static void *hammer_thread(void *arg)
 
 static void test_concurrent_use(void **state)
 {
-  struct dir_state *s = *state;
+  struct tu_dir_state *s = *state;
   tcache *c = new_cache(s->dir, 1, 3000);
   pthread_t tid[4];
   for (int i = 0; i < 4; i++)

@@ -85,4 +85,32 @@ static inline int tu_count_files(const char *dir, bool (*pred)(const char *))
   return n;
 }
 
+/* cmocka fixture state: a fresh folder per test, removed afterwards. */
+struct tu_dir_state {
+  char *dir;
+};
+
+static inline int tu_setup_dir(void **state, const char *tag)
+{
+  struct tu_dir_state *s = calloc(1, sizeof(*s));
+  if (!s)
+    return -1;
+  s->dir = tu_mkdtemp(tag);
+  if (!s->dir) {
+    free(s);
+    return -1;
+  }
+  *state = s;
+  return 0;
+}
+
+static inline int tu_teardown_dir(void **state)
+{
+  struct tu_dir_state *s = *state;
+  tu_rm_rf(s->dir);
+  free(s->dir);
+  free(s);
+  return 0;
+}
+
 #endif
