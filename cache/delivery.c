@@ -488,6 +488,12 @@ static void learn_self(delivery *d, const char *sender)
     record_persist(d);
 }
 
+void delivery_learn_self(delivery *d, const char *user_id)
+{
+  if (d)
+    learn_self(d, user_id);
+}
+
 char *delivery_self_id(delivery *d)
 {
   pthread_mutex_lock(&d->mu);

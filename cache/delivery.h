@@ -178,4 +178,9 @@ void delivery_get_stats(delivery *d, delivery_stats *out);
 /* Our user id as learnt (caller frees), NULL while unknown. */
 char *delivery_self_id(delivery *d);
 
+/* Tells the worker our user id when someone else learnt it (the store does,
+ * from the first message it posts), so that it does not ask Cliq again.
+ * Persisted with the record; a no-op once known. */
+void delivery_learn_self(delivery *d, const char *user_id);
+
 #endif

@@ -187,11 +187,11 @@ struct store_log {
   pthread_mutex_t lock;
   bool known;
   bool disk_tried;
-  json_t *messages;         /* raw message objects in log order */
   json_t *ids;              /* set of message ids (object id -> true) */
   char *text;
   size_t text_len, text_cap;
-  char *jsonl;
+  char *jsonl;              /* the messages, one JSON line each, in log order:
+                             * kept instead of parsed objects (~10x smaller) */
   size_t jsonl_len, jsonl_cap;
   int64_t cursor_ms;        /* newest time among messages the server sent */
   int64_t last_ms;          /* newest time of any message in the log */
@@ -386,7 +386,6 @@ static void log_free(void *p)
   store_log *log = p;
   free(log->chat_id);
   free(log->key);
-  json_decref(log->messages);
   json_decref(log->ids);
   free(log->text);
   free(log->jsonl);
@@ -1101,10 +1100,9 @@ static store_log *log_for(store *s, const char *chat_id)
       log->s = s;
       log->chat_id = strdup(chat_id);
       log->key = make_key("log", chat_id);
-      log->messages = json_array();
       log->ids = json_object();
       pthread_mutex_init(&log->lock, NULL);
-      if (!log->chat_id || !log->key || !log->messages || !log->ids ||
+      if (!log->chat_id || !log->key || !log->ids ||
           smap_put(&s->logs, chat_id, log) < 0) {
         log_free(log);
         log = NULL;
@@ -1142,7 +1140,6 @@ static int log_append_locked(store_log *log, const cliq_message *m,
     return -ENOMEM;
   }
   json_object_set_new(log->ids, m->id, json_true());
-  json_array_append(log->messages, m->raw);
   if (m->time_ms > log->last_ms)
     log->last_ms = m->time_ms;
   if (from_server && m->time_ms > log->cursor_ms)
@@ -1153,26 +1150,41 @@ static int log_append_locked(store_log *log, const cliq_message *m,
 /* The form kept in the tcache and on disk (lock held). */
 static json_t *log_persistent_locked(store_log *log)
 {
-  json_t *msgs = json_copy(log->messages);   /* shallow: messages are immutable */
-  if (!msgs)
-    return NULL;
-  return json_pack("{s:I, s:o}", "cursor_ms", (json_int_t)log->cursor_ms,
-                   "messages", msgs);
+  return json_pack("{s:I, s:s#}", "cursor_ms", (json_int_t)log->cursor_ms,
+                   "jsonl", log->jsonl ? log->jsonl : "", log->jsonl_len);
 }
 
-/* Loads a persisted log into an empty in-memory log (lock held). */
+static void log_load_raw_locked(store_log *log, json_t *raw)
+{
+  cliq_message m;
+  if (cliq_parse_message(raw, &m, NULL) < 0)
+    return;
+  log_append_locked(log, &m, false);
+  cliq_message_clear(&m);
+}
+
+/* Loads a persisted log into an empty in-memory log (lock held).  Caches
+ * written before the JSONL form hold a "messages" array. */
 static void log_load_locked(store_log *log, json_t *v)
 {
-  json_t *msgs = json_object_get(v, "messages");
+  json_t *jsonl = json_object_get(v, "jsonl");
+  if (json_is_string(jsonl)) {
+    const char *p = json_string_value(jsonl);
+    const char *end = p + json_string_length(jsonl);
+    while (p < end) {
+      const char *nl = memchr(p, '\n', (size_t)(end - p));
+      size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+      json_t *raw = n ? json_loadb(p, n, 0, NULL) : NULL;
+      if (raw)
+        log_load_raw_locked(log, raw);
+      json_decref(raw);
+      p += n + 1;
+    }
+  }
   size_t i;
   json_t *raw;
-  json_array_foreach(msgs, i, raw) {
-    cliq_message m;
-    if (cliq_parse_message(raw, &m, NULL) < 0)
-      continue;
-    log_append_locked(log, &m, false);
-    cliq_message_clear(&m);
-  }
+  json_array_foreach(json_object_get(v, "messages"), i, raw)
+    log_load_raw_locked(log, raw);
   json_int_t cursor = json_integer_value(json_object_get(v, "cursor_ms"));
   log->cursor_ms = cursor > 0 ? cursor : log->last_ms;
   log->known = true;
@@ -1245,16 +1257,14 @@ static int fetch_log(void *vctx, const char *key, json_t **out,
     goto out;
   }
   if (!known) {
-    /* First fetch: the most recent `history` messages, going back in pages. */
+    /* First fetch: the most recent `history` messages, going back in pages.
+     * totime is inclusive, so the next page ends just before the oldest one
+     * seen (ids are de-duplicated all the same). */
     int64_t totime = 0;
-    int repeats = 0;          /* messages at `totime` we have (inclusive bound) */
-    for (int page_no = 0; (int)vec.count < s->history && page_no < 50;
+    int max_pages = s->history / 100 + 2;
+    for (int page_no = 0; (int)vec.count < s->history && page_no < max_pages;
          page_no++) {
-      int want = s->history - (int)vec.count + repeats;
-      if (repeats >= 100) {   /* pathological: step past that millisecond */
-        totime--;
-        want -= repeats;
-      }
+      int want = s->history - (int)vec.count;
       int limit = want > 100 ? 100 : want;
       cliq_message_list page = { 0 };
       r = cliq_get_messages(s->client, ctx->prio, log->chat_id, 0, totime,
@@ -1272,13 +1282,9 @@ static int fetch_log(void *vctx, const char *key, json_t **out,
         fail(err, ENOMEM, "out of memory");
         goto out;
       }
-      if ((int)got < limit || added == 0 || oldest <= 0)
+      if ((int)got < limit || added == 0 || oldest <= 1)
         break;
-      totime = oldest;
-      repeats = 0;
-      for (size_t i = 0; i < vec.count; i++)
-        if (vec.items[i].time_ms == oldest)
-          repeats++;
+      totime = oldest - 1;
     }
     qsort(vec.items, vec.count, sizeof *vec.items, cmp_messages);
     if ((int)vec.count > s->history) {
@@ -1625,6 +1631,14 @@ static json_t *own_message(store *s, const char *chat_id, const char *msg_id,
                     "name", self_name ? self_name : "", "content", "text",
                     text);
   }
+  /* One messages.get per account: the delivery worker needs our id too
+   * (checking lost outcomes) and would otherwise ask for it itself. */
+  pthread_mutex_lock(&s->lock);
+  char *known_id = s->self_id ? strdup(s->self_id) : NULL;
+  pthread_mutex_unlock(&s->lock);
+  if (known_id && s->dl)
+    delivery_learn_self(s->dl, known_id);
+  free(known_id);
   free(self_id);
   free(self_name);
   free(id);
@@ -1655,13 +1669,15 @@ static void log_append_own(store *s, const char *chat_id, json_t *raw)
   pthread_mutex_unlock(&log->lock);
   cliq_message_clear(&m);
   if (persist) {
-    /* Keeps the entry's freshness: the other people's messages still come
-     * with the next refresh. */
+    /* Keeps the entry's freshness (stretched as a fetch's is, or under
+     * pressure our own post would make the log stale at once): the other
+     * people's messages still come with the next refresh. */
     double age = 0;
     json_t *old = NULL;
     tcache_state st = tcache_get(s->cache, log->key, &old, &age);
     json_decref(old);
-    double left = STORE_TTL_LOG - age * s->scale;
+    double left = ttl_for(s, STORE_TTL_LOG, CLIQ_API_CHATS_MESSAGES) -
+                  age * s->scale;
     if (st != TCACHE_FRESH || left < 0)
       left = 0;
     tcache_put(s->cache, log->key, persist, left);
