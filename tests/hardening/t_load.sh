@@ -130,11 +130,16 @@ WRITES=$(cat "$LOGS"/writer.* | wc -l)
 WRITE_ERRORS=$(awk -F'\t' '$2 != "OK"' "$LOGS"/writer.* | wc -l)
 
 # Deliveries finish: fsync each written thread, then the outbox is empty.
+# The deadline follows the write budget (messages.post: 19 a scaled minute):
+# what was queued cannot drain faster, plus a generous margin for a loaded
+# machine (and the sanitizer build).
+DRAIN_S=$(( 60 + 2 * WRITES * 60 / (19 * TS) ))
 for t in "${WT[@]}"; do
-  timeout -k 2 60 "$FSOP" write "$t/messages" -a -s </dev/null >/dev/null || fail "fsync $t/messages"
+  timeout -k 2 "$DRAIN_S" "$FSOP" write "$t/messages" -a -s </dev/null >/dev/null ||
+    fail "fsync $t/messages (deadline $DRAIN_S s for $WRITES appends)"
 done
 outbox_empty() { [ "$(jq -r '.outbox.depth // 0' .cliqfs/status)" = 0 ]; }
-wait_until 60 outbox_empty || fail "the outbox did not drain"
+wait_until "$DRAIN_S" outbox_empty || fail "the outbox did not drain"
 
 emu_ctl GET /_emulator/state >"$LOGS/state.json"
 LOST=0
