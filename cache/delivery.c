@@ -10,7 +10,6 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,26 +101,6 @@ static double now_mono(void)
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double now_real(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void set_err(cliq_error *err, int e, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(cliq_error *err, int e, const char *fmt, ...)
-{
-  memset(err, 0, sizeof(*err));
-  err->err = e;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err->message, sizeof(err->message), fmt, ap);
-  va_end(ap);
 }
 
 static bool is_draft(const char *target)
@@ -299,7 +278,7 @@ static struct record *record_get_locked(delivery *d, const char *target)
   r->target = strdup(target);
   if (!r->target)
     return NULL;
-  r->at = now_real();
+  r->at = statefile_now_real();
   d->nrecs++;
   return r;
 }
@@ -333,7 +312,7 @@ static int record_push_id(struct record *r, uint64_t entry, const char *mid)
   int64_t ms = ms_of_id(mid);
   if (ms > r->last_ms)
     r->last_ms = ms;
-  r->at = now_real();
+  r->at = statefile_now_real();
   return 0;
 }
 
@@ -351,7 +330,7 @@ static int set_str(char **slot, const char *value)
  * every record whose target still has pending entries. */
 static void record_prune_locked(delivery *d)
 {
-  double now = now_real();
+  double now = statefile_now_real();
   for (;;) {
     ssize_t victim = -1;
     for (size_t i = 0; i < d->nrecs; i++) {
@@ -640,7 +619,7 @@ static int op_prepare(delivery *d, const outbox_entry *e, struct op *op,
   case OUTBOX_CREATE_THREAD:
     op->text = payload_str(p, "text");
     if (!op->text || !*op->text) {
-      set_err(err, EINVAL, "%s entry without text", outbox_kind_name(e->kind));
+      statefile_fail(err, EINVAL, "%s entry without text", outbox_kind_name(e->kind));
       return -EINVAL;
     }
     if (e->kind == OUTBOX_REPLY)
@@ -650,7 +629,7 @@ static int op_prepare(delivery *d, const outbox_entry *e, struct op *op,
         !is_draft(e->target))
       op->channel_id = e->target;
     if (!op->channel_id) {
-      set_err(err, EINVAL, "%s entry without a channel id",
+      statefile_fail(err, EINVAL, "%s entry without a channel id",
               outbox_kind_name(e->kind));
       return -EINVAL;
     }
@@ -662,7 +641,7 @@ static int op_prepare(delivery *d, const outbox_entry *e, struct op *op,
       return 0;
     op->title = field_str(p, "title");
     if (!op->title) {
-      set_err(err, EINVAL, "create_thread entry without a title");
+      statefile_fail(err, EINVAL, "create_thread entry without a title");
       return -EINVAL;
     }
     const char *parent = field_str(p, "parent_message_id");
@@ -678,7 +657,7 @@ static int op_prepare(delivery *d, const outbox_entry *e, struct op *op,
       pthread_mutex_unlock(&d->mu);
     }
     if (!known) {
-      set_err(err, EDESTADDRREQ, "the thread's main message was never posted");
+      statefile_fail(err, EDESTADDRREQ, "the thread's main message was never posted");
       return -EDESTADDRREQ;
     }
     if (!op->parent)
@@ -688,7 +667,7 @@ static int op_prepare(delivery *d, const outbox_entry *e, struct op *op,
   case OUTBOX_CTL:
     op->verb = entry_verb(e);
     if (op->verb == V_NONE) {
-      set_err(err, EINVAL, "%s entry with an unknown action",
+      statefile_fail(err, EINVAL, "%s entry with an unknown action",
               outbox_kind_name(e->kind));
       return -EINVAL;
     }
@@ -698,7 +677,7 @@ static int op_prepare(delivery *d, const outbox_entry *e, struct op *op,
     json_t *ids = json_is_array(p) ? p : json_object_get(p, "user_ids");
     size_t n = json_array_size(ids);
     if (n == 0) {
-      set_err(err, EINVAL, "%s entry without user ids",
+      statefile_fail(err, EINVAL, "%s entry without user ids",
               outbox_kind_name(e->kind));
       return -EINVAL;
     }
@@ -708,7 +687,7 @@ static int op_prepare(delivery *d, const outbox_entry *e, struct op *op,
     for (size_t i = 0; i < n; i++) {
       const char *id = json_string_value(json_array_get(ids, i));
       if (!id || !*id) {
-        set_err(err, EINVAL, "%s entry with a user id that is not a string",
+        statefile_fail(err, EINVAL, "%s entry with a user id that is not a string",
                 outbox_kind_name(e->kind));
         return -EINVAL;
       }
@@ -717,11 +696,11 @@ static int op_prepare(delivery *d, const outbox_entry *e, struct op *op,
     return 0;
   }
   default:
-    set_err(err, EINVAL, "entry of an unknown kind");
+    statefile_fail(err, EINVAL, "entry of an unknown kind");
     return -EINVAL;
   }
 oom:
-  set_err(err, ENOMEM, "out of memory");
+  statefile_fail(err, ENOMEM, "out of memory");
   return -ENOMEM;
 }
 
@@ -737,7 +716,7 @@ static int op_chat_id(delivery *d, struct op *op, cliq_error *err)
   op->chat_id = strdup(ch.chat_id);
   cliq_channel_clear(&ch);
   if (!op->chat_id) {
-    set_err(err, ENOMEM, "out of memory");
+    statefile_fail(err, ENOMEM, "out of memory");
     return -ENOMEM;
   }
   return 0;
@@ -810,7 +789,7 @@ static int op_send(delivery *d, const outbox_entry *e, struct op *op,
   case V_LEAVE:
     return cliq_leave(c, W, t, err);
   default:
-    set_err(err, EINVAL, "nothing to send");
+    statefile_fail(err, EINVAL, "nothing to send");
     return -EINVAL;
   }
 }
@@ -890,7 +869,7 @@ static int check_message(delivery *d, const outbox_entry *e, struct op *op,
   free(self);
   foreign_clear(&others);
   if (found && !out->message_id) {
-    set_err(err, ENOMEM, "out of memory");
+    statefile_fail(err, ENOMEM, "out of memory");
     return -ENOMEM;
   }
   return r < 0 ? r : found;
@@ -923,7 +902,7 @@ static int check_thread(delivery *d, const outbox_entry *e, struct op *op,
   }
   cliq_message_clear(&m);
   if (found < 0)
-    set_err(err, ENOMEM, "out of memory");
+    statefile_fail(err, ENOMEM, "out of memory");
   return found;
 }
 
@@ -1061,7 +1040,7 @@ static enum outcome finish(delivery *d, const outbox_entry *e, struct op *op,
     if (r == 0)
       r = record_persist(d);
     if (r < 0) {
-      set_err(&err, -r, "delivered, but the delivery record could not be "
+      statefile_fail(&err, -r, "delivered, but the delivery record could not be "
                         "written: %s", strerror(-r));
       return retry_later(d, e, true, &err);
     }
@@ -1086,7 +1065,7 @@ static enum outcome finish(delivery *d, const outbox_entry *e, struct op *op,
         held->busy = false;
         pthread_mutex_unlock(&d->mu);
       }
-      set_err(&err, -r, "thread created, but its entries could not be moved "
+      statefile_fail(&err, -r, "thread created, but its entries could not be moved "
                         "to it: %s", strerror(-r));
       return retry_later(d, e, true, &err);
     }
@@ -1102,7 +1081,7 @@ static enum outcome finish(delivery *d, const outbox_entry *e, struct op *op,
     pthread_mutex_unlock(&d->mu);
   }
   if (r < 0 && r != -ENOENT) {
-    set_err(&err, -r, "delivered, but the journal entry could not be "
+    statefile_fail(&err, -r, "delivered, but the journal entry could not be "
                       "removed: %s", strerror(-r));
     return retry_later(d, e, true, &err);
   }
@@ -1139,7 +1118,7 @@ static enum outcome process(delivery *d, const outbox_entry *e,
       *later_s = 0; /* the next scan moves it to the thread */
       return O_LATER;
     }
-    set_err(&err, EDESTADDRREQ, "the draft's thread was never created");
+    statefile_fail(&err, EDESTADDRREQ, "the draft's thread was never created");
     return fail_entry(d, e, &err);
   }
   int r = op_prepare(d, e, &op, &err);
@@ -1152,7 +1131,7 @@ static enum outcome process(delivery *d, const outbox_entry *e,
   if (unsure) {
     /* A request of the last attempt may still be on its way: sending
      * anything more to this target before it lands could reorder them. */
-    double now = now_real();
+    double now = statefile_now_real();
     if (e->attempted + d->settle > now) {
       *later_s = e->attempted + d->settle - now;
       o = O_LATER;
@@ -1185,14 +1164,14 @@ static enum outcome process(delivery *d, const outbox_entry *e,
 
   r = outbox_mark_uncertain(d->ob, e->id);
   if (r < 0) {
-    set_err(&err, -r, "the journal could not be written: %s", strerror(-r));
+    statefile_fail(&err, -r, "the journal could not be written: %s", strerror(-r));
     o = retry_later(d, e, unsure, &err);
     goto out;
   }
   count(d, &d->stats.sends);
   r = op_send(d, e, &op, &s, &err);
   if (r == 0 && e->kind == OUTBOX_CREATE_THREAD && !s.thread_chat_id) {
-    set_err(&err, EIO, "thread created, but Cliq did not say which");
+    statefile_fail(&err, EIO, "thread created, but Cliq did not say which");
     r = -EIO;
   }
   if (r == 0) {
