@@ -90,6 +90,8 @@ struct delivery {
   struct record *recs;
   size_t nrecs, caprecs;
   char *self_id;
+  char *probe_chat;     /* a message we posted, to learn self_id from when */
+  char *probe_msg;      /* a lost outcome needs it (see learn_self_from_post) */
   char *record_path;
   pthread_mutex_t persist_mu;
 };
@@ -796,6 +798,8 @@ static int op_send(delivery *d, const outbox_entry *e, struct op *op,
 
 /* ---- checks of unknown outcomes ------------------------------------------- */
 
+static void learn_self_now(delivery *d);
+
 /* 1 found (out filled), 0 not there, -errno when Cliq could not be asked. */
 static int check_message(delivery *d, const outbox_entry *e, struct op *op,
                          struct sent *out, cliq_error *err)
@@ -807,6 +811,7 @@ static int check_message(delivery *d, const outbox_entry *e, struct op *op,
       return r;
     chat = op->chat_id;
   }
+  learn_self_now(d);
   /* What we know of our own messages there, taken once: the record changes
    * only when this target's entries are delivered, and we hold the target. */
   pthread_mutex_lock(&d->mu);
@@ -981,25 +986,46 @@ static enum outcome fail_entry(delivery *d, const outbox_entry *e,
   return O_FAILED;
 }
 
-/* Learns who we are from a message we just posted (background lane: skipped
- * when the budget is low; the next post tries again). */
+/* Keeps a message we just posted as the way to learn who we are, without
+ * asking now: our user id matters only when an outcome was lost
+ * (check_message), and the store usually learns it for free from the next
+ * fetch of that chat (delivery_learn_self). */
 static void learn_self_from_post(delivery *d, const char *chat,
                                  const char *message_id)
 {
   if (!chat || !message_id)
     return;
   pthread_mutex_lock(&d->mu);
-  bool known = d->self_id != NULL;
+  if (!d->self_id && !d->probe_msg) {
+    d->probe_chat = strdup(chat);
+    d->probe_msg = strdup(message_id);
+    if (!d->probe_chat || !d->probe_msg) {
+      free(d->probe_chat);
+      free(d->probe_msg);
+      d->probe_chat = d->probe_msg = NULL;
+    }
+  }
   pthread_mutex_unlock(&d->mu);
-  if (known)
-    return;
+}
+
+/* A lost outcome is about to be checked without our user id: ask Cliq who
+ * posted the message kept by learn_self_from_post (write lane: a write
+ * waits on it). */
+static void learn_self_now(delivery *d)
+{
+  pthread_mutex_lock(&d->mu);
+  char *chat = !d->self_id && d->probe_chat ? strdup(d->probe_chat) : NULL;
+  char *mid = chat && d->probe_msg ? strdup(d->probe_msg) : NULL;
+  pthread_mutex_unlock(&d->mu);
   cliq_message m;
   cliq_error err;
-  if (cliq_get_message(d->client, CLIQ_PRIO_BACKGROUND, chat, message_id, &m,
-                       &err) < 0)
-    return;
-  learn_self(d, m.sender_id);
-  cliq_message_clear(&m);
+  if (chat && mid &&
+      cliq_get_message(d->client, CLIQ_PRIO_WRITE, chat, mid, &m, &err) == 0) {
+    learn_self(d, m.sender_id);
+    cliq_message_clear(&m);
+  }
+  free(chat);
+  free(mid);
 }
 
 /* Records what was delivered, tells the hooks, and takes the entry out of
@@ -1490,6 +1516,8 @@ void delivery_free(delivery *d)
     record_clear(&d->recs[i]);
   free(d->recs);
   free(d->self_id);
+  free(d->probe_chat);
+  free(d->probe_msg);
   free(d->record_path);
   pthread_cond_destroy(&d->cond);
   pthread_mutex_destroy(&d->persist_mu);

@@ -3,7 +3,9 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +16,8 @@
 #include <unistd.h>
 
 #include "cache/delivery.h"
+#include "cache/idset.h"
+#include "cache/statefile.h"
 
 /* ---- Small helpers ------------------------------------------------------- */
 
@@ -178,7 +182,19 @@ static void smap_free(struct smap *m, void (*free_value)(void *))
 struct threads_slot {
   json_t *src;              /* the JSON the snapshot was built from */
   store_threads *snap;
+  double poll_retry_at;     /* refresher: no list poll before (after a no) */
 };
+
+/* What the refresher knows of a followed chat (refresher thread only). */
+struct follow_info {
+  char *channel_id;         /* a thread's channel; NULL: a channel's own chat
+                             * or not known (then it is polled directly) */
+  bool resolved;
+  int64_t chased_ms;        /* the newest last-message time of a thread list
+                             * that a fetch of this chat already answered */
+};
+
+#define FNV_BASIS 1469598103934665603ULL    /* FNV-1a's offset basis */
 
 struct store_log {
   store *s;
@@ -187,7 +203,7 @@ struct store_log {
   pthread_mutex_t lock;
   bool known;
   bool disk_tried;
-  json_t *ids;              /* set of message ids (object id -> true) */
+  idset ids;                /* refs: offsets of the lines in jsonl */
   char *text;
   size_t text_len, text_cap;
   char *jsonl;              /* the messages, one JSON line each, in log order:
@@ -195,10 +211,17 @@ struct store_log {
   size_t jsonl_len, jsonl_cap;
   int64_t cursor_ms;        /* newest time among messages the server sent */
   int64_t last_ms;          /* newest time of any message in the log */
+  /* The disk copy of jsonl, beside the tcache's record of the log (which
+   * holds only what follows, not the messages): the first disk_len bytes of
+   * jsonl are in the file at disk_path, their FNV-1a is disk_sum, and
+   * disk_cursor_ms was the cursor when they were all there. */
+  char *disk_path;          /* NULL: no disk copy */
+  size_t disk_len;
+  uint64_t disk_sum;
+  int64_t disk_cursor_ms;
   double fetched_at;        /* wall time of the last fetch attempt's end */
   double next_try_at;       /* refresher: not before (after failures) */
   int readers;
-  double last_read;
 };
 
 /* Refusals remembered for store_ids_failure() (fsync after the fact). */
@@ -230,10 +253,13 @@ struct store {
   store_channels *channels;
   struct smap threads;      /* channel_id -> struct threads_slot */
   struct smap logs;         /* chat_id -> store_log */
+  struct smap follow;       /* chat_id -> struct follow_info (refresher) */
   json_t *drafts;           /* channel_id -> {name -> draft object} */
   char *self_id;
   char *self_name;
   bool self_loaded;
+  char *probe_chat;         /* our first post while self_id is unknown: the */
+  char *probe_msg;          /* next fetch of that chat tells who we are */
 
   pthread_t refresher;
   bool refresher_running;
@@ -386,11 +412,20 @@ static void log_free(void *p)
   store_log *log = p;
   free(log->chat_id);
   free(log->key);
-  json_decref(log->ids);
+  free(log->disk_path);
+  idset_free(&log->ids);
   free(log->text);
   free(log->jsonl);
   pthread_mutex_destroy(&log->lock);
   free(log);
+}
+
+static void follow_info_free(void *p)
+{
+  struct follow_info *fi = p;
+  if (fi)
+    free(fi->channel_id);
+  free(fi);
 }
 
 void store_free(store *s)
@@ -415,9 +450,12 @@ void store_free(store *s)
   store_channels_unref(s->channels);
   smap_free(&s->threads, slot_free);
   smap_free(&s->logs, log_free);
+  smap_free(&s->follow, follow_info_free);
   json_decref(s->drafts);
   free(s->self_id);
   free(s->self_name);
+  free(s->probe_chat);
+  free(s->probe_msg);
   pthread_cond_destroy(&s->wake);
   pthread_mutex_destroy(&s->fail_lock);
   pthread_mutex_destroy(&s->lock);
@@ -560,11 +598,18 @@ static int cached_fetch(store *s, const char *key, double ttl,
   return r;
 }
 
+/* Made on every cached read: no printf. */
 static char *make_key(const char *kind, const char *id)
 {
-  char *k = NULL;
-  if (asprintf(&k, "%s/%s", kind, id ? id : "") < 0)
+  if (!id)
+    id = "";
+  size_t lk = strlen(kind), li = strlen(id);
+  char *k = malloc(lk + li + 2);
+  if (!k)
     return NULL;
+  memcpy(k, kind, lk);
+  k[lk] = '/';
+  memcpy(k + lk + 1, id, li + 1);
   return k;
 }
 
@@ -765,6 +810,40 @@ int store_threads_get(store *s, const char *channel_id, enum store_mode mode,
   return 0;
 }
 
+/* The refresher's poll of a channel's thread list, in the background lane:
+ * Cliq is asked only when the list is older than max_age_s (unscaled).
+ * Returns the (referenced) snapshot, or NULL when nothing is known; *failed
+ * says the poll was refused or failed (a stale snapshot may still come). */
+static store_threads *threads_poll(store *s, const char *channel_id,
+                                   double max_age_s, bool *failed)
+{
+  *failed = false;
+  char *key = make_key("threads", channel_id);
+  if (!key)
+    return NULL;
+  struct fetch_ctx ctx = { .s = s, .arg = channel_id,
+                           .prio = CLIQ_PRIO_BACKGROUND, .inner = fetch_threads,
+                           .api = CLIQ_API_THREADS_LIST };
+  cliq_error err;
+  memset(&err, 0, sizeof err);
+  json_t *v = NULL;
+  int r = tcache_fetch_younger(s->cache, key, max_age_s,
+                               ttl_for(s, STORE_TTL_THREADS, CLIQ_API_THREADS_LIST),
+                               fetch_retrying, &ctx, &v, &err);
+  free(key);
+  *failed = r < 0 || err.err != 0;
+  if (r < 0 || !v) {
+    json_decref(v);
+    return NULL;
+  }
+  bool changed;
+  store_threads *t = install_threads(s, channel_id, v, &changed);
+  json_decref(v);
+  if (t && changed && s->threads_changed)
+    s->threads_changed(s->cb_ctx, channel_id);
+  return t;
+}
+
 const store_thread *store_threads_find(const store_threads *t,
                                        const char *chat_id)
 {
@@ -852,17 +931,10 @@ int store_thread_lookup(store *s, const char *tid, enum store_mode mode,
   return thread_from_cliq(&t, out);
 }
 
-int store_thread_info_text(store *s, const char *tid, enum store_mode mode,
-                           char **text_out, size_t *len_out, cliq_error *err)
+static int render_info(json_t *v, char **text_out, size_t *len_out,
+                       cliq_error *err)
 {
-  *text_out = NULL;
-  *len_out = 0;
-  json_t *v = NULL;
-  int r = thread_info_json(s, tid, mode, &v, err);
-  if (r < 0)
-    return r;
   char *txt = json_dumps(v, JSON_INDENT(2));
-  json_decref(v);
   if (!txt)
     return fail(err, ENOMEM, "out of memory");
   size_t len = strlen(txt);
@@ -876,6 +948,20 @@ int store_thread_info_text(store *s, const char *tid, enum store_mode mode,
   *text_out = withnl;
   *len_out = len + 1;
   return 0;
+}
+
+int store_thread_info_text(store *s, const char *tid, enum store_mode mode,
+                           char **text_out, size_t *len_out, cliq_error *err)
+{
+  *text_out = NULL;
+  *len_out = 0;
+  json_t *v = NULL;
+  int r = thread_info_json(s, tid, mode, &v, err);
+  if (r < 0)
+    return r;
+  r = render_info(v, text_out, len_out, err);
+  json_decref(v);
+  return r;
 }
 
 static int fetch_main(void *vctx, const char *key, json_t **out,
@@ -913,19 +999,26 @@ static int render_message_json(json_t *raw, char **text_out, size_t *len_out,
   return 0;
 }
 
+static int main_json(store *s, const char *tid, enum store_mode mode,
+                     json_t **out, cliq_error *err)
+{
+  char *key = make_key("main", tid);
+  if (!key)
+    return fail(err, ENOMEM, "out of memory");
+  struct fetch_ctx ctx = { .s = s, .arg = tid, .prio = CLIQ_PRIO_READ };
+  int r = cached_fetch(s, key, STORE_TTL_MAIN, CLIQ_API_THREADS_MAIN, mode,
+                       fetch_main, &ctx, out, err);
+  free(key);
+  return r;
+}
+
 int store_main_text(store *s, const char *tid, enum store_mode mode,
                     char **text_out, size_t *len_out, cliq_error *err)
 {
   *text_out = NULL;
   *len_out = 0;
-  char *key = make_key("main", tid);
-  if (!key)
-    return fail(err, ENOMEM, "out of memory");
-  struct fetch_ctx ctx = { .s = s, .arg = tid, .prio = CLIQ_PRIO_READ };
   json_t *v = NULL;
-  int r = cached_fetch(s, key, STORE_TTL_MAIN, CLIQ_API_THREADS_MAIN, mode,
-                       fetch_main, &ctx, &v, err);
-  free(key);
+  int r = main_json(s, tid, mode, &v, err);
   if (r < 0)
     return r;
   r = render_message_json(v, text_out, len_out, err);
@@ -998,6 +1091,29 @@ static const char *jstr(json_t *o, const char *k)
   return v ? v : "";
 }
 
+static int render_people(json_t *v, char **text_out, size_t *len_out,
+                         cliq_error *err)
+{
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  int r = buf_append(&buf, &len, &cap, "", 0);
+  size_t i;
+  json_t *u;
+  json_array_foreach(v, i, u) {
+    cliq_user cu = { (char *)jstr(u, "user_id"), (char *)jstr(u, "email_id"),
+                     (char *)jstr(u, "name") };
+    if (r == 0)
+      r = store_render_user(&cu, &buf, &len, &cap);
+  }
+  if (r < 0) {
+    free(buf);
+    return fail(err, ENOMEM, "out of memory");
+  }
+  *text_out = buf;
+  *len_out = len;
+  return 0;
+}
+
 int store_people_text(store *s, const char *tid, enum store_people which,
                       enum store_mode mode, char **text_out, size_t *len_out,
                       cliq_error *err)
@@ -1008,25 +1124,46 @@ int store_people_text(store *s, const char *tid, enum store_people which,
   int r = people_json(s, tid, which, mode, &v, err);
   if (r < 0)
     return r;
-  char *buf = NULL;
-  size_t len = 0, cap = 0;
-  r = buf_append(&buf, &len, &cap, "", 0);
-  size_t i;
-  json_t *u;
-  json_array_foreach(v, i, u) {
-    cliq_user cu = { (char *)jstr(u, "user_id"), (char *)jstr(u, "email_id"),
-                     (char *)jstr(u, "name") };
-    if (r == 0)
-      r = store_render_user(&cu, &buf, &len, &cap);
-  }
+  r = render_people(v, text_out, len_out, err);
   json_decref(v);
-  if (r < 0) {
-    free(buf);
-    return fail(err, ENOMEM, "out of memory");
+  return r;
+}
+
+int store_doc_source(store *s, const char *tid, enum store_doc doc,
+                     enum store_mode mode, json_t **src_out, cliq_error *err)
+{
+  *src_out = NULL;
+  switch (doc) {
+  case STORE_DOC_INFO:
+    return thread_info_json(s, tid, mode, src_out, err);
+  case STORE_DOC_MAIN:
+    return main_json(s, tid, mode, src_out, err);
+  case STORE_DOC_MEMBERS:
+    return people_json(s, tid, STORE_MEMBERS, mode, src_out, err);
+  case STORE_DOC_FOLLOWERS:
+    return people_json(s, tid, STORE_FOLLOWERS, mode, src_out, err);
+  case STORE_DOC_NONFOLLOWERS:
+    return people_json(s, tid, STORE_NONFOLLOWERS, mode, src_out, err);
   }
-  *text_out = buf;
-  *len_out = len;
-  return 0;
+  return fail(err, EINVAL, "no such document");
+}
+
+int store_doc_render(enum store_doc doc, json_t *src, char **text_out,
+                     size_t *len_out, cliq_error *err)
+{
+  *text_out = NULL;
+  *len_out = 0;
+  switch (doc) {
+  case STORE_DOC_INFO:
+    return render_info(src, text_out, len_out, err);
+  case STORE_DOC_MAIN:
+    return render_message_json(src, text_out, len_out, err);
+  case STORE_DOC_MEMBERS:
+  case STORE_DOC_FOLLOWERS:
+  case STORE_DOC_NONFOLLOWERS:
+    return render_people(src, text_out, len_out, err);
+  }
+  return fail(err, EINVAL, "no such document");
 }
 
 /* ---- Rendering ---------------------------------------------------------------------- */
@@ -1100,9 +1237,11 @@ static store_log *log_for(store *s, const char *chat_id)
       log->s = s;
       log->chat_id = strdup(chat_id);
       log->key = make_key("log", chat_id);
-      log->ids = json_object();
+      log->disk_path = log->key ? tcache_disk_path(s->cache, log->key, "jsonl")
+                                : NULL;
+      log->disk_sum = FNV_BASIS;
       pthread_mutex_init(&log->lock, NULL);
-      if (!log->chat_id || !log->key || !log->ids ||
+      if (!log->chat_id || !log->key ||
           smap_put(&s->logs, chat_id, log) < 0) {
         log_free(log);
         log = NULL;
@@ -1113,128 +1252,390 @@ static store_log *log_for(store *s, const char *chat_id)
   return log;
 }
 
+/* Messages on their way into a log: both lines rendered into the batch's
+ * buffers as they come (the parsed messages are dropped page by page),
+ * de-duplicated by id, then sorted or kept in the given order. */
+struct log_batch_item {
+  int64_t time_ms;
+  uint64_t hash;            /* idset_hash() of the id */
+  size_t id_off;            /* in ids, NUL-terminated */
+  size_t jsonl_off, jsonl_len;
+  size_t text_off, text_len;
+  bool dup;                 /* in the log already */
+};
+
+struct log_batch {
+  struct log_batch_item *items;
+  size_t count, cap;
+  char *ids, *jsonl, *text;
+  size_t ids_len, ids_cap, jsonl_len, jsonl_cap, text_len, text_cap;
+  idset seen;               /* refs: indexes into items */
+};
+
+static bool batch_has_id(void *ctx, uint64_t ref, const char *id)
+{
+  struct log_batch *b = ctx;
+  return strcmp(b->ids + b->items[ref].id_off, id) == 0;
+}
+
+static int dump_to_batch(const char *data, size_t n, void *ctx)
+{
+  struct log_batch *b = ctx;
+  return buf_append(&b->jsonl, &b->jsonl_len, &b->jsonl_cap, data, n) < 0 ? -1
+                                                                          : 0;
+}
+
+/* Adds a message unless its id is in the batch already.  Returns 1 when
+ * added, 0 for a repeated id, -ENOMEM. */
+static int log_batch_add(struct log_batch *b, const cliq_message *m)
+{
+  uint64_t h = idset_hash(m->id);
+  if (idset_has(&b->seen, m->id, h, batch_has_id, b))
+    return 0;
+  if (idset_reserve(&b->seen, 1) < 0)
+    return -ENOMEM;
+  if (b->count == b->cap) {
+    size_t nc = b->cap ? b->cap * 2 : 64;
+    struct log_batch_item *ni = realloc(b->items, nc * sizeof *ni);
+    if (!ni)
+      return -ENOMEM;
+    b->items = ni;
+    b->cap = nc;
+  }
+  struct log_batch_item it = {
+    .time_ms = m->time_ms, .hash = h, .id_off = b->ids_len,
+    .jsonl_off = b->jsonl_len, .text_off = b->text_len,
+  };
+  int r = buf_append(&b->ids, &b->ids_len, &b->ids_cap, m->id,
+                     strlen(m->id) + 1);
+  if (r == 0 && json_dump_callback(m->raw, dump_to_batch, b, JSON_COMPACT) < 0)
+    r = -ENOMEM;
+  if (r == 0)
+    r = buf_append_str(&b->jsonl, &b->jsonl_len, &b->jsonl_cap, "\n");
+  if (r == 0)
+    r = store_render_message(m, &b->text, &b->text_len, &b->text_cap);
+  if (r < 0) {
+    b->ids_len = it.id_off;       /* nothing half-added */
+    b->jsonl_len = it.jsonl_off;
+    b->text_len = it.text_off;
+    return -ENOMEM;
+  }
+  it.jsonl_len = b->jsonl_len - it.jsonl_off;
+  it.text_len = b->text_len - it.text_off;
+  idset_add(&b->seen, h, b->count);
+  b->items[b->count++] = it;
+  return 1;
+}
+
+static int cmp_items(const void *a, const void *b, void *ids)
+{
+  const struct log_batch_item *x = a, *y = b;
+  if (x->time_ms != y->time_ms)
+    return x->time_ms < y->time_ms ? -1 : 1;
+  return strcmp((const char *)ids + x->id_off, (const char *)ids + y->id_off);
+}
+
+/* Log order: by time, then id. */
+static void log_batch_sort(struct log_batch *b)
+{
+  if (b->count > 1)
+    qsort_r(b->items, b->count, sizeof *b->items, cmp_items, b->ids);
+}
+
+/* Keeps the newest `keep` messages of a sorted batch. */
+static void log_batch_keep_newest(struct log_batch *b, size_t keep)
+{
+  if (b->count <= keep)
+    return;
+  size_t drop = b->count - keep;
+  memmove(b->items, b->items + drop, keep * sizeof *b->items);
+  b->count = keep;
+  /* seen still holds the dropped ones: the batch takes nothing more. */
+}
+
+static void log_batch_clear(struct log_batch *b)
+{
+  free(b->items);
+  free(b->ids);
+  free(b->jsonl);
+  free(b->text);
+  idset_free(&b->seen);
+  memset(b, 0, sizeof *b);
+}
+
+/* Whether the JSONL line at offset off of the log is message id's (lock
+ * held).  Runs only when the hashes match: parsing one line is cheap. */
+static bool log_line_has_id(void *ctx, uint64_t off, const char *id)
+{
+  store_log *log = ctx;
+  const char *line = log->jsonl + off;
+  size_t rest = log->jsonl_len - (size_t)off;
+  const char *nl = memchr(line, '\n', rest);
+  json_t *raw = json_loadb(line, nl ? (size_t)(nl - line) : rest, 0, NULL);
+  cliq_message m;
+  bool same = false;
+  if (raw && cliq_parse_message(raw, &m, NULL) == 0) {
+    same = strcmp(m.id, id) == 0;
+    cliq_message_clear(&m);
+  }
+  json_decref(raw);
+  return same;
+}
+
+/* Grows a log's buffer to `need` bytes: exactly the first time (a first
+ * fetch or a load knows its size), then by at least a sixteenth (a log
+ * following a thread grows a few messages at a time). */
+static int log_buf_reserve(char **buf, size_t *cap, size_t need)
+{
+  if (need <= *cap)
+    return 0;
+  size_t want = need;
+  if (*cap) {
+    size_t step = *cap / 16 > 256 ? *cap / 16 : 256;
+    if (want < *cap + step)
+      want = *cap + step;
+  }
+  char *nb = realloc(*buf, want);
+  if (!nb)
+    return -ENOMEM;
+  *buf = nb;
+  *cap = want;
+  return 0;
+}
+
+/* Appends a batch's messages whose ids the log has not got, in the batch's
+ * order (lock held): all of them, or none and -ENOMEM.  Returns how many. */
+static int log_append_batch_locked(store_log *log, struct log_batch *b,
+                                   bool from_server)
+{
+  size_t added = 0, jsonl_more = 0, text_more = 0;
+  for (size_t i = 0; i < b->count; i++) {
+    struct log_batch_item *it = &b->items[i];
+    it->dup = idset_has(&log->ids, b->ids + it->id_off, it->hash,
+                         log_line_has_id, log);
+    if (!it->dup) {
+      added++;
+      jsonl_more += it->jsonl_len;
+      text_more += it->text_len;
+    }
+  }
+  if (added == 0)
+    return 0;
+  if (log->jsonl_len + jsonl_more > IDSET_REF_MAX || added > INT_MAX ||
+      idset_reserve(&log->ids, added) < 0 ||
+      log_buf_reserve(&log->jsonl, &log->jsonl_cap,
+                      log->jsonl_len + jsonl_more + 1) < 0 ||
+      log_buf_reserve(&log->text, &log->text_cap,
+                      log->text_len + text_more + 1) < 0)
+    return -ENOMEM;
+  for (size_t i = 0; i < b->count; i++) {
+    const struct log_batch_item *it = &b->items[i];
+    if (it->dup)
+      continue;
+    idset_add(&log->ids, it->hash, log->jsonl_len);
+    memcpy(log->jsonl + log->jsonl_len, b->jsonl + it->jsonl_off, it->jsonl_len);
+    log->jsonl_len += it->jsonl_len;
+    memcpy(log->text + log->text_len, b->text + it->text_off, it->text_len);
+    log->text_len += it->text_len;
+    if (it->time_ms > log->last_ms)
+      log->last_ms = it->time_ms;
+    if (from_server && it->time_ms > log->cursor_ms)
+      log->cursor_ms = it->time_ms;
+  }
+  log->jsonl[log->jsonl_len] = '\0';
+  log->text[log->text_len] = '\0';
+  return (int)added;
+}
+
 /* Appends one parsed message to the log (lock held).  Returns 1 when added,
  * 0 when its id was already there, -ENOMEM. */
 static int log_append_locked(store_log *log, const cliq_message *m,
                              bool from_server)
 {
-  if (json_object_get(log->ids, m->id))
-    return 0;
-  char *line = json_dumps(m->raw, JSON_COMPACT);
-  if (!line)
-    return -ENOMEM;
-  size_t tl = log->text_len, jl = log->jsonl_len;
-  int r = store_render_message(m, &log->text, &log->text_len, &log->text_cap);
-  if (r == 0)
-    r = buf_append_str(&log->jsonl, &log->jsonl_len, &log->jsonl_cap, line);
-  if (r == 0)
-    r = buf_append_str(&log->jsonl, &log->jsonl_len, &log->jsonl_cap, "\n");
-  free(line);
-  if (r < 0) {
-    log->text_len = tl;     /* nothing half-appended */
-    log->jsonl_len = jl;
-    if (log->text)
-      log->text[tl] = '\0';
-    if (log->jsonl)
-      log->jsonl[jl] = '\0';
-    return -ENOMEM;
-  }
-  json_object_set_new(log->ids, m->id, json_true());
-  if (m->time_ms > log->last_ms)
-    log->last_ms = m->time_ms;
-  if (from_server && m->time_ms > log->cursor_ms)
-    log->cursor_ms = m->time_ms;
-  return 1;
+  struct log_batch b = { 0 };
+  int r = log_batch_add(&b, m);
+  if (r > 0)
+    r = log_append_batch_locked(log, &b, from_server);
+  log_batch_clear(&b);
+  return r < 0 ? -ENOMEM : r > 0 ? 1 : 0;
 }
 
-/* The form kept in the tcache and on disk (lock held). */
+static uint64_t fnv_more(uint64_t h, const char *p, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    h ^= (unsigned char)p[i];
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+/* Writes n bytes at offset off of path (created 0600; cut to nothing first
+ * when off is 0).  Not fsync'd: a cache can be fetched again, and the
+ * checksum in the record tells a torn copy. */
+static int write_at(const char *path, const char *data, size_t n, size_t off)
+{
+  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (off ? 0 : O_TRUNC),
+                0600);
+  if (fd < 0)
+    return -errno;
+  int r = 0;
+  while (n > 0) {
+    ssize_t w = pwrite(fd, data, n, (off_t)off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0) {
+      r = w < 0 ? -errno : -EIO;
+      break;
+    }
+    data += w;
+    n -= (size_t)w;
+    off += (size_t)w;
+  }
+  if (close(fd) < 0 && r == 0)
+    r = -errno;
+  return r;
+}
+
+/* Brings the disk copy of the JSONL up to date, writing only what it lacks
+ * (the log is append-only), and returns the log's record for the tcache:
+ * the cursor and the length and checksum of the disk copy, not the messages
+ * (lock held).  When the write fails the record tells the older copy, with
+ * the cursor of its time (the messages after it are fetched again). */
 static json_t *log_persistent_locked(store_log *log)
 {
-  return json_pack("{s:I, s:s#}", "cursor_ms", (json_int_t)log->cursor_ms,
-                   "jsonl", log->jsonl ? log->jsonl : "", log->jsonl_len);
+  if (log->disk_path && log->disk_len < log->jsonl_len) {
+    size_t n = log->jsonl_len - log->disk_len;
+    if (write_at(log->disk_path, log->jsonl + log->disk_len, n,
+                 log->disk_len) == 0) {
+      log->disk_sum = fnv_more(log->disk_sum, log->jsonl + log->disk_len, n);
+      log->disk_len = log->jsonl_len;
+    }
+  }
+  /* The cursor moves only with messages appended: all on disk, it is current. */
+  if (log->disk_len == log->jsonl_len)
+    log->disk_cursor_ms = log->cursor_ms;
+  char sum[17];
+  snprintf(sum, sizeof sum, "%016" PRIx64, log->disk_sum);
+  return json_pack("{s:I, s:I, s:s}", "cursor_ms",
+                   (json_int_t)log->disk_cursor_ms, "jsonl_bytes",
+                   (json_int_t)log->disk_len, "jsonl_fnv", sum);
 }
 
-static void log_load_raw_locked(store_log *log, json_t *raw)
+static void batch_add_raw(struct log_batch *b, json_t *raw)
 {
   cliq_message m;
   if (cliq_parse_message(raw, &m, NULL) < 0)
     return;
-  log_append_locked(log, &m, false);
+  (void)log_batch_add(b, &m);   /* out of memory: a shorter log, fetched again */
   cliq_message_clear(&m);
 }
 
-/* Loads a persisted log into an empty in-memory log (lock held).  Caches
- * written before the JSONL form hold a "messages" array. */
-static void log_load_locked(store_log *log, json_t *v)
+static void batch_add_jsonl(struct log_batch *b, const char *p, size_t len)
 {
-  json_t *jsonl = json_object_get(v, "jsonl");
-  if (json_is_string(jsonl)) {
-    const char *p = json_string_value(jsonl);
-    const char *end = p + json_string_length(jsonl);
-    while (p < end) {
-      const char *nl = memchr(p, '\n', (size_t)(end - p));
-      size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-      json_t *raw = n ? json_loadb(p, n, 0, NULL) : NULL;
-      if (raw)
-        log_load_raw_locked(log, raw);
-      json_decref(raw);
-      p += n + 1;
-    }
+  const char *end = p + len;
+  while (p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    json_t *raw = n ? json_loadb(p, n, 0, NULL) : NULL;
+    if (raw)
+      batch_add_raw(b, raw);
+    json_decref(raw);
+    p += n + 1;
   }
+}
+
+/* A log's disk copy as loaded: the file's first len bytes. */
+struct disk_copy {
+  char *buf;
+  size_t len;
+  uint64_t sum;
+  bool present;
+};
+
+/* The disk copy a record tells of, checked against its length and checksum:
+ * 0, or -ENOENT (missing, shorter, another content: a torn write, another
+ * process on the folder). */
+static int disk_copy_read(const store_log *log, json_t *v, struct disk_copy *dc)
+{
+  json_int_t len = json_integer_value(json_object_get(v, "jsonl_bytes"));
+  const char *hex = json_string_value(json_object_get(v, "jsonl_fnv"));
+  char *end = NULL;
+  uint64_t sum = hex ? strtoull(hex, &end, 16) : 0;
+  if (len < 0 || (uint64_t)len >= SIZE_MAX || !hex || !*hex || *end)
+    return -ENOENT;
+  size_t n = (size_t)len;
+  char *buf = NULL;
+  size_t got = 0;
+  if (n > 0 && (!log->disk_path || statefile_read(log->disk_path, &buf, &got) < 0))
+    return -ENOENT;
+  if (got < n || fnv_more(FNV_BASIS, buf, n) != sum) {
+    free(buf);
+    return -ENOENT;
+  }
+  dc->buf = buf;
+  dc->len = n;
+  dc->sum = sum;
+  dc->present = true;
+  return 0;
+}
+
+/* The messages of a log's record, in log order: in the disk copy it tells
+ * of; caches written before the disk copies hold them inline, as "jsonl" or
+ * (before the JSONL form) as a "messages" array.  0 or -ENOENT. */
+static int log_batch_of_persisted(const store_log *log, struct log_batch *b,
+                                  json_t *v, struct disk_copy *dc)
+{
+  if (json_object_get(v, "jsonl_bytes")) {
+    int r = disk_copy_read(log, v, dc);
+    if (r == 0)
+      batch_add_jsonl(b, dc->buf, dc->len);
+    return r;
+  }
+  json_t *jsonl = json_object_get(v, "jsonl");
+  if (json_is_string(jsonl))
+    batch_add_jsonl(b, json_string_value(jsonl), json_string_length(jsonl));
   size_t i;
   json_t *raw;
   json_array_foreach(json_object_get(v, "messages"), i, raw)
-    log_load_raw_locked(log, raw);
+    batch_add_raw(b, raw);
+  return 0;
+}
+
+/* Loads a persisted log into an empty in-memory log (lock held). */
+static void log_load_locked(store_log *log, struct log_batch *b, json_t *v,
+                            const struct disk_copy *dc)
+{
+  (void)log_append_batch_locked(log, b, false);
   json_int_t cursor = json_integer_value(json_object_get(v, "cursor_ms"));
   log->cursor_ms = cursor > 0 ? cursor : log->last_ms;
   log->known = true;
+  /* The disk copy goes on being appended to if the log is its bytes exactly
+   * (else the next write starts it anew). */
+  if (dc->present && log->jsonl_len == dc->len &&
+      (dc->len == 0 || memcmp(log->jsonl, dc->buf, dc->len) == 0)) {
+    log->disk_len = dc->len;
+    log->disk_sum = dc->sum;
+    log->disk_cursor_ms = log->cursor_ms;
+  }
 }
 
-static int cmp_messages(const void *a, const void *b)
-{
-  const cliq_message *x = a, *y = b;
-  if (x->time_ms != y->time_ms)
-    return x->time_ms < y->time_ms ? -1 : 1;
-  return strcmp(x->id, y->id);
-}
-
-/* Gathers messages into a growable array, skipping ids seen already. */
-struct msg_vec {
-  cliq_message *items;
-  size_t count, cap;
-  json_t *seen;
-};
-
-static int vec_take(struct msg_vec *v, cliq_message_list *page, size_t *added)
+/* Takes a page into the batch; *added: how many were new to it. */
+static int batch_take(struct log_batch *b, cliq_message_list *page,
+                      size_t *added)
 {
   *added = 0;
   for (size_t i = 0; i < page->count; i++) {
-    cliq_message *m = &page->items[i];
-    if (json_object_get(v->seen, m->id))
-      continue;
-    if (v->count == v->cap) {
-      size_t nc = v->cap ? v->cap * 2 : 128;
-      cliq_message *ni = realloc(v->items, nc * sizeof *ni);
-      if (!ni)
-        return -ENOMEM;
-      v->items = ni;
-      v->cap = nc;
-    }
-    json_object_set_new(v->seen, m->id, json_true());
-    v->items[v->count++] = *m;
-    memset(m, 0, sizeof *m);
-    (*added)++;
+    int r = log_batch_add(b, &page->items[i]);
+    if (r < 0)
+      return r;
+    *added += (size_t)r;
   }
   return 0;
 }
 
-static void vec_clear(struct msg_vec *v)
-{
-  for (size_t i = 0; i < v->count; i++)
-    cliq_message_clear(&v->items[i]);
-  free(v->items);
-  json_decref(v->seen);
-}
+static bool self_probe_pending(store *s, const char *chat_id);
+static void self_spot(store *s, const char *chat_id, const cliq_message *msgs,
+                      size_t n);
 
 static int fetch_log(void *vctx, const char *key, json_t **out,
                      cliq_error *err)
@@ -1250,21 +1651,17 @@ static int fetch_log(void *vctx, const char *key, json_t **out,
   int64_t cursor = log->cursor_ms;
   pthread_mutex_unlock(&log->lock);
 
-  struct msg_vec vec = { .seen = json_object() };
+  struct log_batch batch = { 0 };
   int r = 0;
-  if (!vec.seen) {
-    r = fail(err, ENOMEM, "out of memory");
-    goto out;
-  }
   if (!known) {
     /* First fetch: the most recent `history` messages, going back in pages.
      * totime is inclusive, so the next page ends just before the oldest one
      * seen (ids are de-duplicated all the same). */
     int64_t totime = 0;
     int max_pages = s->history / 100 + 2;
-    for (int page_no = 0; (int)vec.count < s->history && page_no < max_pages;
+    for (int page_no = 0; (int)batch.count < s->history && page_no < max_pages;
          page_no++) {
-      int want = s->history - (int)vec.count;
+      int want = s->history - (int)batch.count;
       int limit = want > 100 ? 100 : want;
       cliq_message_list page = { 0 };
       r = cliq_get_messages(s->client, ctx->prio, log->chat_id, 0, totime,
@@ -1276,7 +1673,8 @@ static int fetch_log(void *vctx, const char *key, json_t **out,
       for (size_t i = 0; i < got; i++)
         if (page.items[i].time_ms < oldest)
           oldest = page.items[i].time_ms;
-      r = vec_take(&vec, &page, &added);
+      self_spot(s, log->chat_id, page.items, page.count);
+      r = batch_take(&batch, &page, &added);
       cliq_message_list_clear(&page);
       if (r < 0) {
         fail(err, ENOMEM, "out of memory");
@@ -1286,14 +1684,8 @@ static int fetch_log(void *vctx, const char *key, json_t **out,
         break;
       totime = oldest - 1;
     }
-    qsort(vec.items, vec.count, sizeof *vec.items, cmp_messages);
-    if ((int)vec.count > s->history) {
-      size_t drop = vec.count - (size_t)s->history;
-      for (size_t i = 0; i < drop; i++)
-        cliq_message_clear(&vec.items[i]);
-      memmove(vec.items, vec.items + drop, (vec.count - drop) * sizeof *vec.items);
-      vec.count -= drop;
-    }
+    log_batch_sort(&batch);
+    log_batch_keep_newest(&batch, (size_t)s->history);
   } else {
     /* Later: what came since the newest time the server showed us. */
     int64_t from = cursor;
@@ -1308,7 +1700,8 @@ static int fetch_log(void *vctx, const char *key, json_t **out,
       for (size_t i = 0; i < got; i++)
         if (page.items[i].time_ms > newest)
           newest = page.items[i].time_ms;
-      r = vec_take(&vec, &page, &added);
+      self_spot(s, log->chat_id, page.items, page.count);
+      r = batch_take(&batch, &page, &added);
       cliq_message_list_clear(&page);
       if (r < 0) {
         fail(err, ENOMEM, "out of memory");
@@ -1318,14 +1711,13 @@ static int fetch_log(void *vctx, const char *key, json_t **out,
         break;
       from = newest;
     }
-    qsort(vec.items, vec.count, sizeof *vec.items, cmp_messages);
+    log_batch_sort(&batch);
   }
 
   pthread_mutex_lock(&log->lock);
   size_t before = log->text_len;
-  for (size_t i = 0; i < vec.count && r == 0; i++)
-    if (log_append_locked(log, &vec.items[i], true) < 0)
-      r = fail(err, ENOMEM, "out of memory");
+  if (log_append_batch_locked(log, &batch, true) < 0)
+    r = fail(err, ENOMEM, "out of memory");
   log->known = true;
   if (log->text_len != before)
     ctx->grew = true;
@@ -1335,7 +1727,7 @@ static int fetch_log(void *vctx, const char *key, json_t **out,
   if (r == 0 && !*out)
     r = fail(err, ENOMEM, "out of memory");
 out:
-  vec_clear(&vec);
+  log_batch_clear(&batch);
   if (r < 0) {
     pthread_mutex_lock(&log->lock);
     log->fetched_at = now_wall();
@@ -1356,26 +1748,36 @@ static void log_try_disk(store *s, store_log *log)
   double age = 0;
   tcache_state st = tcache_get(s->cache, log->key, &v, &age);
   if ((st == TCACHE_FRESH || st == TCACHE_STALE) && v) {
-    pthread_mutex_lock(&log->lock);
-    if (!log->known) {
-      log_load_locked(log, v);
-      log->fetched_at = now_wall() - age;
+    /* Read and parsed before taking the lock. */
+    struct log_batch batch = { 0 };
+    struct disk_copy dc = { 0 };
+    if (log_batch_of_persisted(log, &batch, v, &dc) == 0) {
+      pthread_mutex_lock(&log->lock);
+      if (!log->known) {
+        log_load_locked(log, &batch, v, &dc);
+        log->fetched_at = now_wall() - age;
+      }
+      pthread_mutex_unlock(&log->lock);
+    } else {
+      /* A record without its messages: however fresh, the log is fetched. */
+      tcache_invalidate(s->cache, log->key);
     }
-    pthread_mutex_unlock(&log->lock);
+    free(dc.buf);
+    log_batch_clear(&batch);
   }
   json_decref(v);
 }
 
 static int log_refresh(store *s, store_log *log, enum cliq_priority prio,
-                       cliq_error *err)
+                       double max_age_s, cliq_error *err)
 {
   struct fetch_ctx ctx = { .s = s, .arg = log->chat_id, .prio = prio,
                            .log = log, .inner = fetch_log,
                            .api = CLIQ_API_CHATS_MESSAGES };
   json_t *v = NULL;
-  int r = tcache_fetch(s->cache, log->key,
-                       ttl_for(s, STORE_TTL_LOG, CLIQ_API_CHATS_MESSAGES),
-                       fetch_retrying, &ctx, &v, err);
+  int r = tcache_fetch_younger(s->cache, log->key, max_age_s,
+                               ttl_for(s, STORE_TTL_LOG, CLIQ_API_CHATS_MESSAGES),
+                               fetch_retrying, &ctx, &v, err);
   json_decref(v);
   if (r == 0 && !ctx.fetched)
     clear_err(err);
@@ -1395,7 +1797,9 @@ int store_log_get(store *s, const char *chat_id, enum store_mode mode,
   log_try_disk(s, log);
   if (mode != STORE_FETCH)
     return store_log_known(log) ? 0 : -ENODATA;
-  int r = log_refresh(s, log, CLIQ_PRIO_READ, err);
+  /* Our first post is not in the log until Cliq shows it (and who we are). */
+  int r = log_refresh(s, log, CLIQ_PRIO_READ,
+                      self_probe_pending(s, chat_id) ? 0 : -1, err);
   if (r < 0 && store_log_known(log))
     r = 0;                        /* served from what we have, however old */
   return r;
@@ -1446,7 +1850,6 @@ void store_log_open_reader(store_log *log)
 {
   pthread_mutex_lock(&log->lock);
   log->readers++;
-  log->last_read = now_wall();
   pthread_mutex_unlock(&log->lock);
   pthread_mutex_lock(&log->s->lock);
   pthread_cond_broadcast(&log->s->wake);
@@ -1458,18 +1861,156 @@ void store_log_close_reader(store_log *log)
   pthread_mutex_lock(&log->lock);
   if (log->readers > 0)
     log->readers--;
-  log->last_read = now_wall();
-  pthread_mutex_unlock(&log->lock);
-}
-
-void store_log_note_read(store_log *log)
-{
-  pthread_mutex_lock(&log->lock);
-  log->last_read = now_wall();
   pthread_mutex_unlock(&log->lock);
 }
 
 /* ---- Background refresher ------------------------------------------------------------ */
+
+static char *channel_of_thread(store *s, const char *tid);
+
+/* A followed chat in one round of the refresher. */
+struct followed {
+  store_log *log;
+  bool stale;                 /* older than its own freshness */
+  struct follow_info *fi;
+  bool by_list;               /* watched through its channel's thread list */
+};
+
+static struct follow_info *follow_info_for(store *s, const char *chat_id)
+{
+  pthread_mutex_lock(&s->lock);
+  struct follow_info *fi = smap_get(&s->follow, chat_id);
+  if (!fi) {
+    fi = calloc(1, sizeof *fi);
+    if (fi && smap_put(&s->follow, chat_id, fi) < 0) {
+      free(fi);
+      fi = NULL;
+    }
+  }
+  pthread_mutex_unlock(&s->lock);
+  return fi;
+}
+
+/* Pages of a channel's thread list as last seen (0: never listed), and when
+ * its next poll may be tried. */
+static size_t threads_pages(store *s, const char *channel_id, double *retry_at)
+{
+  pthread_mutex_lock(&s->lock);
+  struct threads_slot *slot = smap_get(&s->threads, channel_id);
+  size_t pages = 0;
+  if (slot && slot->snap)
+    pages = slot->snap->count ? (slot->snap->count + 99) / 100 : 1;
+  *retry_at = slot ? slot->poll_retry_at : 0;
+  pthread_mutex_unlock(&s->lock);
+  return pages;
+}
+
+static void threads_poll_later(store *s, const char *channel_id, double at)
+{
+  pthread_mutex_lock(&s->lock);
+  struct threads_slot *slot = smap_get(&s->threads, channel_id);
+  if (slot)
+    slot->poll_retry_at = at;
+  pthread_mutex_unlock(&s->lock);
+}
+
+/* Fetches what is new in a followed log in the background lane; after a
+ * failure (or the governor's no) the log waits a quarter of its freshness,
+ * never a tight loop.  Returns true when the fetch succeeded. */
+static bool follow_fetch(store *s, store_log *log, double max_age_s,
+                         double fresh_s)
+{
+  cliq_error err;
+  int r = log_refresh(s, log, CLIQ_PRIO_BACKGROUND, max_age_s, &err);
+  if (r < 0 || err.err) {
+    pthread_mutex_lock(&log->lock);
+    log->next_try_at = now_wall() + fresh_s / 4;
+    pthread_mutex_unlock(&log->lock);
+    return false;
+  }
+  return true;
+}
+
+/* Watches the followed threads of one channel through its thread list, which
+ * carries each thread's last message time: one request tells which of them
+ * changed, and only those are fetched.  f[first] and the later entries of
+ * the same channel are marked by_list. */
+static void follow_channel(store *s, struct followed *f, size_t n, size_t first,
+                           double fresh_s)
+{
+  const char *channel_id = f[first].fi->channel_id;
+  double retry_at = 0;
+  bool failed = false;
+  store_threads *t = NULL;
+  threads_pages(s, channel_id, &retry_at);
+  if (now_wall() >= retry_at) {
+    t = threads_poll(s, channel_id,
+                     ttl_for(s, STORE_TTL_LOG, CLIQ_API_THREADS_LIST), &failed);
+    if (failed)
+      threads_poll_later(s, channel_id, now_wall() + fresh_s / 4);
+  }
+  for (size_t j = first; j < n; j++) {
+    if (!f[j].fi || !f[j].fi->channel_id || f[j].by_list ||
+        strcmp(f[j].fi->channel_id, channel_id) != 0)
+      continue;
+    f[j].by_list = true;
+    if (!t)
+      continue;                   /* not asked this round */
+    store_log *log = f[j].log;
+    const store_thread *th = store_threads_find(t, log->chat_id);
+    if (!th || th->last_ms <= 0) {
+      f[j].by_list = false;       /* the list cannot tell: poll it directly */
+      continue;
+    }
+    pthread_mutex_lock(&log->lock);
+    int64_t cursor = log->cursor_ms;
+    double next_try = log->next_try_at;
+    pthread_mutex_unlock(&log->lock);
+    /* chased_ms: a message the list announces but the messages endpoint does
+     * not return (deleted, not a chat message) is asked for once, not on
+     * every poll. */
+    if (th->last_ms > cursor && th->last_ms > f[j].fi->chased_ms &&
+        now_wall() >= next_try && follow_fetch(s, log, 0, fresh_s))
+      f[j].fi->chased_ms = th->last_ms;
+  }
+  store_threads_unref(t);
+}
+
+/* One round of the refresher over the followed chats.  A channel whose
+ * followed threads outnumber its thread-list pages is watched through that
+ * list; every other followed chat is fetched when it is stale. */
+static void follow_round(store *s, struct followed *f, size_t n, double fresh_s)
+{
+  for (size_t i = 0; i < n; i++) {
+    struct follow_info *fi = f[i].fi = follow_info_for(s, f[i].log->chat_id);
+    if (fi && !fi->resolved) {
+      fi->channel_id = channel_of_thread(s, f[i].log->chat_id);
+      fi->resolved = fi->channel_id != NULL;
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (f[i].by_list || !f[i].fi || !f[i].fi->channel_id)
+      continue;
+    size_t members = 0;
+    for (size_t j = i; j < n; j++)
+      if (f[j].fi && f[j].fi->channel_id && !f[j].by_list &&
+          strcmp(f[j].fi->channel_id, f[i].fi->channel_id) == 0)
+        members++;
+    double retry_at;
+    size_t pages = threads_pages(s, f[i].fi->channel_id, &retry_at);
+    if (pages > 0 && members > pages)
+      follow_channel(s, f, n, i, fresh_s);
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (f[i].by_list || !f[i].stale)
+      continue;
+    pthread_mutex_lock(&f[i].log->lock);
+    bool may = now_wall() >= f[i].log->next_try_at;
+    pthread_mutex_unlock(&f[i].log->lock);
+    if (may)
+      follow_fetch(s, f[i].log, -1, fresh_s);
+  }
+}
 
 static void *refresher_main(void *arg)
 {
@@ -1490,46 +2031,34 @@ static void *refresher_main(void *arg)
     pthread_cond_timedwait(&s->wake, &s->lock, &until);
     if (s->stopping)
       break;
-    /* Collect the followed, stale logs (references stay valid: logs live
-     * until store_free, which first stops this thread). */
+    /* Collect the followed logs (references stay valid: logs live until
+     * store_free, which first stops this thread). */
     size_t n = 0, cap = 0;
-    store_log **due = NULL;
+    struct followed *due = NULL;
     double now = now_wall();
-    double follow_s = STORE_FOLLOW_SECONDS / s->scale;
     double fresh_s = ttl_for(s, STORE_TTL_LOG, CLIQ_API_CHATS_MESSAGES) / s->scale;
     for (size_t b = 0; b < s->logs.n_buckets; b++) {
       for (struct smap_entry *e = s->logs.buckets[b]; e; e = e->next) {
         store_log *log = e->value;
         pthread_mutex_lock(&log->lock);
-        bool followed = log->known &&
-                        (log->readers > 0 || now - log->last_read < follow_s);
-        bool stale = now - log->fetched_at >= fresh_s && now >= log->next_try_at;
+        bool followed = log->known && log->readers > 0;
+        bool stale = now - log->fetched_at >= fresh_s;
         pthread_mutex_unlock(&log->lock);
-        if (!followed || !stale)
+        if (!followed)
           continue;
         if (n == cap) {
           size_t nc = cap ? cap * 2 : 16;
-          store_log **nd = realloc(due, nc * sizeof *nd);
+          struct followed *nd = realloc(due, nc * sizeof *nd);
           if (!nd)
             break;
           due = nd;
           cap = nc;
         }
-        due[n++] = log;
+        due[n++] = (struct followed){ .log = log, .stale = stale };
       }
     }
     pthread_mutex_unlock(&s->lock);
-    for (size_t i = 0; i < n; i++) {
-      cliq_error err;
-      int r = log_refresh(s, due[i], CLIQ_PRIO_BACKGROUND, &err);
-      if (r < 0 || err.err) {
-        pthread_mutex_lock(&due[i]->lock);
-        /* The governor said no (or the request failed): try again a little
-         * later, never in a tight loop. */
-        due[i]->next_try_at = now_wall() + fresh_s / 4;
-        pthread_mutex_unlock(&due[i]->lock);
-      }
-    }
+    follow_round(s, due, n, fresh_s);
     free(due);
     pthread_mutex_lock(&s->lock);
   }
@@ -1594,9 +2123,46 @@ static void self_learn(store *s, const char *id, const char *name)
   }
 }
 
-/* The message we just posted, as Cliq would list it.  Learns who we are from
- * Cliq once (one messages.get, background lane), then builds it locally.
- * Returns a new reference or NULL (then the next refresh brings it). */
+/* Whether the next fetch of chat_id should go to Cliq at once: it holds the
+ * post we learn our own user from. */
+static bool self_probe_pending(store *s, const char *chat_id)
+{
+  pthread_mutex_lock(&s->lock);
+  bool p = s->probe_chat && strcmp(s->probe_chat, chat_id) == 0;
+  pthread_mutex_unlock(&s->lock);
+  return p;
+}
+
+/* Looks for the probe post among fetched messages of chat_id: its sender is
+ * us. */
+static void self_spot(store *s, const char *chat_id, const cliq_message *msgs,
+                      size_t n)
+{
+  if (!self_probe_pending(s, chat_id))
+    return;
+  pthread_mutex_lock(&s->lock);
+  char *want = s->probe_msg ? strdup(s->probe_msg) : NULL;
+  pthread_mutex_unlock(&s->lock);
+  for (size_t i = 0; want && i < n; i++) {
+    if (strcmp(msgs[i].id, want) != 0 || !msgs[i].sender_id)
+      continue;
+    self_learn(s, msgs[i].sender_id, msgs[i].sender_name);
+    pthread_mutex_lock(&s->lock);
+    free(s->probe_chat);
+    free(s->probe_msg);
+    s->probe_chat = s->probe_msg = NULL;
+    pthread_mutex_unlock(&s->lock);
+    if (s->dl)
+      delivery_learn_self(s->dl, msgs[i].sender_id);
+    break;
+  }
+  free(want);
+}
+
+/* The message we just posted, as Cliq would list it, built locally once we
+ * know who we are.  Until then (a fresh account) NULL, with no request: the
+ * post becomes the probe, the next fetch of its chat (at once, see
+ * self_probe_pending) brings it and tells who we are (self_spot). */
 static json_t *own_message(store *s, const char *chat_id, const char *msg_id,
                            const char *text)
 {
@@ -1612,14 +2178,17 @@ static json_t *own_message(store *s, const char *chat_id, const char *msg_id,
   pthread_mutex_unlock(&s->lock);
   json_t *msg = NULL;
   if (!self_id) {
-    cliq_message m;
-    cliq_error e;
-    if (cliq_get_message(s->client, CLIQ_PRIO_BACKGROUND, chat_id, id, &m,
-                         &e) == 0) {
-      self_learn(s, m.sender_id, m.sender_name);
-      msg = json_incref(m.raw);
-      cliq_message_clear(&m);
+    pthread_mutex_lock(&s->lock);
+    if (!s->probe_msg) {
+      s->probe_chat = strdup(chat_id);
+      s->probe_msg = strdup(id);
+      if (!s->probe_chat || !s->probe_msg) {
+        free(s->probe_chat);
+        free(s->probe_msg);
+        s->probe_chat = s->probe_msg = NULL;
+      }
     }
+    pthread_mutex_unlock(&s->lock);
   } else {
     /* Message ids are "<epoch ms>_<n>": the time is the id's first part. */
     char *end = NULL;
@@ -1631,8 +2200,7 @@ static json_t *own_message(store *s, const char *chat_id, const char *msg_id,
                     "name", self_name ? self_name : "", "content", "text",
                     text);
   }
-  /* One messages.get per account: the delivery worker needs our id too
-   * (checking lost outcomes) and would otherwise ask for it itself. */
+  /* The delivery worker needs our id too (checking lost outcomes). */
   pthread_mutex_lock(&s->lock);
   char *known_id = s->self_id ? strdup(s->self_id) : NULL;
   pthread_mutex_unlock(&s->lock);

@@ -41,9 +41,10 @@
 #define STORE_TTL_MAIN 300.0
 #define STORE_TTL_THREAD_INFO 300.0
 #define STORE_TTL_NEGATIVE 60.0
-/* A log is followed by the refresher while a messages file is open or for
- * this long (unscaled) after its last read. */
-#define STORE_FOLLOW_SECONDS 60.0
+/* A log is followed by the refresher (kept fresh in the background) while a
+ * messages file of it is open: `tail -f` holds it open.  A closed file is
+ * brought up to date when it is opened again, so reading many files once
+ * (grep -r) costs nothing afterwards. */
 
 typedef struct store store;
 
@@ -174,6 +175,23 @@ int store_people_text(store *s, const char *thread_chat_id,
                       enum store_people which, enum store_mode mode,
                       char **text_out, size_t *len_out, cliq_error *err);
 
+/* The same documents in two steps, for a caller that keeps renderings: the
+ * cached answer a document is rendered from (*src_out, a new reference the
+ * caller json_decref()s), and its rendering (caller frees *text_out).
+ * Cached answers are never modified (tcache.h), so while the source is the
+ * same pointer (held by the caller) its rendering is the same text. */
+enum store_doc {
+  STORE_DOC_INFO = 0,          /* store_thread_info_text */
+  STORE_DOC_MAIN = 1,          /* store_main_text */
+  STORE_DOC_MEMBERS = 2,       /* store_people_text */
+  STORE_DOC_FOLLOWERS = 3,
+  STORE_DOC_NONFOLLOWERS = 4,
+};
+int store_doc_source(store *s, const char *thread_chat_id, enum store_doc doc,
+                     enum store_mode mode, json_t **src_out, cliq_error *err);
+int store_doc_render(enum store_doc doc, json_t *src, char **text_out,
+                     size_t *len_out, cliq_error *err);
+
 /* ---- Message logs ------------------------------------------------------- */
 
 typedef struct store_log store_log;
@@ -198,11 +216,9 @@ int64_t store_log_last_ms(store_log *log);
 /* Copies up to len bytes from off; returns the number copied. */
 size_t store_log_read(store_log *log, enum store_log_form form, off_t off,
                       char *buf, size_t len);
-/* Readers: open/close of a messages file (followed while open > 0) and a
- * read (followed for STORE_FOLLOW_SECONDS after). */
+/* Readers: open/close of a messages file (followed while open > 0). */
 void store_log_open_reader(store_log *log);
 void store_log_close_reader(store_log *log);
-void store_log_note_read(store_log *log);
 
 /* ---- Rendering (pure; unit-tested) ---------------------------------------- */
 

@@ -4,7 +4,9 @@
  * It is written with statefile_replace() (atomic, not fsync'd: a cache can be
  * fetched again) and read back lazily on a miss in memory, so that a new
  * tcache on the same folder starts warm and entries keep their original age.
- * Entries evicted from memory stay on disk. */
+ * Entries evicted from memory stay on disk.  Beside it a caller may keep
+ * files of its own with the same name and another extension
+ * (tcache_disk_path). */
 #include "cache/tcache.h"
 
 #include <errno.h>
@@ -211,7 +213,7 @@ static struct entry *entry_new(const char *key, uint64_t h, json_t *value,
 
 /* ---- the disk copy ---------------------------------------------------------- */
 
-static char *disk_path(const tcache *c, const char *key)
+static char *disk_path_ext(const tcache *c, const char *key, const char *ext)
 {
   if (!c->disk_dir)
     return NULL;
@@ -219,9 +221,14 @@ static char *disk_path(const tcache *c, const char *key)
   statefile_digest(key, strlen(key), hex);
   hex[32] = '\0';
   char *path = NULL;
-  if (asprintf(&path, "%s/%s.json", c->disk_dir, hex) < 0)
+  if (asprintf(&path, "%s/%s.%s", c->disk_dir, hex, ext) < 0)
     return NULL;
   return path;
+}
+
+static char *disk_path(const tcache *c, const char *key)
+{
+  return disk_path_ext(c, key, "json");
 }
 
 /* The serialized record; its length is also the entry's size estimate. */
@@ -428,6 +435,13 @@ tcache_state tcache_get(tcache *c, const char *key, json_t **value_out,
   return st;
 }
 
+char *tcache_disk_path(tcache *c, const char *key, const char *ext)
+{
+  if (!c || !key || !ext || strcmp(ext, "json") == 0)
+    return NULL;
+  return disk_path_ext(c, key, ext); /* disk_dir never changes: no lock */
+}
+
 static void put_common(tcache *c, const char *key, json_t *value, double ttl_s)
 {
   if (!c || !key)
@@ -500,6 +514,13 @@ int tcache_fetch(tcache *c, const char *key, double ttl_s,
                  tcache_fetch_fn fetch, void *ctx, json_t **value_out,
                  cliq_error *err)
 {
+  return tcache_fetch_younger(c, key, -1, ttl_s, fetch, ctx, value_out, err);
+}
+
+int tcache_fetch_younger(tcache *c, const char *key, double max_age_s,
+                         double ttl_s, tcache_fetch_fn fetch, void *ctx,
+                         json_t **value_out, cliq_error *err)
+{
   if (value_out)
     *value_out = NULL;
   if (!c || !key || !fetch) {
@@ -510,6 +531,9 @@ int tcache_fetch(tcache *c, const char *key, double ttl_s,
   double now = statefile_now_real();
   struct entry *e = find(c, key);
   tcache_state st = state_of(c, e, now);
+  if (st == TCACHE_FRESH && max_age_s >= 0 &&
+      now - e->fetched_at >= max_age_s / c->scale)
+    st = TCACHE_STALE;
   if (st == TCACHE_FRESH || st == TCACHE_NEGATIVE) {
     c->hits++;
     if (!e->detached)

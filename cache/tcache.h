@@ -64,6 +64,22 @@ int tcache_fetch(tcache *c, const char *key, double ttl_s,
                  tcache_fetch_fn fetch, void *ctx, json_t **value_out,
                  cliq_error *err);
 
+/* tcache_fetch(), but a value older than max_age_s (unscaled; < 0: no such
+ * limit) counts as stale even within its own TTL: for a poll that wants
+ * fresher data than ordinary readers.  0 always fetches (single flight still
+ * shares it).  The stored value gets ttl_s as usual. */
+int tcache_fetch_younger(tcache *c, const char *key, double max_age_s,
+                         double ttl_s, tcache_fetch_fn fetch, void *ctx,
+                         json_t **value_out, cliq_error *err);
+
+/* A file of the caller's own beside key's disk copy: disk_dir/<32 hex of
+ * SHA-256(key)>.<ext> (a new string the caller frees), or NULL without
+ * disk_dir (or memory, or for ext "json", the cache's own).  The cache never
+ * writes, reads or removes it: for a value the caller keeps up to date on
+ * disk itself (a message log appends to its JSONL) while the cache keeps a
+ * small record of it with the freshness. */
+char *tcache_disk_path(tcache *c, const char *key, const char *ext);
+
 typedef struct tcache_stats {
   size_t entries;
   size_t hits;

@@ -140,6 +140,22 @@ struct names_memo {
   char **ids;                 /* channel id or thread chat id per name */
 };
 
+/* Renderings of documents (a thread's info, main and people, a channel's
+ * info) kept by inode, each with the cached answer it was made from (a
+ * reference, so that the pointer cannot be reused): while the store answers
+ * with that same value, getattr and open reuse the text instead of rendering
+ * it again on every request.  A fixed table keeps this bounded whatever is
+ * read; two inodes sharing a slot only cost renderings. */
+#define DOC_MEMO_SLOTS 1024
+#define DOC_MEMO_MAX_TEXT 65536
+
+struct doc_memo {
+  fuse_ino_t ino;
+  json_t *src;
+  char *text;
+  size_t len;
+};
+
 struct node {
   fuse_ino_t ino;
   enum nkind kind;
@@ -181,7 +197,11 @@ struct fs {
   char *errors;
   size_t errors_len, errors_cap;
   json_t *last_errors;
-  uint64_t getattr_count[N_KIND_COUNT];
+  uint64_t getattr_count[N_KIND_COUNT];   /* atomic */
+  uint64_t flush_count;                   /* atomic */
+
+  pthread_mutex_t memo_lock;
+  struct doc_memo *memo;       /* DOC_MEMO_SLOTS */
 };
 
 static void handle_add(struct fs *fs, struct handle *h, bool is_dir)
@@ -532,34 +552,19 @@ struct tview {
   bool is_draft;
   store_draft draft;
   bool have_thread;
-  store_thread thread;       /* owned copy */
+  bool listed;               /* found in its channel's thread list */
+  const store_thread *thread; /* in list (referenced) or in looked_up */
+  store_threads *list;
+  store_thread looked_up;    /* owned: a thread not in its channel's list */
 };
 
 static void tview_clear(struct tview *v)
 {
   free(v->tid);
   store_draft_clear(&v->draft);
-  store_thread_clear(&v->thread);
+  store_threads_unref(v->list);
+  store_thread_clear(&v->looked_up);
   memset(v, 0, sizeof *v);
-}
-
-static int thread_copy(const store_thread *t, store_thread *out)
-{
-  memset(out, 0, sizeof *out);
-  out->chat_id = strdup(t->chat_id);
-  out->parent_chat_id = strdup(t->parent_chat_id ? t->parent_chat_id : "");
-  out->thread_message_id = strdup(t->thread_message_id ? t->thread_message_id : "");
-  out->title = strdup(t->title ? t->title : "");
-  out->closed = t->closed;
-  out->is_follower = t->is_follower;
-  out->last_ms = t->last_ms;
-  out->raw = json_incref(t->raw);
-  if (!out->chat_id || !out->parent_chat_id || !out->thread_message_id ||
-      !out->title) {
-    store_thread_clear(out);
-    return -ENOMEM;
-  }
-  return 0;
 }
 
 /* The thread a thread-level node belongs to. */
@@ -581,31 +586,34 @@ static int tview_get(struct fs *fs, struct node *n, enum store_mode mode,
   }
   if (!v->tid)
     return -ENOMEM;
+  /* The snapshot is kept (referenced) rather than the thread copied: this
+   * runs on every getattr and open below a thread. */
   store_threads *ts = NULL;
   r = store_threads_get(fs->store, n->channel_id, mode, &ts, err);
   if (r == 0) {
-    const store_thread *t = store_threads_find(ts, v->tid);
-    if (t) {
-      r = thread_copy(t, &v->thread);
-      v->have_thread = r == 0;
+    v->thread = store_threads_find(ts, v->tid);
+    if (v->thread) {
+      v->list = ts;
+      v->have_thread = v->listed = true;
+    } else {
+      store_threads_unref(ts);
     }
-    store_threads_unref(ts);
-    if (r < 0)
-      return r;
   }
   if (!v->have_thread) {
-    r = store_thread_lookup(fs->store, v->tid, mode, &v->thread, err);
-    if (r == 0)
+    r = store_thread_lookup(fs->store, v->tid, mode, &v->looked_up, err);
+    if (r == 0) {
+      v->thread = &v->looked_up;
       v->have_thread = true;
-    else if (!v->is_draft)
+    } else if (!v->is_draft) {
       return r;
+    }
   }
   return 0;
 }
 
 static bool tview_closed(const struct tview *v)
 {
-  return v->have_thread && v->thread.closed;
+  return v->have_thread && v->thread->closed;
 }
 
 /* ---- Names of children ------------------------------------------------------------- */
@@ -897,6 +905,170 @@ static int json_text(json_t *v, char **out, size_t *len)
 
 static char *status_text(struct fs *fs);
 
+/* The kept rendering of src for ino: true with its length in *len and, when
+ * out is not NULL, a copy in *out (*r gets -ENOMEM when that fails). */
+static bool memo_find(struct fs *fs, fuse_ino_t ino, json_t *src, char **out,
+                      size_t *len, int *r)
+{
+  struct doc_memo *m = &fs->memo[ino % DOC_MEMO_SLOTS];
+  bool hit = false;
+  pthread_mutex_lock(&fs->memo_lock);
+  if (m->src == src && m->ino == ino) {
+    hit = true;
+    *len = m->len;
+    if (out) {
+      *out = malloc(m->len + 1);
+      if (*out)
+        memcpy(*out, m->text, m->len + 1);
+      else
+        *r = -ENOMEM;
+    }
+  }
+  pthread_mutex_unlock(&fs->memo_lock);
+  return hit;
+}
+
+/* Keeps text (taken, NUL-terminated) as the rendering of src for ino. */
+static void memo_keep(struct fs *fs, fuse_ino_t ino, json_t *src, char *text,
+                      size_t len)
+{
+  struct doc_memo *m = &fs->memo[ino % DOC_MEMO_SLOTS];
+  pthread_mutex_lock(&fs->memo_lock);
+  json_t *old_src = m->src;
+  char *old_text = m->text;
+  m->ino = ino;
+  m->src = json_incref(src);
+  m->text = text;
+  m->len = len;
+  pthread_mutex_unlock(&fs->memo_lock);
+  json_decref(old_src);
+  free(old_text);
+}
+
+/* store_doc_render's documents, and a channel's info (its raw object). */
+#define DOC_CHANNEL_INFO (-1)
+
+/* The rendering of document doc from its cached answer src, kept for the
+ * next request on n.  out may be NULL when only the length is wanted. */
+static int memo_render(struct fs *fs, struct node *n, int doc, json_t *src,
+                       char **out, size_t *len, cliq_error *err)
+{
+  int r = 0;
+  if (out)
+    *out = NULL;
+  *len = 0;
+  /* json_null() is one shared value: its pointer tells nothing. */
+  bool keepable = src && !json_is_null(src);
+  if (keepable && memo_find(fs, n->ino, src, out, len, &r))
+    return r;
+  char *t = NULL;
+  size_t l = 0;
+  r = doc == DOC_CHANNEL_INFO
+          ? json_text(src, &t, &l)
+          : store_doc_render((enum store_doc)doc, src, &t, &l, err);
+  if (r < 0)
+    return r;
+  *len = l;
+  if (keepable && l <= DOC_MEMO_MAX_TEXT) {
+    char *kept = t;
+    if (out) {
+      kept = malloc(l + 1);
+      if (kept) {
+        memcpy(kept, t, l);
+        kept[l] = '\0';
+      }
+    }
+    if (kept)
+      memo_keep(fs, n->ino, src, kept, l);
+    if (!out)
+      return 0;
+  }
+  if (out)
+    *out = t;
+  else
+    free(t);
+  return 0;
+}
+
+static int thread_doc(struct fs *fs, struct node *n, const char *tid,
+                      enum store_doc doc, enum store_mode mode, char **out,
+                      size_t *len, cliq_error *err)
+{
+  json_t *src = NULL;
+  int r = store_doc_source(fs->store, tid, doc, mode, &src, err);
+  if (r < 0)
+    return r;
+  r = memo_render(fs, n, (int)doc, src, out, len, err);
+  json_decref(src);
+  return r;
+}
+
+/* The content of a thread-level file that is not a message log, of the
+ * thread in v.  out may be NULL when only the length is wanted.  In
+ * STORE_CACHED mode -ENODATA means "never fetched". */
+static int thread_content(struct fs *fs, struct node *n, const struct tview *v,
+                          enum store_mode mode, char **out, size_t *len,
+                          cliq_error *err)
+{
+  if (out)
+    *out = NULL;
+  *len = 0;
+  bool unopened = v->is_draft && !v->tid;
+  char *t = NULL;
+  int r;
+  switch (n->kind) {
+  case N_T_STATE:
+    r = dup_text(unopened ? "draft\n" : tview_closed(v) ? "closed\n" : "open\n",
+                 &t, len);
+    break;
+  case N_T_TITLE: {
+    const char *title = v->is_draft ? v->draft.name
+                        : v->have_thread && v->thread->title ? v->thread->title
+                                                               : "";
+    r = asprintf(&t, "%s\n", title) < 0 ? -ENOMEM : 0;
+    if (r == 0)
+      *len = strlen(t);
+    else
+      t = NULL;
+    break;
+  }
+  case N_T_MAIN:
+    if (!v->is_draft)
+      return thread_doc(fs, n, v->tid, STORE_DOC_MAIN, mode, out, len, err);
+    r = dup_text(v->draft.main_text, &t, len);
+    break;
+  case N_T_MEMBERS:
+  case N_T_FOLLOWERS:
+  case N_T_NONFOLLOWERS:
+    if (!unopened)
+      return thread_doc(fs, n, v->tid,
+                        n->kind == N_T_MEMBERS     ? STORE_DOC_MEMBERS
+                        : n->kind == N_T_FOLLOWERS ? STORE_DOC_FOLLOWERS
+                                                   : STORE_DOC_NONFOLLOWERS,
+                        mode, out, len, err);
+    r = dup_text("", &t, len);
+    break;
+  case N_T_INFO: {
+    if (!unopened)
+      return thread_doc(fs, n, v->tid, STORE_DOC_INFO, mode, out, len, err);
+    json_t *o = json_pack("{s:s, s:s, s:s?}", "state", "draft", "title",
+                          v->draft.name, "main_message_id",
+                          v->draft.main_message_id);
+    r = json_text(o, &t, len);
+    json_decref(o);
+    break;
+  }
+  default:
+    r = -EINVAL;
+    break;
+  }
+  if (r == 0 && out)
+    *out = t;
+  else
+    free(t);
+  return r;
+}
+
 /* The content of a file that is not a message log.  In STORE_CACHED mode
  * -ENODATA means "never fetched". */
 static int node_content(struct fs *fs, struct node *n, enum store_mode mode,
@@ -931,7 +1103,7 @@ static int node_content(struct fs *fs, struct node *n, enum store_mode mode,
                    &c, err);
     if (r < 0)
       return r;
-    r = json_text(c.raw, out, len);
+    r = memo_render(fs, n, DOC_CHANNEL_INFO, c.raw, out, len, err);
     chview_clear(&c);
     return r;
   }
@@ -957,56 +1129,7 @@ static int node_content(struct fs *fs, struct node *n, enum store_mode mode,
   r = tview_get(fs, n, tmode, &v, err);
   if (r < 0)
     return r;
-  bool unopened = v.is_draft && !v.tid;
-  switch (n->kind) {
-  case N_T_STATE:
-    r = dup_text(unopened ? "draft\n" : tview_closed(&v) ? "closed\n" : "open\n",
-                 out, len);
-    break;
-  case N_T_TITLE: {
-    const char *title = v.is_draft ? v.draft.name
-                        : v.have_thread ? v.thread.title : "";
-    char *t = NULL;
-    r = asprintf(&t, "%s\n", title) < 0 ? -ENOMEM : 0;
-    if (r == 0) {
-      *out = t;
-      *len = strlen(t);
-    }
-    break;
-  }
-  case N_T_MAIN:
-    if (v.is_draft)
-      r = dup_text(v.draft.main_text, out, len);
-    else
-      r = store_main_text(fs->store, v.tid, mode, out, len, err);
-    break;
-  case N_T_MEMBERS:
-  case N_T_FOLLOWERS:
-  case N_T_NONFOLLOWERS:
-    if (unopened)
-      r = dup_text("", out, len);
-    else
-      r = store_people_text(fs->store, v.tid,
-                            n->kind == N_T_MEMBERS     ? STORE_MEMBERS
-                            : n->kind == N_T_FOLLOWERS ? STORE_FOLLOWERS
-                                                       : STORE_NONFOLLOWERS,
-                            mode, out, len, err);
-    break;
-  case N_T_INFO:
-    if (unopened) {
-      json_t *o = json_pack("{s:s, s:s, s:s?}", "state", "draft", "title",
-                            v.draft.name, "main_message_id",
-                            v.draft.main_message_id);
-      r = json_text(o, out, len);
-      json_decref(o);
-    } else {
-      r = store_thread_info_text(fs->store, v.tid, mode, out, len, err);
-    }
-    break;
-  default:
-    r = -EINVAL;
-    break;
-  }
+  r = thread_content(fs, n, &v, mode, out, len, err);
   tview_clear(&v);
   return r;
 }
@@ -1070,8 +1193,13 @@ static int64_t channel_newest(struct fs *fs, const char *channel_id,
 
 /* *attr_to (may be NULL) gets how long the kernel may keep these
  * attributes: the kind's timeout, but 0 while the content was never fetched
- * (its size is about to change) and for what our own writes change (state,
- * followers, drafts), so that a stat after a write or a first read is exact. */
+ * (its size is about to change) and for what our own writes change
+ * (followers, drafts), so that a stat after a write or a first read is exact.
+ * The state of a thread in its channel's list keeps the kind's timeout: it
+ * changes only with that list, and every change of the list (a refresh that
+ * differs, our own close or reopen delivered) invalidates the thread's nodes
+ * (on_threads_changed); writing the file itself makes the kernel forget its
+ * attributes.  A stat and every read() then cost no request. */
 static int node_attr(struct fs *fs, struct node *n, struct stat *st,
                      double *attr_to, cliq_error *err)
 {
@@ -1086,6 +1214,7 @@ static int node_attr(struct fs *fs, struct node *n, struct stat *st,
   int64_t mtime_ms = 0;
   off_t size = 0;
   int r = 0;
+  bool state_listed = false;
 
   switch (n->kind) {
   case N_ROOT: {
@@ -1136,11 +1265,9 @@ static int node_attr(struct fs *fs, struct node *n, struct stat *st,
     mtime_ms = n->kind == N_CHANNEL ? channel_newest(fs, n->channel_id, c.last_ms)
                                     : c.last_ms;
     if (n->kind == N_CH_INFO) {
-      char *t = NULL;
       size_t len = 0;
-      if (json_text(c.raw, &t, &len) == 0)
+      if (memo_render(fs, n, DOC_CHANNEL_INFO, c.raw, NULL, &len, NULL) == 0)
         size = (off_t)len;
-      free(t);
     } else if (n->kind == N_CH_MESSAGES) {
       store_log *log = NULL;
       if (store_log_get(fs->store, c.chat_id, STORE_CACHED, &log, NULL) == 0) {
@@ -1159,7 +1286,7 @@ static int node_attr(struct fs *fs, struct node *n, struct stat *st,
     if (r < 0)
       return r;
     if (v.have_thread)
-      mtime_ms = v.thread.last_ms;
+      mtime_ms = v.thread->last_ms;
     store_log *log = NULL;
     bool log_known = v.tid && store_log_get(fs->store, v.tid, STORE_CACHED,
                                             &log, NULL) == 0;
@@ -1177,13 +1304,12 @@ static int node_attr(struct fs *fs, struct node *n, struct stat *st,
       if (n->kind == N_T_MAIN && v.is_draft && !v.draft.main_message_id &&
           !v.draft.main_pending)
         mode = 0644;
-      char *c = NULL;
       size_t len = 0;
-      if (node_content(fs, n, STORE_CACHED, &c, &len, NULL) == 0)
+      if (thread_content(fs, n, &v, STORE_CACHED, NULL, &len, NULL) == 0)
         size = (off_t)len;
       else
         unknown = true;
-      free(c);
+      state_listed = v.listed;
     }
     tview_clear(&v);
     break;
@@ -1192,7 +1318,8 @@ static int node_attr(struct fs *fs, struct node *n, struct stat *st,
 
   if (attr_to) {
     *attr_to = ki->attr_to;
-    if (unknown || n->draft || n->kind == N_T_STATE || n->kind == N_T_FOLLOWERS)
+    if (unknown || n->draft || (n->kind == N_T_STATE && !state_listed) ||
+        n->kind == N_T_FOLLOWERS)
       *attr_to = 0;
   }
   if (mtime_ms <= 0)
@@ -1402,10 +1529,14 @@ static char *status_text(struct fs *fs)
   json_object_set_new(root, "last_errors", json_deep_copy(fs->last_errors));
   for (int k = 0; k < N_KIND_COUNT; k++)
     json_object_set_new(getattr, kinds[k].label,
-                        json_integer((json_int_t)fs->getattr_count[k]));
+                        json_integer((json_int_t)__atomic_load_n(
+                            &fs->getattr_count[k], __ATOMIC_RELAXED)));
   json_object_set_new(fuse, "nodes", json_integer((json_int_t)fs->n_nodes));
   pthread_mutex_unlock(&fs->lock);
   json_object_set_new(fuse, "getattr", getattr);
+  json_object_set_new(fuse, "flush",
+                      json_integer((json_int_t)__atomic_load_n(
+                          &fs->flush_count, __ATOMIC_RELAXED)));
   json_object_set_new(fuse, "invalidations_sent",
                       json_integer((json_int_t)inval_sent(fs->inval)));
   json_object_set_new(root, "fuse", fuse);
@@ -1677,9 +1808,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     fuse_reply_err(req, ENOENT);
     return;
   }
-  pthread_mutex_lock(&fs->lock);
-  fs->getattr_count[n->kind]++;
-  pthread_mutex_unlock(&fs->lock);
+  __atomic_add_fetch(&fs->getattr_count[n->kind], 1, __ATOMIC_RELAXED);
   struct stat st;
   cliq_error err;
   memset(&err, 0, sizeof err);
@@ -2388,6 +2517,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   } else {
     fi->keep_cache = 0;
   }
+  /* Only an open that can write has anything to do at close (op_flush
+   * journals and posts there); the kernel skips FLUSH for the others,
+   * a request less per read-only open. */
+  fi->noflush = !want_write;
   handle_add(fs, &h->h, false);
   fi->fh = (uint64_t)(uintptr_t)h;
   fuse_reply_open(req, fi);
@@ -2416,7 +2549,6 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
       return;
     }
     size_t n = store_log_read(h->log, h->form, off, buf, size);
-    store_log_note_read(h->log);
     fuse_reply_buf(req, buf, n);
     free(buf);
     return;
@@ -2783,6 +2915,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   (void)ino;
   struct fs *fs = fuse_req_userdata(req);
   struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+  __atomic_add_fetch(&fs->flush_count, 1, __ATOMIC_RELAXED);
   store_ids now = { 0 };
   pthread_mutex_lock(&h->lock);
   int r = h->wk == W_NONE ? 0 : commit_pending(fs, h, &now);
@@ -3014,7 +3147,9 @@ static struct fs *fs_new(struct cliqfs_config *cfg)
   fs->last_errors = json_array();
   fs->handles.next = fs->handles.prev = &fs->handles;
   pthread_mutex_init(&fs->lock, NULL);
-  if (!fs->by_ino || !fs->by_ident || !fs->last_errors)
+  pthread_mutex_init(&fs->memo_lock, NULL);
+  fs->memo = calloc(DOC_MEMO_SLOTS, sizeof *fs->memo);
+  if (!fs->by_ino || !fs->by_ident || !fs->last_errors || !fs->memo)
     goto fail;
   fs->root = node_get(fs, N_ROOT, "/", NULL, NULL, NULL, NULL, "");
   if (!fs->root)
@@ -3033,7 +3168,9 @@ static struct fs *fs_new(struct cliqfs_config *cfg)
 fail:
   free(fs->by_ino);
   free(fs->by_ident);
+  free(fs->memo);
   json_decref(fs->last_errors);
+  pthread_mutex_destroy(&fs->memo_lock);
   pthread_mutex_destroy(&fs->lock);
   free(fs);
   return NULL;
@@ -3063,8 +3200,14 @@ static void fs_free(struct fs *fs)
   }
   free(fs->by_ino);
   free(fs->by_ident);
+  for (size_t i = 0; i < DOC_MEMO_SLOTS; i++) {
+    json_decref(fs->memo[i].src);
+    free(fs->memo[i].text);
+  }
+  free(fs->memo);
   free(fs->errors);
   json_decref(fs->last_errors);
+  pthread_mutex_destroy(&fs->memo_lock);
   pthread_mutex_destroy(&fs->lock);
   free(fs);
 }

@@ -12,10 +12,10 @@ md_findings() {
       map(select(.tool == "cliqfs" and .requests > .lower_bound)) []
       | "- **\(.task)**: \(.requests) requests against a lower bound of \(.lower_bound) (+\(.requests - .lower_bound)). "
         + (if (.apis["messages.get"] // 0) > 0 then
-             "\(.apis["messages.get"]) of them `messages.get` (`GET /chats/{id}/messages/{message}`): after the first post cliqfs fetches the message it just posted to learn the user'"'"'s own id and name, and two parts of it do so each for itself, cache/delivery.c `learn_self_from_post` and cache/store.c `own_message`\(if .apis["messages.get"] >= 2 then " (both did here, for the same message)" else "" end); the answer is kept, so a warm cache does not pay it again. "
+             "\(.apis["messages.get"]) of them `messages.get` (`GET /chats/{id}/messages/{message}`): cliqfs asked for a post of its own to learn who it is, which it does only before checking a write whose answer was lost (cache/delivery.c `learn_self_now`). "
            else "" end)
         + (if .refetches > 0 then
-             "\(.refetches) fetched a thread'"'"'s messages a second time during the task: the background refresher keeps a log fresh for 60 s (unscaled) after its last read (cache/store.c `refresher_main`, `STORE_FOLLOW_SECONDS`), and spends spare budget on the logs just read by `grep`; how many slip in varies from run to run with the timing. "
+             "\(.refetches) fetched a thread'"'"'s messages a second time during the task: the background refresher (cache/store.c `follow_round`) refreshes a log while its `messages` file is open, and a file still open by `grep` when a round starts can be refreshed once it is older than its freshness. "
            else "" end)'
     # ---- Requests: follow ----
     local flb
@@ -24,13 +24,13 @@ md_findings() {
       jqs follow.jsonl --argjson lb "$flb" '
         (map(select(.tool == "cliqfs"))[0]) as $c | (map(select(.tool == "curl+jq"))[0]) as $b
         | select($c.requests > $lb.lower_bound)
-        | "- **follow**: \($c.requests) requests against a lower bound of \($lb.lower_bound). cliqfs fetches each followed thread'"'"'s history when `tail` opens it (\($c.threads) `chats.messages` at set-up, although `tail -n 0` shows none of it: the file'"'"'s size must be known), then polls every followed thread'"'"'s messages one by one (\($c.threads) requests a round); polling the \($c.channels) channels'"'"' thread lists instead (each entry carries the thread'"'"'s last message time) and fetching only the threads that changed would cost \($c.channel_pages) a round plus one per new message. The budget also sets the freshness: background refreshes take a slot only while more than max(2, budget/4) of the 14 `chats.messages` slots a minute stay free (cache/governor.h), and cliqfs fetched \($lb.fetches / ($c.sim_minutes) | r1) a minute while following, so each of \($c.threads) threads was fetched every \($lb.interval_s | r1) s on average and a new line took \($c.delays_sim | pct(50) | r1) s (median) to \($c.delays_sim | max | r1) s to appear, against the 10 s freshness of a `messages` file (`STORE_TTL_LOG`). The curl + jq loop saw them in \(if $b then ($b.delays_sim | pct(50) | r1 | tostring) + " s (median)" else "–" end) but sent \(if $b then ($b.requests_per_min | r1 | tostring) else "–" end) requests a minute, which a real account could not sustain (15 `chats.messages` a minute)."'
+        | "- **follow**: \($c.requests) requests against a lower bound of \($lb.lower_bound) (+\($c.requests - $lb.lower_bound)). While following, cliqfs polled the \($c.channels) followed channels'"'"' thread lists \($lb.list_polls) times and fetched threads'"'"' messages \($lb.fetches) times for \($c.posts) new messages (cache/store.c `follow_round`: a channel whose followed threads outnumber its thread-list pages is watched through the list, whose entries carry each thread'"'"'s last message time; a thread is fetched when its entry is newer than what cliqfs has). Fetches beyond one per new message come from a list entry that was newer than the thread'"'"'s messages showed, or from a thread polled directly (its list entry had no last message time)."'
     fi
     # ---- Latency ----
     jqs latency.jsonl '
       group_by(.fs) | map({key: .[0].fs, value: {p50: (map(.p50_us) | med), p99: (map(.p99_us) | med)}})
       | from_entries | select(.cliqfs and .floor and .cliqfs.p50 > 1.3 * .floor.p50)
-      | "- **cached reads**: cliqfs takes \(.cliqfs.p50 | f2) µs (p50) for what the FUSE floor does in \(.floor.p50 | f2) µs (\(.cliqfs.p50 / .floor.p50 | f2)×). Answering FLUSH, which cliqfs needs because a message is posted on close, explains \(if .floorflush then ((.floorflush.p50 - .floor.p50) | f2) else "?" end) µs of the \((.cliqfs.p50 - .floor.p50) | f2) µs; the rest is spent in the daemon per request."'
+      | "- **cached reads**: cliqfs takes \(.cliqfs.p50 | f2) µs (p50) for what the FUSE floor does in \(.floor.p50 | f2) µs (\(.cliqfs.p50 / .floor.p50 | f2)×). The floor answering FLUSH on every close costs \(if .floorflush then ((.floorflush.p50 - .floor.p50) | f2) else "?" end) µs more than the floor; cliqfs sends no FLUSH for read-only opens (fs/fs.c `op_open`, `noflush`), so the \((.cliqfs.p50 - .floor.p50) | f2) µs are spent in the daemon per request."'
     jqs latency_kinds.jsonl '
       group_by(.kind) | map({k: .[0].kind, c: (map(select(.fs == "cliqfs"))[0]), f: (map(select(.fs == "floor"))[0])})
       | map(select(.c != null and .f != null)) | select(length > 0)
@@ -38,12 +38,12 @@ md_findings() {
       | select($worst.c.p50_us > 1.3 * $worst.f.p50_us)
       | "  By kind of file: `\($best.k)` costs \($best.c.p50_us / $best.f.p50_us | f2)× the floor, `\($worst.k)` \($worst.c.p50_us / $worst.f.p50_us | f2)×. "
         + (if ($worst.c.daemon_reads_per_op - $best.c.daemon_reads_per_op) > 0.5 then
-             "For `\($worst.k)` the daemon makes \($worst.c.daemon_reads_per_op | f2) read() calls per operation, for `\($best.k)` \($best.c.daemon_reads_per_op | f2) (the floor: \($worst.f.daemon_reads_per_op | f2), its FUSE requests): the difference is a file read on every open. Opening a file served from its own cached answer (`info`, `main`, `members`; `state` looks its thread list up the same way) goes through the cache lookup, which asks the governor how busy the budget is (cache/store.c `ttl_for` → cache/governor.c `gov_pressure`), and that loads the shared ledger file from disk (`ledger_load`) each time."
+             "For `\($worst.k)` the daemon makes \($worst.c.daemon_reads_per_op | f2) read() calls per operation, for `\($best.k)` \($best.c.daemon_reads_per_op | f2) (the floor: \($worst.f.daemon_reads_per_op | f2), its FUSE requests): each read() is one FUSE request the kernel sent, so the difference is extra requests per operation (a getattr the kernel could not answer from its attribute cache, or a FLUSH): see the kernel caching rules in docs/design.md."
            else "The daemon makes no more read() calls than the floor: the time is spent computing." end)'
     # ---- Memory ----
     jqs scale_msgs.jsonl '
       max_by(.shown) | select(.heap_bytes_per_msg > 2 * .json_bytes_per_msg)
-      | "- **memory per cached message**: \(.heap_bytes_per_msg | round) bytes of live heap (\(.mem_bytes_per_msg | round) of RSS) per message whose JSON is \(.json_bytes_per_msg | round) bytes: \(.heap_bytes_per_msg / .json_bytes_per_msg | f2)×. A message log (cache/store.c `struct store_log`) keeps every message as a parsed jansson object, an entry in a set of ids, a rendered line and a JSONL line; the text forms alone come to about \((.text_bytes / .shown + .json_bytes_per_msg) | round) bytes, the disk copy to \(.disk_cache_bytes / .shown | round)."'
+      | "- **memory per cached message**: \(.heap_bytes_per_msg | round) bytes of live heap (\(.mem_bytes_per_msg | round) of RSS) per message whose JSON is \(.json_bytes_per_msg | round) bytes: \(.heap_bytes_per_msg / .json_bytes_per_msg | f2)×. A message log (cache/store.c `struct store_log`) keeps every message as a rendered line and a JSONL line in exactly sized buffers, and its id in a compact hash set (cache/idset.c); the text forms alone come to about \((.text_bytes / .shown + .json_bytes_per_msg) | round) bytes, the disk copy to \(.disk_cache_bytes / .shown | round)."'
     # ---- History ----
     jqs scale_msgs.jsonl '
       .[] | select(.shown < .messages)

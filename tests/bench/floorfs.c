@@ -13,8 +13,9 @@
  *           [-f] [-s] [FUSE options]
  *
  * `flush` also answers FLUSH requests (a no-op) instead of ENOSYS, which
- * makes the kernel send one more request per close, as it does to cliqfs
- * (which needs flush for posting on close).
+ * makes the kernel send one more request per close: what cliqfs would cost
+ * if it did not open read-only files with noflush (it needs FLUSH only where
+ * a close posts a message).
  */
 #define FUSE_USE_VERSION 312
 

@@ -35,26 +35,30 @@ have() {
 
 # The follow task's lower bound.  Resolving the N paths costs the channel
 # list and the thread-list pages of the C followed channels, which also give
-# each thread's last message time: the starting point (tail -f shows nothing
-# old, so no first fetch of messages is needed).  Then, to show new messages
-# as fresh as cliqfs did, polling at cliqfs's own interval F (the simulated
-# duration D divided by how often it fetched each thread's messages), the
+# each thread's last message time.  `tail -f` starts with each file's last
+# lines, so every tool reads one message page per followed thread.  Then, to
+# show new messages as fresh as cliqfs did, polling at cliqfs's own interval F
+# (the simulated duration D divided by how often it polled each followed
+# channel's thread list, or, when it polled none, each thread's messages), the
 # cheaper of
 #   (a) poll the C thread lists every F (they carry each thread's last
 #       message time), fetch only the threads that changed:  ceil(D/F)*C + P
 #   (b) poll each of the N threads' messages every F:          ceil(D/F)*N
+# where P is the number of posts (each lands in another poll interval).
 follow_lb_json() {
   jqs follow.jsonl --argjson d "$FOLLOW_SIM" '
     (map(select(.tool == "cliqfs"))[0]) as $c
     | if $c == null then null else
       (($c.apis["chats.messages"] // 0) - ($c.setup_apis["chats.messages"] // 0)) as $fetches
-      | (if $fetches > 0 then $d * $c.threads / $fetches else $d end) as $f
+      | (($c.apis["threads.list"] // 0) - ($c.setup_apis["threads.list"] // 0)) as $list_polls
+      | (if $list_polls > 0 then $d * $c.channel_pages / $list_polls
+         elif $fetches > 0 then $d * $c.threads / $fetches else $d end) as $f
       | (($d / $f) | ceil) as $polls
       | ($polls * $c.channel_pages + $c.posts) as $a
       | ($polls * $c.threads) as $b
-      | {interval_s: $f, polls: $polls, fetches: $fetches,
+      | {interval_s: $f, polls: $polls, fetches: $fetches, list_polls: $list_polls,
          strategy: (if $a <= $b then "the thread lists" else "each thread" end),
-         lower_bound: (1 + $c.channel_pages + ([$a, $b] | min)),
+         lower_bound: (1 + $c.channel_pages + $c.threads + ([$a, $b] | min)),
          per_min: (([$a, $b] | min) / ($d / 60))}
       end'
 }
@@ -103,7 +107,7 @@ EOF
     .[] | "| \(.tool) | \(.threads) (\(.channels)) | \(.arrived) of \(.posts) | \(if .arrived > 0 then (.delays_sim | pct(50) | r1 | tostring) + " s" else "none" end) | \(if .arrived > 0 then (.delays_sim | max | r1 | tostring) + " s" else "none" end) | \(.following_requests) | \(.requests_per_min | r1) | \(.setup_requests) | \(.apis | apis) |"'
   if [ "$flb" != null ]; then
     jq -rn --argjson lb "$flb" "$JQ_DEFS"'
-      "\ncliqfs fetched each followed thread'"'"'s messages every \($lb.interval_s | r1) simulated s on average (\($lb.fetches) fetches for the threads while following). Lower bound at that interval: \($lb.lower_bound) requests: the channel list and the followed channels'"'"' thread lists once, then \($lb.polls) polls of \($lb.strategy) (\($lb.per_min | r1) requests a minute)."'
+      "\nWhile following, cliqfs polled the followed channels'"'"' thread lists \($lb.list_polls) times (each list every \($lb.interval_s | r1) simulated s on average) and fetched a thread'"'"'s messages \($lb.fetches) times (only threads whose list entry showed a newer last message). Lower bound at that interval: \($lb.lower_bound) requests: the channel list and the followed channels'"'"' thread lists once, one message page per followed thread (the last lines `tail -f` starts with), then \($lb.polls) polls of \($lb.strategy) (\($lb.per_min | r1) requests a minute)."'
   fi
 }
 
@@ -428,8 +432,9 @@ lifetimes; the budget lifted so that the warm-up is quick), from a copy in tmpfs
 floorfs (tests/bench/floorfs.c), a minimal low-level FUSE filesystem serving that copy from memory
 with the kernel cache settings cliqfs uses for these files (entry and attribute timeouts 30 s,
 folders 5 s, no \`keep_cache\`, multi-threaded loop). floorfs leaves FLUSH unimplemented, as a minimal
-read-only filesystem does; cliqfs must answer FLUSH (a message is posted when its file is closed), so
-the table also shows floorfs answering it. Requests to the emulator during the timed runs:
+read-only filesystem does; cliqfs answers FLUSH where a close posts a message and opens read-only files
+with \`noflush\` (so the kernel sends it no FLUSH for them); the table also shows floorfs answering FLUSH
+on every close, the price cliqfs would pay without \`noflush\`. Requests to the emulator during the timed runs:
 $(jqs latency_meta.jsonl '.[0].requests_during').
 
 EOF

@@ -244,7 +244,7 @@ follow_run() {
       mkfifo "$dir/fifo.$i"
       stamp_lines <"$dir/fifo.$i" >"$dir/out.$i" &
       bench_bg_add $!
-      tail -n 0 -s "$ts" -f "$MNT/${chans[$i]}/${titles[$i]}/messages" >"$dir/fifo.$i" &
+      tail -s "$ts" -f "$MNT/${chans[$i]}/${titles[$i]}/messages" >"$dir/fifo.$i" &
       tail_pids+=($!)
       bench_bg_add $!
     done

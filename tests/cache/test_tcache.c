@@ -608,6 +608,51 @@ static void test_concurrent_use(void **state)
   tcache_free(c);
 }
 
+/* ---- files of the caller's beside the disk copy ----------------------------- */
+
+static void test_disk_path_beside_the_record(void **state)
+{
+  struct tu_dir_state *s = *state;
+  tcache *c = new_cache(s->dir, 1, 0);
+  char hex[65];
+  statefile_digest("log/x", 5, hex);
+  hex[32] = '\0';
+  char *want = NULL;
+  assert_true(asprintf(&want, "%s/%s.jsonl", s->dir, hex) > 0);
+  char *path = tcache_disk_path(c, "log/x", "jsonl");
+  assert_non_null(path);
+  assert_string_equal(path, want);
+  /* The cache's own file is not handed out. */
+  assert_null(tcache_disk_path(c, "log/x", "json"));
+  assert_null(tcache_disk_path(NULL, "log/x", "jsonl"));
+
+  /* The cache leaves the caller's file alone: a put, an invalidation and a
+   * new cache on the folder neither change nor remove it. */
+  assert_int_equal(statefile_write_atomic(path, "mine\n", 5), 0);
+  json_t *v = value_n(1);
+  tcache_put(c, "log/x", v, 600);
+  json_decref(v);
+  assert_int_equal(tu_count_files(s->dir, is_json_name), 1);
+  tcache_invalidate(c, "log/x");
+  tcache_free(c);
+  c = new_cache(s->dir, 1, 0);
+  assert_int_equal(tcache_get(c, "log/x", NULL, NULL), TCACHE_MISS);
+  char *buf = NULL;
+  size_t len = 0;
+  assert_int_equal(statefile_read(path, &buf, &len), 0);
+  assert_int_equal(len, 5);
+  assert_memory_equal(buf, "mine\n", 5);
+  free(buf);
+  tcache_free(c);
+  free(path);
+  free(want);
+
+  /* Without a folder there is no such file. */
+  c = new_cache(NULL, 1, 0);
+  assert_null(tcache_disk_path(c, "log/x", "jsonl"));
+  tcache_free(c);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -627,6 +672,8 @@ int main(void)
     cmocka_unit_test_setup_teardown(test_bad_disk_dir, setup_dir, teardown_dir),
     cmocka_unit_test_setup_teardown(test_concurrent_use, setup_dir,
                                     teardown_dir),
+    cmocka_unit_test_setup_teardown(test_disk_path_beside_the_record,
+                                    setup_dir, teardown_dir),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -233,9 +233,8 @@ run_kind() {
   if [ "$kind" = throttle400 ]; then
     emu_ctl POST /_emulator/config '{"throttle_style":"400"}' >/dev/null
   fi
-  # A messages file read recently is refreshed in the background for a while
-  # (STORE_FOLLOW_SECONDS / time_scale): such a refresh would take the fault
-  # meant for the next read.
+  # A background refresh of a messages file still open from the last cell
+  # would take the fault meant for the next read: leave the reads a margin.
   wait_until 10 log_quiet
   if [ "$kind" = delay ]; then
     DELAY_INJECTED_AT=$SECONDS
@@ -282,7 +281,7 @@ run_kind() {
   timeout -k 2 15 ls "$MNT/$CHR" >/dev/null || cell_bad "$kind/after" "ls $CHR fails after the $kind cells"
 }
 
-FOLLOW_QUIET_MS=$((60 * 1000 / TS * 5 / 2))   # 2.5 x store.h STORE_FOLLOW_SECONDS / TS
+FOLLOW_QUIET_MS=$((60 * 1000 / TS * 5 / 2))   # 2.5 budget windows / TS
 LAST_READ_MS=0
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 log_quiet() { [ $(($(now_ms) - LAST_READ_MS)) -ge "$FOLLOW_QUIET_MS" ]; }

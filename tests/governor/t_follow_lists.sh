@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# tail -f on several threads of one channel is watched through the channel's
+# thread list (each entry carries the thread's last message time): threads
+# nobody posts to cost no messages request while followed, a thread that
+# gets a post costs one per post, and every post still shows up.
+. "$(dirname "$0")/lib.sh"
+
+SCALE=10                      # messages stay fresh 10 s / 10 = 1 s
+emu_start --demo --time-scale $SCALE || fail "emulator did not start"
+mt_mount time_scale=$SCALE
+cd "$MNT"
+
+# The first joined channel with three open threads whose titles are their
+# folder names (unique, printable, no '/').
+pick=$(emu_state '
+  [.channels[] | select(.joined != false) | .unique_name as $c
+   | (.threads | group_by(.title) | map(select(length == 1) | .[0].title)) as $unique
+   | [.threads[] | select(.state != "closed")
+      | select(.title as $t | $unique | index($t))
+      | select(.title | test("^[ -~]+$") and (test("/") | not))
+      | {c: $c, t: .title, id: .chat_id}]
+   | select(length >= 3) | .[0:3]][0][] | [.c, .t, .id] | @tsv')
+[ "$(printf '%s\n' "$pick" | grep -c .)" = 3 ] || fail "no channel with three open threads: $pick"
+chans=() titles=() ids=()
+while IFS=$'\t' read -r c t id; do
+  chans+=("$c") titles+=("$t") ids+=("$id")
+done <<<"$pick"
+sender=$(emu_state '.me as $me | [.users[] | select(.user_id != $me)][0].user_id')
+[ -n "$sender" ] || fail "no other user in the demo organization"
+
+# fetches ID: messages requests for one chat in the emulator's log so far.
+fetches() {
+  grep -cF "GET /api/v2/chats/$1/messages " "$EMU_DIR/emulator.log"
+}
+all_opened() {
+  local i
+  for i in 0 1 2; do
+    [ "$(fetches "${ids[$i]}")" -ge 1 ] || return 1
+  done
+}
+shows() { grep -q "$2\$" "$MT_DIR/tail.$1"; }
+
+for i in 0 1 2; do
+  mt_bg tail -n 0 -s 0.1 -f "${chans[$i]}/${titles[$i]}/messages" >"$MT_DIR/tail.$i"
+done
+wait_until 10 all_opened || fail "tail -f did not open the three files"
+before=()
+for i in 0 1 2; do before+=("$(fetches "${ids[$i]}")"); done
+gv_reset
+
+post() {
+  emu_ctl POST /_emulator/post \
+    "{\"chat_id\":\"${ids[0]}\",\"sender_id\":\"$sender\",\"text\":\"$1\"}" >/dev/null ||
+    fail "post at the emulator"
+}
+start=$(gv_now)
+post "follow-lists one"
+wait_until 15 shows 0 "follow-lists one" || fail "the first post did not show in tail -f"
+post "follow-lists two"
+wait_until 15 shows 0 "follow-lists two" || fail "the second post did not show in tail -f"
+# A few more freshness windows of quiet following.
+while awk -v s="$start" -v n="$(gv_now)" 'BEGIN { exit !(n - s < 5) }'; do
+  sleep 0.2
+done
+e=$(gv_elapsed_since "$start")
+
+changed=$(($(fetches "${ids[0]}") - before[0]))
+quiet=$(($(fetches "${ids[1]}") - before[1] + $(fetches "${ids[2]}") - before[2]))
+lists=$(gv_count threads.list)
+[ "$quiet" = 0 ] ||
+  fail "the two threads without posts were fetched $quiet times in ${e}s of following"
+[ "$changed" -ge 1 ] && [ "$changed" -le 2 ] ||
+  fail "the thread with 2 posts was fetched $changed times (expected 1 or 2)"
+[ "$lists" -ge 1 ] || fail "no thread-list poll in ${e}s of following"
+for i in 1 2; do
+  [ ! -s "$MT_DIR/tail.$i" ] || fail "tail $i shows lines nobody posted: $(head -n 2 "$MT_DIR/tail.$i")"
+done
+gv_assert_within_budget "tail -f on three threads of ${chans[0]}"
+ok "3 followed threads of ${chans[0]} for ${e}s: $lists thread-list polls, $changed fetches of the thread with 2 posts, 0 of the other two"
