@@ -379,6 +379,9 @@ static json_t *record_json_locked(delivery *d)
   json_t *root = json_pack("{s:i, s:o*}", "version", 1, "targets", targets);
   if (root && d->self_id)
     json_object_set_new(root, "self", json_string(d->self_id));
+  else if (root && d->probe_chat && d->probe_msg)
+    json_object_set_new(root, "probe", json_pack("[s,s]", d->probe_chat,
+                                                 d->probe_msg));
   return root;
 }
 
@@ -415,6 +418,13 @@ static void record_load(delivery *d)
   const char *self = field_str(root, "self");
   if (self)
     d->self_id = strdup(self);
+  json_t *probe = json_object_get(root, "probe");
+  const char *pchat = json_string_value(json_array_get(probe, 0));
+  const char *pmsg = json_string_value(json_array_get(probe, 1));
+  if (!self && pchat && pmsg) {
+    d->probe_chat = strdup(pchat);
+    d->probe_msg = strdup(pmsg);
+  }
   const char *target;
   json_t *o;
   json_object_foreach(json_object_get(root, "targets"), target, o) {
@@ -996,16 +1006,20 @@ static void learn_self_from_post(delivery *d, const char *chat,
   if (!chat || !message_id)
     return;
   pthread_mutex_lock(&d->mu);
+  bool kept = false;
   if (!d->self_id && !d->probe_msg) {
     d->probe_chat = strdup(chat);
     d->probe_msg = strdup(message_id);
-    if (!d->probe_chat || !d->probe_msg) {
+    kept = d->probe_chat && d->probe_msg;
+    if (!kept) {
       free(d->probe_chat);
       free(d->probe_msg);
       d->probe_chat = d->probe_msg = NULL;
     }
   }
   pthread_mutex_unlock(&d->mu);
+  if (kept)
+    record_persist(d);   /* a crash before a lost outcome must not lose it */
 }
 
 /* A lost outcome is about to be checked without our user id: ask Cliq who
@@ -1019,10 +1033,22 @@ static void learn_self_now(delivery *d)
   pthread_mutex_unlock(&d->mu);
   cliq_message m;
   cliq_error err;
-  if (chat && mid &&
-      cliq_get_message(d->client, CLIQ_PRIO_WRITE, chat, mid, &m, &err) == 0) {
+  int r = chat && mid ? cliq_get_message(d->client, CLIQ_PRIO_WRITE, chat, mid,
+                                         &m, &err)
+                      : -ENODATA;
+  if (r == 0) {
     learn_self(d, m.sender_id);
     cliq_message_clear(&m);
+  } else if (r == -ENOENT || r == -EACCES || r == -EINVAL) {
+    /* The post is gone (deleted, or the chat): asked once, not per check;
+     * the next delivered post becomes the probe. */
+    pthread_mutex_lock(&d->mu);
+    if (d->probe_msg && mid && strcmp(d->probe_msg, mid) == 0) {
+      free(d->probe_chat);
+      free(d->probe_msg);
+      d->probe_chat = d->probe_msg = NULL;
+    }
+    pthread_mutex_unlock(&d->mu);
   }
   free(chat);
   free(mid);

@@ -192,9 +192,12 @@ struct follow_info {
   bool resolved;
   int64_t chased_ms;        /* the newest last-message time of a thread list
                              * that a fetch of this chat already answered */
+  int64_t list_ms;          /* the last-message time the list showed last */
+  int64_t trying_ms;        /* the value being chased, and how many fetches */
+  int tries;                /* it took so far */
 };
 
-#define FNV_BASIS 1469598103934665603ULL    /* FNV-1a's offset basis */
+#define FNV_BASIS 14695981039346656037ULL   /* FNV-1a's offset basis */
 
 struct store_log {
   store *s;
@@ -1561,7 +1564,9 @@ static int disk_copy_read(const store_log *log, json_t *v, struct disk_copy *dc)
   const char *hex = json_string_value(json_object_get(v, "jsonl_fnv"));
   char *end = NULL;
   uint64_t sum = hex ? strtoull(hex, &end, 16) : 0;
-  if (len < 0 || (uint64_t)len >= SIZE_MAX || !hex || !*hex || *end)
+  /* 0 bytes: nothing could be written (or nothing was there): fetch again
+   * rather than serve a known, empty log. */
+  if (len <= 0 || (uint64_t)len >= SIZE_MAX || !hex || !*hex || *end)
     return -ENOENT;
   size_t n = (size_t)len;
   char *buf = NULL;
@@ -1634,6 +1639,7 @@ static int batch_take(struct log_batch *b, cliq_message_list *page,
 }
 
 static bool self_probe_pending(store *s, const char *chat_id);
+static void self_probe_drop(store *s, const char *chat_id);
 static void self_spot(store *s, const char *chat_id, const cliq_message *msgs,
                       size_t n);
 
@@ -1736,28 +1742,27 @@ out:
   return r;
 }
 
+/* Loads the disk copy once.  It happens under the log's lock, so that a
+ * second opener waits for it instead of finding the log neither loaded nor
+ * fetched (tcache_fetch would see the fresh record and fetch nothing). */
 static void log_try_disk(store *s, store_log *log)
 {
   pthread_mutex_lock(&log->lock);
   bool need = !log->known && !log->disk_tried;
   log->disk_tried = true;
-  pthread_mutex_unlock(&log->lock);
-  if (!need)
+  if (!need) {
+    pthread_mutex_unlock(&log->lock);
     return;
+  }
   json_t *v = NULL;
   double age = 0;
   tcache_state st = tcache_get(s->cache, log->key, &v, &age);
   if ((st == TCACHE_FRESH || st == TCACHE_STALE) && v) {
-    /* Read and parsed before taking the lock. */
     struct log_batch batch = { 0 };
     struct disk_copy dc = { 0 };
     if (log_batch_of_persisted(log, &batch, v, &dc) == 0) {
-      pthread_mutex_lock(&log->lock);
-      if (!log->known) {
-        log_load_locked(log, &batch, v, &dc);
-        log->fetched_at = now_wall() - age;
-      }
-      pthread_mutex_unlock(&log->lock);
+      log_load_locked(log, &batch, v, &dc);
+      log->fetched_at = now_wall() - age;
     } else {
       /* A record without its messages: however fresh, the log is fetched. */
       tcache_invalidate(s->cache, log->key);
@@ -1765,6 +1770,7 @@ static void log_try_disk(store *s, store_log *log)
     free(dc.buf);
     log_batch_clear(&batch);
   }
+  pthread_mutex_unlock(&log->lock);
   json_decref(v);
 }
 
@@ -1797,9 +1803,13 @@ int store_log_get(store *s, const char *chat_id, enum store_mode mode,
   log_try_disk(s, log);
   if (mode != STORE_FETCH)
     return store_log_known(log) ? 0 : -ENODATA;
-  /* Our first post is not in the log until Cliq shows it (and who we are). */
-  int r = log_refresh(s, log, CLIQ_PRIO_READ,
-                      self_probe_pending(s, chat_id) ? 0 : -1, err);
+  /* Our first post is not in the log until Cliq shows it (and who we are):
+   * asked at once, once (if this fetch does not show it, e.g. a refresh took
+   * it in before the probe was set, the next post tries again). */
+  bool probe = self_probe_pending(s, chat_id);
+  int r = log_refresh(s, log, CLIQ_PRIO_READ, probe ? 0 : -1, err);
+  if (probe && r == 0)
+    self_probe_drop(s, chat_id);
   if (r < 0 && store_log_known(log))
     r = 0;                        /* served from what we have, however old */
   return r;
@@ -1868,10 +1878,17 @@ void store_log_close_reader(store_log *log)
 
 static char *channel_of_thread(store *s, const char *tid);
 
+/* A followed thread watched through its channel's list is also fetched
+ * directly when it was not for this many freshness windows: a safety net
+ * should the list's last-message times not tell of a message. */
+#define FOLLOW_SAFETY_POLLS 6
+#define FOLLOW_CHASE_TRIES 2
+
 /* A followed chat in one round of the refresher. */
 struct followed {
   store_log *log;
   bool stale;                 /* older than its own freshness */
+  bool very_stale;            /* older than FOLLOW_SAFETY_POLLS of them */
   struct follow_info *fi;
   bool by_list;               /* watched through its channel's thread list */
 };
@@ -1962,16 +1979,36 @@ static void follow_channel(store *s, struct followed *f, size_t n, size_t first,
       f[j].by_list = false;       /* the list cannot tell: poll it directly */
       continue;
     }
+    struct follow_info *fi = f[j].fi;
     pthread_mutex_lock(&log->lock);
     int64_t cursor = log->cursor_ms;
     double next_try = log->next_try_at;
     pthread_mutex_unlock(&log->lock);
-    /* chased_ms: a message the list announces but the messages endpoint does
-     * not return (deleted, not a chat message) is asked for once, not on
-     * every poll. */
-    if (th->last_ms > cursor && th->last_ms > f[j].fi->chased_ms &&
-        now_wall() >= next_try && follow_fetch(s, log, 0, fresh_s))
-      f[j].fi->chased_ms = th->last_ms;
+    /* Fetched when the entry moved since the last poll (even to a time not
+     * newer than ours: the list's clock may be coarser than the messages'),
+     * or when it is newer than what we have and not chased yet. */
+    bool moved = fi->list_ms && th->last_ms != fi->list_ms;
+    bool newer = th->last_ms > cursor && th->last_ms > fi->chased_ms;
+    if (!moved && !newer) {
+      fi->list_ms = th->last_ms;
+      continue;
+    }
+    if (now_wall() < next_try || !follow_fetch(s, log, 0, fresh_s))
+      continue;                   /* the signal stays for the next round */
+    fi->list_ms = th->last_ms;
+    if (fi->trying_ms != th->last_ms) {
+      fi->trying_ms = th->last_ms;
+      fi->tries = 0;
+    }
+    pthread_mutex_lock(&log->lock);
+    int64_t got = log->cursor_ms;
+    pthread_mutex_unlock(&log->lock);
+    /* A fetch already on its way when the message came (joined by single
+     * flight) does not bring it: asked again.  A message the list announces
+     * but the messages endpoint does not return (deleted) is asked for
+     * FOLLOW_CHASE_TRIES times, not on every poll. */
+    if (got >= th->last_ms || ++fi->tries >= FOLLOW_CHASE_TRIES)
+      fi->chased_ms = th->last_ms;
   }
   store_threads_unref(t);
 }
@@ -2002,7 +2039,7 @@ static void follow_round(store *s, struct followed *f, size_t n, double fresh_s)
       follow_channel(s, f, n, i, fresh_s);
   }
   for (size_t i = 0; i < n; i++) {
-    if (f[i].by_list || !f[i].stale)
+    if (f[i].by_list ? !f[i].very_stale : !f[i].stale)
       continue;
     pthread_mutex_lock(&f[i].log->lock);
     bool may = now_wall() >= f[i].log->next_try_at;
@@ -2031,33 +2068,31 @@ static void *refresher_main(void *arg)
     pthread_cond_timedwait(&s->wake, &s->lock, &until);
     if (s->stopping)
       break;
-    /* Collect the followed logs (references stay valid: logs live until
-     * store_free, which first stops this thread). */
-    size_t n = 0, cap = 0;
-    struct followed *due = NULL;
+    /* The logs (references stay valid: logs live until store_free, which
+     * first stops this thread), then, without s->lock, the followed ones: a
+     * log's lock may be held over a disk write. */
+    size_t nall = 0;
+    store_log **all = malloc((s->logs.count ? s->logs.count : 1) * sizeof *all);
+    for (size_t b = 0; all && b < s->logs.n_buckets; b++)
+      for (struct smap_entry *e = s->logs.buckets[b]; e; e = e->next)
+        all[nall++] = e->value;
+    pthread_mutex_unlock(&s->lock);
+    size_t n = 0;
+    struct followed *due = nall ? calloc(nall, sizeof *due) : NULL;
     double now = now_wall();
     double fresh_s = ttl_for(s, STORE_TTL_LOG, CLIQ_API_CHATS_MESSAGES) / s->scale;
-    for (size_t b = 0; b < s->logs.n_buckets; b++) {
-      for (struct smap_entry *e = s->logs.buckets[b]; e; e = e->next) {
-        store_log *log = e->value;
-        pthread_mutex_lock(&log->lock);
-        bool followed = log->known && log->readers > 0;
-        bool stale = now - log->fetched_at >= fresh_s;
-        pthread_mutex_unlock(&log->lock);
-        if (!followed)
-          continue;
-        if (n == cap) {
-          size_t nc = cap ? cap * 2 : 16;
-          struct followed *nd = realloc(due, nc * sizeof *nd);
-          if (!nd)
-            break;
-          due = nd;
-          cap = nc;
-        }
-        due[n++] = (struct followed){ .log = log, .stale = stale };
-      }
+    for (size_t i = 0; due && i < nall; i++) {
+      store_log *log = all[i];
+      pthread_mutex_lock(&log->lock);
+      bool followed = log->known && log->readers > 0;
+      double age = now - log->fetched_at;
+      pthread_mutex_unlock(&log->lock);
+      if (followed)
+        due[n++] = (struct followed){
+          .log = log, .stale = age >= fresh_s,
+          .very_stale = age >= FOLLOW_SAFETY_POLLS * fresh_s };
     }
-    pthread_mutex_unlock(&s->lock);
+    free(all);
     follow_round(s, due, n, fresh_s);
     free(due);
     pthread_mutex_lock(&s->lock);
@@ -2123,6 +2158,69 @@ static void self_learn(store *s, const char *id, const char *name)
   }
 }
 
+struct sender_of {
+  store_log *log;
+  char *id, *name;
+};
+
+static bool line_sender_if_id(void *ctx, uint64_t off, const char *id)
+{
+  struct sender_of *so = ctx;
+  store_log *log = so->log;
+  const char *line = log->jsonl + off;
+  size_t rest = log->jsonl_len - (size_t)off;
+  const char *nl = memchr(line, '\n', rest);
+  json_t *raw = json_loadb(line, nl ? (size_t)(nl - line) : rest, 0, NULL);
+  cliq_message m;
+  bool same = false;
+  if (raw && cliq_parse_message(raw, &m, NULL) == 0) {
+    same = strcmp(m.id, id) == 0;
+    if (same && m.sender_id && *m.sender_id && !so->id) {
+      so->id = strdup(m.sender_id);
+      so->name = strdup(m.sender_name ? m.sender_name : "");
+    }
+    cliq_message_clear(&m);
+  }
+  json_decref(raw);
+  return same;
+}
+
+/* Who sent message msg_id (normalized) of a known log, if it is there. */
+static bool log_sender_of(store *s, const char *chat_id, const char *msg_id,
+                          char **sender_id, char **sender_name)
+{
+  *sender_id = *sender_name = NULL;
+  pthread_mutex_lock(&s->lock);
+  store_log *log = smap_get(&s->logs, chat_id);
+  pthread_mutex_unlock(&s->lock);
+  if (!log)
+    return false;
+  struct sender_of so = { .log = log };
+  pthread_mutex_lock(&log->lock);
+  if (log->known)
+    idset_has(&log->ids, msg_id, idset_hash(msg_id), line_sender_if_id, &so);
+  pthread_mutex_unlock(&log->lock);
+  if (!so.id || !so.name) {
+    free(so.id);
+    free(so.name);
+    return false;
+  }
+  *sender_id = so.id;
+  *sender_name = so.name;
+  return true;
+}
+
+static void self_probe_drop(store *s, const char *chat_id)
+{
+  pthread_mutex_lock(&s->lock);
+  if (s->probe_chat && (!chat_id || strcmp(s->probe_chat, chat_id) == 0)) {
+    free(s->probe_chat);
+    free(s->probe_msg);
+    s->probe_chat = s->probe_msg = NULL;
+  }
+  pthread_mutex_unlock(&s->lock);
+}
+
 /* Whether the next fetch of chat_id should go to Cliq at once: it holds the
  * post we learn our own user from. */
 static bool self_probe_pending(store *s, const char *chat_id)
@@ -2147,11 +2245,7 @@ static void self_spot(store *s, const char *chat_id, const cliq_message *msgs,
     if (strcmp(msgs[i].id, want) != 0 || !msgs[i].sender_id)
       continue;
     self_learn(s, msgs[i].sender_id, msgs[i].sender_name);
-    pthread_mutex_lock(&s->lock);
-    free(s->probe_chat);
-    free(s->probe_msg);
-    s->probe_chat = s->probe_msg = NULL;
-    pthread_mutex_unlock(&s->lock);
+    self_probe_drop(s, chat_id);
     if (s->dl)
       delivery_learn_self(s->dl, msgs[i].sender_id);
     break;
@@ -2177,7 +2271,11 @@ static json_t *own_message(store *s, const char *chat_id, const char *msg_id,
   char *self_name = s->self_name ? strdup(s->self_name) : NULL;
   pthread_mutex_unlock(&s->lock);
   json_t *msg = NULL;
-  if (!self_id) {
+  if (!self_id && log_sender_of(s, chat_id, id, &self_id, &self_name)) {
+    /* A refresh brought the post before this hook ran. */
+    self_learn(s, self_id, self_name);
+    self_probe_drop(s, NULL);
+  } else if (!self_id) {
     pthread_mutex_lock(&s->lock);
     if (!s->probe_msg) {
       s->probe_chat = strdup(chat_id);

@@ -772,9 +772,9 @@ static void test_same_text_twice(void **state)
 
 /* Who we are is learnt from our own message and kept on disk. */
 /* Who we are costs no request while deliveries go well: a delivered post is
- * only kept as the way to learn it.  A lost outcome (the answer to a later
- * post dropped) asks for that post once before checking, and the id is kept
- * in the delivery record for the next start. */
+ * only kept (in the delivery record, across a restart) as the way to learn
+ * it.  A lost outcome (the answer to a later post dropped) asks for that post
+ * once before checking, and the id is kept in the record for the next start. */
 static void test_self_learnt(void **state)
 {
   struct env *e = *state;
@@ -784,6 +784,9 @@ static void test_self_learnt(void **state)
   assert_int_equal(emu_count(&e->emu, "messages.get"), 0);
   char *self = delivery_self_id(e->dl);
   assert_null(self);
+  /* The post kept to learn it from survives a restart (a crash). */
+  delivery_free(e->dl);
+  start_delivery(e);
 
   fault(e, "accept_drop", 1, 0);
   reply(e, THREAD1, "answer lost, then checked");

@@ -473,6 +473,21 @@ static void test_disk_copy_checked(void **state)
   open_store(e, 1000);
   assert_int_equal(store_log_get(e->store, THREAD, STORE_CACHED, &cached, &err),
                    -ENODATA);
+  close_store(e);
+
+  /* A fresh record of 0 bytes (the copy could not be written at all): no
+   * copy either, rather than a known, empty log. */
+  open_store(e, 1000);
+  json_t *rec = json_pack("{s:I, s:I, s:s}", "cursor_ms", (json_int_t)0,
+                          "jsonl_bytes", (json_int_t)0, "jsonl_fnv",
+                          "cbf29ce484222325");
+  assert_non_null(rec);
+  tcache_put(e->cache, "log/" THREAD, rec, 3600);
+  json_decref(rec);
+  close_store(e);
+  open_store(e, 1000);
+  assert_int_equal(store_log_get(e->store, THREAD, STORE_CACHED, &cached, &err),
+                   -ENODATA);
   free(path);
   free(jsonl0);
   free(jsonl1);
