@@ -1878,17 +1878,13 @@ void store_log_close_reader(store_log *log)
 
 static char *channel_of_thread(store *s, const char *tid);
 
-/* A followed thread watched through its channel's list is also fetched
- * directly when it was not for this many freshness windows: a safety net
- * should the list's last-message times not tell of a message. */
-#define FOLLOW_SAFETY_POLLS 6
+/* Fetches of one announced last-message time that does not arrive. */
 #define FOLLOW_CHASE_TRIES 2
 
 /* A followed chat in one round of the refresher. */
 struct followed {
   store_log *log;
   bool stale;                 /* older than its own freshness */
-  bool very_stale;            /* older than FOLLOW_SAFETY_POLLS of them */
   struct follow_info *fi;
   bool by_list;               /* watched through its channel's thread list */
 };
@@ -2039,7 +2035,7 @@ static void follow_round(store *s, struct followed *f, size_t n, double fresh_s)
       follow_channel(s, f, n, i, fresh_s);
   }
   for (size_t i = 0; i < n; i++) {
-    if (f[i].by_list ? !f[i].very_stale : !f[i].stale)
+    if (f[i].by_list || !f[i].stale)
       continue;
     pthread_mutex_lock(&f[i].log->lock);
     bool may = now_wall() >= f[i].log->next_try_at;
@@ -2085,12 +2081,10 @@ static void *refresher_main(void *arg)
       store_log *log = all[i];
       pthread_mutex_lock(&log->lock);
       bool followed = log->known && log->readers > 0;
-      double age = now - log->fetched_at;
+      bool stale = now - log->fetched_at >= fresh_s;
       pthread_mutex_unlock(&log->lock);
       if (followed)
-        due[n++] = (struct followed){
-          .log = log, .stale = age >= fresh_s,
-          .very_stale = age >= FOLLOW_SAFETY_POLLS * fresh_s };
+        due[n++] = (struct followed){ .log = log, .stale = stale };
     }
     free(all);
     follow_round(s, due, n, fresh_s);

@@ -122,6 +122,10 @@ EOF
     | (map(select(.fs == "floor"))[0]) as $f | (map(select(.fs == "tmpfs"))[0]) as $t
     | sort_by(.fs as $k | ["tmpfs", "floor", "floorflush", "cliqfs"] | index($k)) []
     | "| \({tmpfs: "tmpfs (/dev/shm)", floor: "FUSE floor (floorfs)", floorflush: "FUSE floor answering FLUSH (floorfs -o flush)", cliqfs: "cliqfs (warm)"}[.fs]) | \(.p50 | f2) µs | \(.p99 | f2) µs | \(.mean | f2) µs | \(.stat | f2) µs | \(.p50 / $f.p50 | f2)× | \(.p99 / $f.p99 | f2)× | \(.p50 / $t.p50 | f2)× |"'
+  jqs latency.jsonl '
+    group_by(.round) | map({c: (map(select(.fs == "cliqfs"))[0].p50_us), f: (map(select(.fs == "floor"))[0].p50_us)})
+    | map(select(.c != null and .f != null)) | select(length > 1)
+    | "\nRound by round (cliqfs and the floor measured back to back), cliqfs p50 ÷ floor p50: \(map("\(.c / .f | f2)×") | join(", ")). The shared machine moves both filesystems by tens of µs from one round to the next; the table gives the medians."'
 }
 
 md_latency_kinds() {
