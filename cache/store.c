@@ -1368,20 +1368,26 @@ static void log_batch_clear(struct log_batch *b)
 
 /* Whether the JSONL line at offset off of the log is message id's (lock
  * held).  Runs only when the hashes match: parsing one line is cheap. */
-static bool log_line_has_id(void *ctx, uint64_t off, const char *id)
+/* Parses the log's JSONL line at off (lock held): 0 with *m filled (the
+ * caller clears it), or -1. */
+static int log_line_message(const store_log *log, uint64_t off, cliq_message *m)
 {
-  store_log *log = ctx;
   const char *line = log->jsonl + off;
   size_t rest = log->jsonl_len - (size_t)off;
   const char *nl = memchr(line, '\n', rest);
   json_t *raw = json_loadb(line, nl ? (size_t)(nl - line) : rest, 0, NULL);
-  cliq_message m;
-  bool same = false;
-  if (raw && cliq_parse_message(raw, &m, NULL) == 0) {
-    same = strcmp(m.id, id) == 0;
-    cliq_message_clear(&m);
-  }
+  int r = raw ? cliq_parse_message(raw, m, NULL) : -1;
   json_decref(raw);
+  return r < 0 ? -1 : 0;
+}
+
+static bool log_line_has_id(void *ctx, uint64_t off, const char *id)
+{
+  cliq_message m;
+  if (log_line_message(ctx, off, &m) < 0)
+    return false;
+  bool same = strcmp(m.id, id) == 0;
+  cliq_message_clear(&m);
   return same;
 }
 
@@ -2160,22 +2166,15 @@ struct sender_of {
 static bool line_sender_if_id(void *ctx, uint64_t off, const char *id)
 {
   struct sender_of *so = ctx;
-  store_log *log = so->log;
-  const char *line = log->jsonl + off;
-  size_t rest = log->jsonl_len - (size_t)off;
-  const char *nl = memchr(line, '\n', rest);
-  json_t *raw = json_loadb(line, nl ? (size_t)(nl - line) : rest, 0, NULL);
   cliq_message m;
-  bool same = false;
-  if (raw && cliq_parse_message(raw, &m, NULL) == 0) {
-    same = strcmp(m.id, id) == 0;
-    if (same && m.sender_id && *m.sender_id && !so->id) {
-      so->id = strdup(m.sender_id);
-      so->name = strdup(m.sender_name ? m.sender_name : "");
-    }
-    cliq_message_clear(&m);
+  if (log_line_message(so->log, off, &m) < 0)
+    return false;
+  bool same = strcmp(m.id, id) == 0;
+  if (same && m.sender_id && *m.sender_id && !so->id) {
+    so->id = strdup(m.sender_id);
+    so->name = strdup(m.sender_name ? m.sender_name : "");
   }
-  json_decref(raw);
+  cliq_message_clear(&m);
   return same;
 }
 
