@@ -953,20 +953,6 @@ static int render_info(json_t *v, char **text_out, size_t *len_out,
   return 0;
 }
 
-int store_thread_info_text(store *s, const char *tid, enum store_mode mode,
-                           char **text_out, size_t *len_out, cliq_error *err)
-{
-  *text_out = NULL;
-  *len_out = 0;
-  json_t *v = NULL;
-  int r = thread_info_json(s, tid, mode, &v, err);
-  if (r < 0)
-    return r;
-  r = render_info(v, text_out, len_out, err);
-  json_decref(v);
-  return r;
-}
-
 static int fetch_main(void *vctx, const char *key, json_t **out,
                       cliq_error *err)
 {
@@ -1012,20 +998,6 @@ static int main_json(store *s, const char *tid, enum store_mode mode,
   int r = cached_fetch(s, key, STORE_TTL_MAIN, CLIQ_API_THREADS_MAIN, mode,
                        fetch_main, &ctx, out, err);
   free(key);
-  return r;
-}
-
-int store_main_text(store *s, const char *tid, enum store_mode mode,
-                    char **text_out, size_t *len_out, cliq_error *err)
-{
-  *text_out = NULL;
-  *len_out = 0;
-  json_t *v = NULL;
-  int r = main_json(s, tid, mode, &v, err);
-  if (r < 0)
-    return r;
-  r = render_message_json(v, text_out, len_out, err);
-  json_decref(v);
   return r;
 }
 
@@ -1115,21 +1087,6 @@ static int render_people(json_t *v, char **text_out, size_t *len_out,
   *text_out = buf;
   *len_out = len;
   return 0;
-}
-
-int store_people_text(store *s, const char *tid, enum store_people which,
-                      enum store_mode mode, char **text_out, size_t *len_out,
-                      cliq_error *err)
-{
-  *text_out = NULL;
-  *len_out = 0;
-  json_t *v = NULL;
-  int r = people_json(s, tid, which, mode, &v, err);
-  if (r < 0)
-    return r;
-  r = render_people(v, text_out, len_out, err);
-  json_decref(v);
-  return r;
 }
 
 int store_doc_source(store *s, const char *tid, enum store_doc doc,
@@ -1955,13 +1912,11 @@ static bool follow_fetch(store *s, store_log *log, double max_age_s,
  * changed, and only those are fetched.  f[first] and the later entries of
  * the same channel are marked by_list. */
 static void follow_channel(store *s, struct followed *f, size_t n, size_t first,
-                           double fresh_s)
+                           double retry_at, double fresh_s)
 {
   const char *channel_id = f[first].fi->channel_id;
-  double retry_at = 0;
   bool failed = false;
   store_threads *t = NULL;
-  threads_pages(s, channel_id, &retry_at);
   if (now_wall() >= retry_at) {
     t = threads_poll(s, channel_id,
                      ttl_for(s, STORE_TTL_LOG, CLIQ_API_THREADS_LIST), &failed);
@@ -2038,7 +1993,7 @@ static void follow_round(store *s, struct followed *f, size_t n, double fresh_s)
     double retry_at;
     size_t pages = threads_pages(s, f[i].fi->channel_id, &retry_at);
     if (pages > 0 && members > pages)
-      follow_channel(s, f, n, i, fresh_s);
+      follow_channel(s, f, n, i, retry_at, fresh_s);
   }
   for (size_t i = 0; i < n; i++) {
     if (f[i].by_list || !f[i].stale)

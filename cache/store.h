@@ -154,36 +154,26 @@ int store_thread_lookup(store *s, const char *thread_chat_id,
                         cliq_error *err);
 void store_thread_clear(store_thread *t);
 
-/* ---- Documents (rendered text, caller frees *text_out) -------------------
- * Each renders what Cliq returned; -ENODATA in STORE_CACHED mode when nothing
- * is cached. */
-/* GET /threads/{id} pretty-printed, with a trailing newline. */
-int store_thread_info_text(store *s, const char *thread_chat_id,
-                           enum store_mode mode, char **text_out,
-                           size_t *len_out, cliq_error *err);
-/* The main message as one rendered message. */
-int store_main_text(store *s, const char *thread_chat_id, enum store_mode mode,
-                    char **text_out, size_t *len_out, cliq_error *err);
+/* ---- Documents: thread info (GET /threads/{id} pretty-printed, with a
+ * trailing newline), the main message (one rendered message), the people
+ * files ("user_id TAB email_id TAB name" lines) ----------------------------- */
 
 enum store_people {
   STORE_MEMBERS = 0,
   STORE_FOLLOWERS = 1,
   STORE_NONFOLLOWERS = 2,
 };
-/* "user_id TAB email_id TAB name" lines. */
-int store_people_text(store *s, const char *thread_chat_id,
-                      enum store_people which, enum store_mode mode,
-                      char **text_out, size_t *len_out, cliq_error *err);
 
-/* The same documents in two steps, for a caller that keeps renderings: the
- * cached answer a document is rendered from (*src_out, a new reference the
- * caller json_decref()s), and its rendering (caller frees *text_out).
- * Cached answers are never modified (tcache.h), so while the source is the
- * same pointer (held by the caller) its rendering is the same text. */
+/* In two steps, so that a caller may keep renderings: the cached answer a
+ * document is rendered from (*src_out, a new reference the caller
+ * json_decref()s; -ENODATA in STORE_CACHED mode when nothing is cached), and
+ * its rendering (caller frees *text_out).  Cached answers are never modified
+ * (tcache.h), so while the source is the same pointer (held by the caller)
+ * its rendering is the same text. */
 enum store_doc {
-  STORE_DOC_INFO = 0,          /* store_thread_info_text */
-  STORE_DOC_MAIN = 1,          /* store_main_text */
-  STORE_DOC_MEMBERS = 2,       /* store_people_text */
+  STORE_DOC_INFO = 0,
+  STORE_DOC_MAIN = 1,
+  STORE_DOC_MEMBERS = 2,
   STORE_DOC_FOLLOWERS = 3,
   STORE_DOC_NONFOLLOWERS = 4,
 };

@@ -254,6 +254,21 @@ static size_t fetch_until(struct env *e, size_t want)
   }
 }
 
+/* Refreshes until Cliq is asked for the log again (more than `asked`
+ * messages requests); the answer adds nothing: the log keeps its sizes. */
+static void refresh_adds_nothing(struct env *e, store_log *log, long asked,
+                                 size_t jsonl_len, size_t text_len)
+{
+  double end = tu_now_mono() + WAIT_S;
+  while (emu_count(&e->emu, "chats.messages") == asked && tu_now_mono() < end) {
+    get_log(e, STORE_FETCH);
+    tu_sleep(0.02);
+  }
+  assert_true(emu_count(&e->emu, "chats.messages") > asked);
+  assert_int_equal(store_log_size(log, STORE_LOG_JSONL), jsonl_len);
+  assert_int_equal(store_log_size(log, STORE_LOG_TEXT), text_len);
+}
+
 /* The log's disk copy (NULL when there is none). */
 static char *disk_copy(struct env *e, size_t *len)
 {
@@ -396,14 +411,7 @@ static void test_new_store_starts_warm_from_disk(void **state)
   assert_true(st.bytes < 1024);
 
   /* Stale by now: a refresh asks from the cursor and adds nothing. */
-  double end = tu_now_mono() + WAIT_S;
-  while (emu_count(&e->emu, "chats.messages") == asked && tu_now_mono() < end) {
-    get_log(e, STORE_FETCH);
-    tu_sleep(0.02);
-  }
-  assert_true(emu_count(&e->emu, "chats.messages") > asked);
-  assert_int_equal(store_log_size(log, STORE_LOG_JSONL), jlen0);
-  assert_int_equal(store_log_size(log, STORE_LOG_TEXT), tlen0);
+  refresh_adds_nothing(e, log, asked, jlen0, tlen0);
   /* The loaded copy goes on growing in place. */
   post(e, "after the restart");
   assert_int_equal(fetch_until(e, NMSG + 1), NMSG + 1);
@@ -537,14 +545,7 @@ static void test_old_form_and_other_id_forms(void **state)
   /* The server sends messages 200..249 again, ids as "<ms>_<n>": the same
    * messages, nothing added. */
   long asked = emu_count(&e->emu, "chats.messages");
-  double end = tu_now_mono() + WAIT_S;
-  while (emu_count(&e->emu, "chats.messages") == asked && tu_now_mono() < end) {
-    get_log(e, STORE_FETCH);
-    tu_sleep(0.02);
-  }
-  assert_true(emu_count(&e->emu, "chats.messages") > asked);
-  assert_int_equal(store_log_size(log, STORE_LOG_JSONL), jlen0);
-  assert_int_equal(store_log_size(log, STORE_LOG_TEXT), tlen0);
+  refresh_adds_nothing(e, log, asked, jlen0, tlen0);
   /* And a new one still comes; the copy on disk is the log's bytes. */
   post(e, "after the old cache");
   assert_int_equal(fetch_until(e, NMSG + 1), NMSG + 1);
