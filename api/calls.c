@@ -1,5 +1,5 @@
 /* api/calls.c: one function per endpoint of the reference
- * (../shared/reference/cliq-api.md).  Each builds the path (segments
+ * (tests/emulator/REFERENCE.md).  Each builds the path (segments
  * percent-encoded), goes through cliq__call() with its API class, and parses
  * the answer into the structs of api/cliq.h.
  */

@@ -9,7 +9,7 @@
  *
  * Errors: every call returns 0 or -errno and, when `err` is not NULL, fills it
  * (err->err is the positive errno, 0 on success).  The errno comes from the one
- * mapping cliq_errno_map() (SPEC "Errors as users see them").  Messages never
+ * mapping cliq_errno_map() (cliqfs(1) ERRORS).  Messages never
  * contain a token.
  *
  * Threads: a cliq_client may be used from several threads at once.

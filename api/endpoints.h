@@ -1,5 +1,5 @@
 /* The Cliq API classes: one row per rate-limited API of the reference
- * (../shared/reference/cliq-api.md).  Shared by the client (api/), the rate
+ * (tests/emulator/REFERENCE.md).  Shared by the client (api/), the rate
  * governor (cache/) and the emulator (tests/emulator/) so that all three count
  * the same thing under the same name.
  *

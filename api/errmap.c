@@ -27,7 +27,7 @@ bool cliq_is_throttle(long http_status, const char *cliq_code)
          code_is(cliq_code, "rate_limit_exceeded");
 }
 
-/* SPEC "Errors as users see them" is the contract; one row per case. */
+/* cliqfs(1) ERRORS is the contract; one row per case. */
 int cliq_errno_map(int curl_code, long http_status, const char *cliq_code)
 {
   if (curl_code != CURLE_OK) {

@@ -477,7 +477,7 @@ int cliq__call(cliq_client *c, enum cliq_api api, enum cliq_priority prio,
   if (rs.status == 204 || rs.len == 0)
     goto out;
   /* A body that is not JSON is checked even when the caller wants none: a
-   * garbled answer does not prove that a write took effect (SPEC: unparsable
+   * garbled answer does not prove that a write took effect (cliqfs(1) ERRORS: unparsable
    * reply -> EIO), and the outbox then verifies before it sends again. */
   json_error_t jerr;
   json_t *parsed = json_loadb(rs.body, rs.len, 0, &jerr);

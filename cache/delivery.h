@@ -1,4 +1,4 @@
-/* cache/delivery: the workers that empty the outbox (SPEC "Writing", issue 6).
+/* cache/delivery: the workers that empty the outbox (cliqfs(1) WRITING).
  * They take the journal's entries in order per target, send each with
  * CLIQ_PRIO_WRITE through the client (whose gate is the governor, so a locked
  * API is waited out there), retry transient failures with jittered

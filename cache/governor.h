@@ -20,7 +20,7 @@ typedef struct gov_options {
   const char *state_dir;   /* folder for the ledger (created 0700); NULL = memory only */
   double time_scale;       /* divides windows and lock periods; <= 0 means 1 */
   int margin;              /* requests kept back from each budget (default 1 when < 0) */
-  double max_wait_s;       /* how long a CLIQ_PRIO_READ may wait for a slot (SPEC max_wait) */
+  double max_wait_s;       /* how long a CLIQ_PRIO_READ may wait for a slot (cliqfs(1) OPTIONS, max_wait) */
 } gov_options;
 
 gov *gov_new(const gov_options *opts, cliq_error *err);

@@ -1,5 +1,5 @@
 /* cache/outbox: the journal of writes accepted but not yet delivered
- * (SPEC "Writing", issue 6).  A durable FIFO per account: `close` on a
+ * (cliqfs(1) WRITING).  A durable FIFO per account: `close` on a
  * written file returns once outbox_append() has returned, and a delivery
  * worker (not here: this module never calls api/) takes entries in order per
  * target, marks them uncertain before sending, and removes them when

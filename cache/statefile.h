@@ -1,5 +1,5 @@
 /* cache/statefile: small helpers for everything cliqfs persists (the rate
- * ledger, the outbox journal, the on-disk cache).  SPEC "Running it": what
+ * ledger, the outbox journal, the on-disk cache).  cliqfs(1) OPTIONS: what
  * must survive a restart is written so that a crash at any instant leaves it
  * readable -- write a temporary file in the same folder, fsync, rename.
  *

@@ -62,7 +62,7 @@ typedef struct store_options {
   int history;           /* messages taken at a log's first fetch (<= 0: 100) */
   double time_scale;     /* <= 0 means 1 */
   double max_wait_s;     /* a read a user waits for retries a failed request
-                            only within this (SPEC max_wait); <= 0: 60 */
+                            only within this (cliqfs(1) OPTIONS, max_wait); <= 0: 60 */
   /* Where the outbox journal lives (outbox_open); NULL: no journal, every
    * write fails with EROFS. */
   const char *state_dir;
@@ -224,7 +224,7 @@ void store_format_time(int64_t ms, char *out, size_t outlen);
 int store_render_user(const cliq_user *u, char **buf, size_t *len,
                       size_t *cap);
 
-/* ---- Writes: through the outbox journal (SPEC "Writing", issue 6) ----------
+/* ---- Writes: through the outbox journal (cliqfs(1) WRITING) ----------
  *
  * Every write is journaled first: each function below checks what it can,
  * appends one or more entries to the outbox (cache/outbox.h; on disk and

@@ -41,7 +41,7 @@ static const struct dc_row {
 
 static const char *const plain_keys[] = {
   "client_id", "dc", "api_url", "accounts_url", "history", "max_wait",
-  "time_scale",
+  "time_scale", "timeout",
 };
 static const char *const secret_keys[] = {
   "client_secret", "refresh_token", "access_token",
@@ -68,6 +68,7 @@ void cliqfs_config_init(struct cliqfs_config *cfg)
   cfg->history = 100;
   cfg->max_wait_s = 60;
   cfg->time_scale = 1;
+  cfg->timeout_s = 30;
 }
 
 static void limits_clear(struct cliqfs_config *cfg)
@@ -305,7 +306,7 @@ int cliqfs_config_set(struct cliqfs_config *cfg, const char *key,
     set_err(errbuf, errlen,
             "unknown key '%s' (known keys: client_id, client_secret, "
             "refresh_token, access_token, dc, api_url, accounts_url, history, "
-            "max_wait, time_scale, limit.<api>)",
+            "max_wait, time_scale, timeout, limit.<api>)",
             key);
     return -EINVAL;
   }
@@ -363,6 +364,17 @@ int cliqfs_config_set(struct cliqfs_config *cfg, const char *key,
       return -EINVAL;
     }
     cfg->max_wait_s = s;
+    return 0;
+  }
+  if (strcmp(key, "timeout") == 0) {
+    long n;
+    if (parse_long(value, &n) < 0 || n < 1 || n > 600) {
+      set_err(errbuf, errlen,
+              "timeout = '%s' must be a whole number of seconds from 1 to 600",
+              value);
+      return -EINVAL;
+    }
+    cfg->timeout_s = (int)n;
     return 0;
   }
   if (strcmp(key, "time_scale") == 0) {

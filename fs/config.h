@@ -1,5 +1,5 @@
 /* fs/config: settings from the config file, -o options and the command line.
- * (SPEC "Running it").  Everything here is plain C with no FUSE types so that
+ * (cliqfs(1) OPTIONS).  Everything here is plain C with no FUSE types so that
  * the unit tests can cover it.
  *
  * Ownership: every char * in struct cliqfs_config is owned by the struct and
@@ -29,13 +29,14 @@ struct cliqfs_config {
   int history;           /* messages shown at first read (default 100) */
   double max_wait_s;     /* default 60 */
   double time_scale;     /* default 1 */
+  int timeout_s;         /* one request's limit, real seconds (default 30) */
   char *state_dir;       /* resolved: $XDG_STATE_HOME/cliqfs/<account-key>/ */
   char *cache_dir;       /* resolved: $XDG_CACHE_HOME/cliqfs/<account-key>/ */
   struct cliqfs_limit_override *limits;
   size_t n_limits;
 };
 
-/* Defaults: dc "us", history 100, max_wait 60, time_scale 1. */
+/* Defaults: dc "us", history 100, max_wait 60, time_scale 1, timeout 30. */
 void cliqfs_config_init(struct cliqfs_config *cfg);
 void cliqfs_config_clear(struct cliqfs_config *cfg);
 

@@ -1,5 +1,5 @@
 /* fs/demo: `cliqfs --demo`: the bundled Cliq emulator with its demo
- * organization, living exactly as long as the mount (SPEC "Running it").
+ * organization, living exactly as long as the mount (cliqfs(1) OPTIONS).
  *
  * The emulator is started from the hooks of cliqfs_run() (fs/cliqfs.h), that
  * is in the daemon after it has daemonized, so that it is the daemon's child:

@@ -3245,6 +3245,7 @@ static int fs_connect(struct fs *fs, char *msg, size_t msglen)
     .client_secret = cfg->client_secret,
     .refresh_token = cfg->refresh_token,
     .time_scale = cfg->time_scale,
+    .timeout_ms = (long)cfg->timeout_s * 1000,
   };
   fs->client = cliq_client_new(&cc, &gate, &err);
   if (!fs->client) {
@@ -3267,6 +3268,7 @@ static int fs_connect(struct fs *fs, char *msg, size_t msglen)
     .history = cfg->history,
     .time_scale = cfg->time_scale,
     .max_wait_s = cfg->max_wait_s,
+    .request_timeout_s = cfg->timeout_s,
     .state_dir = cfg->state_dir,
     .log_grew = on_log_grew,
     .threads_changed = on_threads_changed,

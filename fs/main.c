@@ -1,4 +1,4 @@
-/* cliqfs: the command line (SPEC "Running it").
+/* cliqfs: the command line (cliqfs(1) OPTIONS).
  *
  *   cliqfs [-o OPTION[,OPTION...]] [-f] [-d] [-s] MOUNTPOINT
  *   cliqfs --demo [-f] MOUNTPOINT
@@ -136,6 +136,8 @@ static void print_help(void)
     "                          (default: 100)\n"
     "  -o max_wait=SECONDS     how long a read with nothing cached may wait for a\n"
     "                          request slot before EAGAIN (default: 60)\n"
+    "  -o timeout=SECONDS      how long one request to Cliq may take before it\n"
+    "                          counts as failed (1 to 600, default: 30)\n"
     "  -o time_scale=N         testing: divides every rate window, lock period\n"
     "                          and cache lifetime by N (default: 1)\n"
     "  -o limit.API=N/SECONDS  overrides one API's rate budget (default: Cliq's):\n",

@@ -1,4 +1,4 @@
-/* fs/names: directory names for threads (SPEC "The tree", names).  Pure: no
+/* fs/names: directory names for threads (cliqfs(1) THE TREE, names).  Pure: no
  * FUSE, no I/O, unit-tested in tests/fs/test_names.c.
  *
  * Ownership: returned strings are malloc'd and owned by the caller.

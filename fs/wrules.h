@@ -1,4 +1,4 @@
-/* fs/wrules: the write rules of SPEC "Writing" that can be checked without
+/* fs/wrules: the write rules of cliqfs(1) WRITING that can be checked without
  * Cliq: message size and UTF-8, one trailing newline, state verbs, follower
  * and ctl lines.  Pure; unit-tested in tests/fs/test_wrules.c.
  *

@@ -1,4 +1,4 @@
-/* tests/api/test_errmap.c: the errno table (SPEC "Errors as users see
+/* tests/api/test_errmap.c: the errno table (cliqfs(1) ERRORS
  * them"), the throttle test, the URL policy and path escaping. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,6 +1,6 @@
 /* The emulated organization: users, channels, threads, messages; loading
  * the --org format, dumping state, synthetic organizations and the JSON
- * shapes of the reference (../shared/reference/cliq-api.md "Shapes"). */
+ * shapes of the reference (tests/emulator/REFERENCE.md "Shapes"). */
 #include "emulator.h"
 
 #include <ctype.h>

@@ -99,7 +99,7 @@ mkdir -p "$MNT"
 if run "$T/help" "$T/err" --help; then ok "--help exits 0"; else fail "--help exit status"; fi
 for want in "config=FILE" "dc=DC" "client_id=ID" "client_secret=SECRET" \
             "refresh_token=TOKEN" "access_token=TOKEN" "api_url=URL" \
-            "accounts_url=URL" "history=N" "max_wait=SECONDS" "time_scale=N" \
+            "accounts_url=URL" "history=N" "max_wait=SECONDS" "timeout=SECONDS" "time_scale=N" \
             "limit.API=N/SECONDS" "limit.chats.messages" "= 15/60" \
             "(default: 100)" "(default: 60)" "(default: us)" "(default: 1)" \
             "-f " "-d " "-s " "allow_other" "default_permissions" "--demo" \

@@ -24,9 +24,9 @@ for section in NAME SYNOPSIS DESCRIPTION OPTIONS CONFIGURATION FILES \
                EXAMPLES "SEE ALSO"; do
   grep -q "^$section\$" "$tmp/text" || fail "no section $section"
 done
-# Every config key and every errno of the SPEC's table.
+# Every config key and every errno of the manual's ERRORS table.
 for word in client_id client_secret refresh_token access_token dc= api_url \
-            accounts_url history= max_wait= time_scale= "limit.API" \
+            accounts_url history= max_wait= timeout= time_scale= "limit.API" \
             ENOENT EACCES EAGAIN ETIMEDOUT EIO EINVAL EMSGSIZE EILSEQ EPERM \
             "--demo" "cliqfs auth" "chmod 600" "Default: 100" "Default: 60" \
             "Default: us" "Default: 1" "chats.messages" "15/60" \

@@ -127,6 +127,7 @@ static void test_defaults(void **state)
   assert_int_equal(fx->cfg.history, 100);
   assert_true(fx->cfg.max_wait_s == 60);
   assert_true(fx->cfg.time_scale == 1);
+  assert_int_equal(fx->cfg.timeout_s, 30);
   assert_null(fx->cfg.api_url);
   assert_null(fx->cfg.refresh_token);
   assert_int_equal(fx->cfg.n_limits, 0);
@@ -146,6 +147,7 @@ static void test_every_key(void **state)
   assert_int_equal(set(fx, "history", "250"), 0);
   assert_int_equal(set(fx, "max_wait", "2.5"), 0);
   assert_int_equal(set(fx, "time_scale", "60"), 0);
+  assert_int_equal(set(fx, "timeout", "5"), 0);
   assert_int_equal(set(fx, "limit.chats.messages", "10/60"), 0);
 
   assert_string_equal(fx->cfg.client_id, "1000.CLIENT");
@@ -159,6 +161,7 @@ static void test_every_key(void **state)
   assert_int_equal(fx->cfg.history, 250);
   assert_true(fx->cfg.max_wait_s == 2.5);
   assert_true(fx->cfg.time_scale == 60);
+  assert_int_equal(fx->cfg.timeout_s, 5);
   assert_int_equal(fx->cfg.n_limits, 1);
   assert_string_equal(fx->cfg.limits[0].api, "chats.messages");
   assert_string_equal(fx->cfg.limits[0].value, "10/60");
@@ -176,6 +179,7 @@ static void test_key_classes(void **state)
   (void)state;
   assert_true(cliqfs_config_is_key("client_id"));
   assert_true(cliqfs_config_is_key("max_wait"));
+  assert_true(cliqfs_config_is_key("timeout"));
   assert_true(cliqfs_config_is_key("limit.threads.list"));
   assert_false(cliqfs_config_is_key("allow_other"));
   assert_false(cliqfs_config_is_key("config"));
@@ -241,6 +245,7 @@ static void test_bad_values(void **state)
     { "history", "12x" },    { "history", "1e3" },   { "max_wait", "-1" },
     { "max_wait", "soon" },  { "max_wait", "inf" },  { "time_scale", "0" },
     { "time_scale", "0.5" }, { "time_scale", "x" },  { "time_scale", "nan" },
+    { "timeout", "0" },      { "timeout", "601" },   { "timeout", "2.5" },
     { "api_url", "ftp://cliq.zoho.com" },             { "api_url", "cliq.zoho.com" },
     { "accounts_url", "https://" },                   { "client_id", "" },
   };

@@ -1,4 +1,4 @@
-/* fs/names: SPEC naming rules for thread directories. */
+/* fs/names: the naming rules of cliqfs(1) THE TREE for thread directories. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -92,7 +92,7 @@ static void test_users(void **state)
   free(buf);
 }
 
-/* Names from Cliq cannot forge lines or fields (issue 7). */
+/* Names from Cliq cannot forge lines or fields. */
 static void test_hostile_names(void **state)
 {
   (void)state;

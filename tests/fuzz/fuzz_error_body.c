@@ -9,7 +9,7 @@
 
 static int errno_allowed(int e)
 {
-  /* SPEC "Errors as users see them" (EACCES, EAGAIN, ETIMEDOUT, EIO,
+  /* cliqfs(1) ERRORS (EACCES, EAGAIN, ETIMEDOUT, EIO,
    * ENOENT) plus EINVAL for a 400 that is not a throttle. */
   return e == 0 || e == EACCES || e == EAGAIN || e == ETIMEDOUT || e == EIO ||
          e == ENOENT || e == EINVAL;

@@ -1,5 +1,5 @@
 /* tests/fuzz/fuzz_names_common.h: the rules a directory name must follow,
- * shared by the two names harnesses (SPEC "The tree", names). */
+ * shared by the two names harnesses (cliqfs(1) THE TREE, names). */
 #ifndef CLIQFS_TESTS_FUZZ_NAMES_COMMON_H
 #define CLIQFS_TESTS_FUZZ_NAMES_COMMON_H
 

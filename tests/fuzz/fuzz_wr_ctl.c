@@ -1,6 +1,6 @@
 /* Harness: a write to `ctl`, cut into lines as fs/fs.c does: complete lines
  * with partial=false, the unfinished last one with partial=true (it is
- * checked at every write so that a bad verb fails at write, as SPEC wants).
+ * checked at every write so that a bad verb fails at write, as cliqfs(1) WRITING wants).
  * A verb written in pieces must never be refused before it is complete. */
 #include <errno.h>
 #include <stdbool.h>
@@ -18,7 +18,7 @@ static bool space(char c)
          c == '\f';
 }
 
-/* SPEC: one verb per line, white space around it ignored. */
+/* cliqfs(1) WRITING: one verb per line, white space around it ignored. */
 static int reference(const char *line, size_t len, const char **verb)
 {
   size_t a = 0, b = len;

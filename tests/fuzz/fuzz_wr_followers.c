@@ -1,6 +1,6 @@
 /* Harness: a write to `followers`, cut into lines as fs/fs.c does
- * (wr_follower_line per '\n'-terminated line, the last one at close).  SPEC
- * "Writing": "-ID" removes, otherwise the line's first field (up to a TAB or
+ * (wr_follower_line per '\n'-terminated line, the last one at close).  cliqfs(1)
+ * WRITING: "-ID" removes, otherwise the line's first field (up to a TAB or
  * space) is a user id or an email; blank lines are nothing. */
 #include <errno.h>
 #include <stdbool.h>
@@ -46,7 +46,7 @@ static void check_line(const char *line, size_t len)
   if (r == -ENOMEM)
     return;
   if (memchr(line + a, '\0', f - a)) {
-    /* No user id or email holds a NUL: the line is not one (SPEC: unknown
+    /* No user id or email holds a NUL: the line is not one (cliqfs(1) WRITING: unknown
      * people fail with EINVAL), and must not be cut to what precedes it. */
     if (r == 0)
       fprintf(stderr, "field with a NUL byte accepted as \"%s\"\n", id);

@@ -1,4 +1,4 @@
-/* Harness: what a user writes to `state` (wr_state_parse), against SPEC
+/* Harness: what a user writes to `state` (wr_state_parse), against cliqfs(1)
  * "Writing": one word of close, reopen, closed, open, surrounding white
  * space ignored, anything else EINVAL.  The file is written in pieces (the
  * shell truncates first; `printf c; printf lose` is legal): every prefix of
@@ -15,7 +15,7 @@ static bool space(char c)
          c == '\f';
 }
 
-/* The SPEC rule written out plainly, for a complete write. */
+/* The documented rule written out plainly, for a complete write. */
 static int reference(const char *buf, size_t len, bool *close)
 {
   size_t a = 0, b = len;

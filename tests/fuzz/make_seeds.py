@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """tests/fuzz/make_seeds.py: writes the hand-made seeds of corpus/<harness>/.
 
-The seeds are the documented example bodies (../shared/reference/
-threads-api-v3-extract.txt, cliq-api.md) and their variants.  Inputs the
+The seeds are the example bodies of Zoho's API documentation (summed up in
+tests/emulator/REFERENCE.md) and their variants.  Inputs the
 fuzzers found interesting are added next to them by hand (named found-*), and
 inputs that broke a contract as crash-* (see README.md); this script never
 removes a file, it only (re)writes the seed-* files it knows.

@@ -1,5 +1,5 @@
-# tests/governor/lib.sh: helpers for the governor suite (issue 5, "Done
-# means"): real mounts against the emulator, costs counted at the emulator.
+# tests/governor/lib.sh: helpers for the governor suite: real mounts against
+# the emulator, costs counted at the emulator.
 # Source it from bash with CLIQFS, CLIQ_EMULATOR and EMU_HARNESS set (meson
 # does).  It builds on tests/mount/lib.sh (one mount: $MNT, mt_mount,
 # mt_unmount, the EXIT trap) and adds a second mount of the same account

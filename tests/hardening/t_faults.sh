@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Fault matrix (issue 7): every emulator fault kind during every kind of
+# Fault matrix: every emulator fault kind during every kind of
 # operation (list, read, append, state change, follower change, thread
 # creation), on a mount that authenticates with a refresh token (so that a
 # 401 is refreshed and retried).  Each cell checks: the daemon is alive, the
 # command finished within its deadline (no hang), the outcome is success or
-# the errno SPEC "Errors as users see them" gives for that fault, and a
+# the errno cliqfs(1) ERRORS gives for that fault, and a
 # failure left its line in .cliqfs/errors.  Writes are checked at the
 # emulator once the faults are cleared and the outbox has drained: a write
 # whose close returned 0 arrived exactly once (not lost, not doubled), a
@@ -29,7 +29,7 @@ declare -A OP_API=([list]=threads.list [read]=chats.messages [append]=messages.p
   [state]=threads.update [follow]=threads.followers.add [create]=messages.post)
 RUN=$RANDOM$RANDOM
 
-# What SPEC's table gives when the operation fails under each fault.
+# What the manual's ERRORS table gives when the operation fails under each fault.
 expected_errno() {
   case $1 in
     500 | 503 | drop | truncate | invalid_json | accept_drop) echo EIO ;;
@@ -367,7 +367,7 @@ daemon_alive || cell_bad final "the daemon is gone"
 
 echo "SUMMARY hardening-faults: ${#KINDS[@]} fault kinds x ${#OPS[@]} operations = $CELLS cells;" \
   "$INJECTED faults injected, $REACHED consumed by a request, $SURVIVED/$CELLS survived (daemon alive," \
-  "no hang); outcomes: $FAILED_WITH_ERRNO failed with the SPEC errno, $SUCCEEDED succeeded;" \
+  "no hang); outcomes: $FAILED_WITH_ERRNO failed with the documented errno, $SUCCEEDED succeeded;" \
   "writes checked $WRITES: lost $LOST, doubled $DOUBLED, phantom messages $PHANTOM" \
   "(told failed, delivered), idempotent changes made though told failed $APPLIED_ANYWAY;" \
   "cells not as expected: ${#BAD_CELLS[@]}"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Hostile input (issue 7): every case of hostile.tsv, from users (on the
+# Hostile input: every case of hostile.tsv, from users (on the
 # synthetic organization), from the server (an organization of hostile names,
 # people and sizes, plus emulator faults) and from the config file.  Each case
 # checks its outcome, its effect at the emulator, and that the daemon is alive

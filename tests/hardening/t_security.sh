@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Security (issue 7):
+# Security:
 #  1. tokens and secrets (static token; client secret, refresh token and the
 #     access tokens issued from them) never appear in the daemon's log (with
 #     -d), .cliqfs/errors, .cliqfs/status, /proc/PID/cmdline or environ, ps,

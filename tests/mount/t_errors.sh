@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The errno table (SPEC "Errors as users see them") through emulator faults,
+# The errno table (cliqfs(1) ERRORS) through emulator faults,
 # locks and budgets; each failure leaves a line in .cliqfs/errors.
 . "$(dirname "$0")/lib.sh"
 

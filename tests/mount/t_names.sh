@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPEC naming rules, on an organization written for them.
+# the naming rules of cliqfs(1) THE TREE, on an organization written for them.
 . "$(dirname "$0")/lib.sh"
 
 CH=CT_100_200

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reads a user waits for are asked again after a 5xx or a dropped connection
 # (twice at most, short backoff); 4xx answers are not; 5xx after the
-# retries is EIO (SPEC "Errors as users see them").
+# retries is EIO (cliqfs(1) ERRORS).
 . "$(dirname "$0")/lib.sh"
 
 emu_start --demo --time-scale 20 || fail "emulator did not start"

@@ -72,7 +72,7 @@ fi
 NAME=${1:-}
 [ -n "$NAME" ] || { echo "usage: $0 NAME | --index NAME..." >&2; exit 2; }
 
-# The mount tests' helpers (H4): emulator harness, mt_mount, and an EXIT
+# The mount tests' helpers: emulator harness, mt_mount, and an EXIT
 # trap that unmounts, stops cliqfs and the emulator by PID, fails on a
 # sanitizer report in the cliqfs log, and removes $MT_DIR.
 # shellcheck source=tests/mount/lib.sh
@@ -129,7 +129,7 @@ run_recipe() {
 state() { emu_ctl GET /_emulator/state; }
 
 # Definitions for jq programs over the state: threads of joined channels with
-# the directory name cliqfs gives them (SPEC "The tree": / becomes U+2215,
+# the directory name cliqfs gives them (cliqfs(1) THE TREE: / becomes U+2215,
 # titles shared within a channel get " (last 6 digits of the id)").
 JQ_DEFS='
 def safe: gsub("/"; "\u2215");
