@@ -77,25 +77,17 @@ static int url_refuse(cliq_error *err, const char *why)
   return cliq__fail(err, EINVAL, "URL refused: %s", why);
 }
 
-static bool host_is_loopback(const char *host, size_t len)
+/* host as libcurl's URL parser gives it: a name, an IPv4 address or an IPv6
+ * address without brackets. */
+static bool host_is_loopback(const char *host)
 {
-  char buf[64];
-  if (len == 0 || len >= sizeof buf)
-    return false;
-  memcpy(buf, host, len);
-  buf[len] = '\0';
-  if (strcasecmp(buf, "localhost") == 0)
+  if (strcasecmp(host, "localhost") == 0)
     return true;
-  if (buf[0] == '[') {
-    if (len < 3 || buf[len - 1] != ']')
-      return false;
-    buf[len - 1] = '\0';
-    struct in6_addr a6;
-    return inet_pton(AF_INET6, buf + 1, &a6) == 1 &&
-           memcmp(&a6, &in6addr_loopback, sizeof a6) == 0;
-  }
+  struct in6_addr a6;
+  if (inet_pton(AF_INET6, host, &a6) == 1)
+    return memcmp(&a6, &in6addr_loopback, sizeof a6) == 0;
   struct in_addr a4;
-  if (inet_pton(AF_INET, buf, &a4) != 1)
+  if (inet_pton(AF_INET, host, &a4) != 1)
     return false;
   return (ntohl(a4.s_addr) >> 24) == 127;
 }
@@ -104,40 +96,65 @@ int cliq_url_check(const char *url, cliq_error *err)
 {
   if (!url || !*url)
     return url_refuse(err, "empty");
-  bool https = strncasecmp(url, "https://", 8) == 0;
-  bool http = !https && strncasecmp(url, "http://", 7) == 0;
-  if (!https && !http)
-    return url_refuse(err, "only https:// (or http:// to loopback) is allowed");
-  const char *authority = url + (https ? 8 : 7);
-  size_t alen = strcspn(authority, "/?#");
-  if (alen == 0)
-    return url_refuse(err, "no host");
-  if (memchr(authority, '@', alen))
-    return url_refuse(err, "credentials in the URL are not allowed");
-  if (strchr(url, ' ') || strchr(url, '\n') || strchr(url, '\r'))
+  if (strpbrk(url, " \t\r\n"))
     return url_refuse(err, "white space in the URL");
+  int rc = 0;
+  char *scheme = NULL, *user = NULL, *host = NULL;
+  CURLU *u = curl_url();
+  if (!u)
+    return cliq__fail(err, ENOMEM, "out of memory");
+  /* No guessing of a scheme: "cliq.zoho.com" is not a URL here. */
+  CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
+  if (uc == CURLUE_BAD_SCHEME || uc == CURLUE_UNSUPPORTED_SCHEME ||
+      uc == CURLUE_NO_SCHEME) {
+    rc = url_refuse(err, "only https:// (or http:// to loopback) is allowed");
+    goto out;
+  }
+  if (uc == CURLUE_NO_HOST || uc == CURLUE_MALFORMED_INPUT) {
+    rc = url_refuse(err, "no host");
+    goto out;
+  }
+  if (uc == CURLUE_BAD_PORT_NUMBER) {
+    rc = url_refuse(err, "bad port");
+    goto out;
+  }
+  if (uc == CURLUE_BAD_IPV6) {
+    rc = url_refuse(err, "bad IPv6 literal");
+    goto out;
+  }
+  if (uc != CURLUE_OK) {
+    rc = url_refuse(err, curl_url_strerror(uc));
+    goto out;
+  }
+  if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+      curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
+    rc = url_refuse(err, "no host");
+    goto out;
+  }
+  if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
+    rc = url_refuse(err, "credentials in the URL are not allowed");
+    goto out;
+  }
+  bool https = strcasecmp(scheme, "https") == 0;
+  if (!https && strcasecmp(scheme, "http") != 0) {
+    rc = url_refuse(err, "only https:// (or http:// to loopback) is allowed");
+    goto out;
+  }
   if (https)
-    return 0;
-  /* http: only loopback.  Split "host[:port]" or "[v6][:port]". */
-  size_t hlen;
-  if (authority[0] == '[') {
-    const char *close = memchr(authority, ']', alen);
-    if (!close)
-      return url_refuse(err, "bad IPv6 literal");
-    hlen = (size_t)(close - authority) + 1;
-  } else {
-    const char *colon = memchr(authority, ':', alen);
-    hlen = colon ? (size_t)(colon - authority) : alen;
+    goto out;
+  /* libcurl keeps the brackets of an IPv6 literal. */
+  size_t hlen = strlen(host);
+  if (host[0] == '[' && hlen > 2 && host[hlen - 1] == ']') {
+    memmove(host, host + 1, hlen - 2);
+    host[hlen - 2] = '\0';
   }
-  if (hlen < alen) {
-    if (authority[hlen] != ':' || hlen + 1 == alen)
-      return url_refuse(err, "bad port");
-    for (size_t i = hlen + 1; i < alen; i++)
-      if (authority[i] < '0' || authority[i] > '9')
-        return url_refuse(err, "bad port");
-  }
-  if (!host_is_loopback(authority, hlen))
-    return url_refuse(err, "plain http:// is allowed only to loopback "
-                           "(127.0.0.0/8, ::1, localhost); use https://");
-  return 0;
+  if (!host_is_loopback(host))
+    rc = url_refuse(err, "plain http:// is allowed only to loopback "
+                         "(127.0.0.0/8, ::1, localhost); use https://");
+out:
+  curl_free(scheme);
+  curl_free(user);
+  curl_free(host);
+  curl_url_cleanup(u);
+  return rc;
 }

@@ -46,25 +46,13 @@ int cliq__fail(cliq_error *err, int e, const char *fmt, ...)
 
 char *cliq__escape(const char *s)
 {
-  static const char hex[] = "0123456789ABCDEF";
-  size_t n = strlen(s);
-  char *out = malloc(n * 3 + 1);
-  if (!out)
+  /* libcurl keeps RFC 3986's unreserved characters and encodes the rest;
+   * it needs no handle.  Its buffer is curl_free()'d, ours free()'d. */
+  char *esc = curl_easy_escape(NULL, s, 0);
+  if (!esc)
     return NULL;
-  char *p = out;
-  for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
-    unsigned char ch = *q;
-    if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-        (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' ||
-        ch == '~') {
-      *p++ = (char)ch;
-    } else {
-      *p++ = '%';
-      *p++ = hex[ch >> 4];
-      *p++ = hex[ch & 15];
-    }
-  }
-  *p = '\0';
+  char *out = strdup(esc);
+  curl_free(esc);
   return out;
 }
 

@@ -6,20 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #define REF_MASK ((UINT64_C(1) << IDSET_REF_BITS) - 1)
 #define MAX_CAP ((size_t)1 << IDSET_HASH_BITS)
 
 uint64_t idset_hash(const char *id)
 {
-  uint64_t h = 1469598103934665603ULL;          /* FNV-1a */
-  for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
-    h ^= *p;
-    h *= 1099511628211ULL;
-  }
-  h ^= h >> 33;                                 /* spreads into the low bits */
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  return h & ((UINT64_C(1) << IDSET_HASH_BITS) - 1);
+  return XXH3_64bits(id, strlen(id)) & ((UINT64_C(1) << IDSET_HASH_BITS) - 1);
 }
 
 bool idset_has(const idset *set, const char *id, uint64_t hash,

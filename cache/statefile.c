@@ -13,6 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <nettle/base16.h>
+#include <nettle/sha2.h>
+
 #include "api/cliq.h"
 
 int statefile_mkdirs(const char *path, mode_t mode)
@@ -257,138 +260,21 @@ bool statefile_is_temp_name(const char *name)
   return true;
 }
 
-/* ---- SHA-256 (FIPS 180-4) ------------------------------------------------ */
-
-struct sha256 {
-  uint32_t h[8];
-  uint64_t total;
-  unsigned char block[64];
-  size_t fill;
-};
-
-static const uint32_t sha256_k[64] = {
-  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
-  0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
-  0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
-  0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
-  0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
-  0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-  0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
-  0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
-  0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-};
-
-static uint32_t ror32(uint32_t x, unsigned n)
+/* Lower-case hex of n bytes into out (2n + 1 chars). */
+static void to_hex(const uint8_t *bytes, size_t n, char *out)
 {
-  return (x >> n) | (x << (32 - n));
-}
-
-static void sha256_block(struct sha256 *s, const unsigned char *p)
-{
-  uint32_t w[64];
-  for (int i = 0; i < 16; i++)
-    w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-           (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
-  for (int i = 16; i < 64; i++) {
-    uint32_t s0 = ror32(w[i - 15], 7) ^ ror32(w[i - 15], 18) ^ (w[i - 15] >> 3);
-    uint32_t s1 = ror32(w[i - 2], 17) ^ ror32(w[i - 2], 19) ^ (w[i - 2] >> 10);
-    w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-  }
-  uint32_t a = s->h[0], b = s->h[1], c = s->h[2], d = s->h[3];
-  uint32_t e = s->h[4], f = s->h[5], g = s->h[6], h = s->h[7];
-  for (int i = 0; i < 64; i++) {
-    uint32_t t1 = h + (ror32(e, 6) ^ ror32(e, 11) ^ ror32(e, 25)) +
-                  ((e & f) ^ (~e & g)) + sha256_k[i] + w[i];
-    uint32_t t2 = (ror32(a, 2) ^ ror32(a, 13) ^ ror32(a, 22)) +
-                  ((a & b) ^ (a & c) ^ (b & c));
-    h = g;
-    g = f;
-    f = e;
-    e = d + t1;
-    d = c;
-    c = b;
-    b = a;
-    a = t1 + t2;
-  }
-  s->h[0] += a;
-  s->h[1] += b;
-  s->h[2] += c;
-  s->h[3] += d;
-  s->h[4] += e;
-  s->h[5] += f;
-  s->h[6] += g;
-  s->h[7] += h;
-}
-
-static void sha256_init(struct sha256 *s)
-{
-  static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372,
-                                 0xa54ff53a, 0x510e527f, 0x9b05688c,
-                                 0x1f83d9ab, 0x5be0cd19};
-  memcpy(s->h, iv, sizeof(iv));
-  s->total = 0;
-  s->fill = 0;
-}
-
-static void sha256_update(struct sha256 *s, const void *data, size_t len)
-{
-  const unsigned char *p = data;
-  s->total += len;
-  while (len > 0) {
-    size_t take = 64 - s->fill;
-    if (take > len)
-      take = len;
-    memcpy(s->block + s->fill, p, take);
-    s->fill += take;
-    p += take;
-    len -= take;
-    if (s->fill == 64) {
-      sha256_block(s, s->block);
-      s->fill = 0;
-    }
-  }
-}
-
-static void sha256_final(struct sha256 *s, unsigned char out[32])
-{
-  uint64_t bits = s->total * 8;
-  unsigned char pad = 0x80;
-  sha256_update(s, &pad, 1);
-  pad = 0;
-  while (s->fill != 56)
-    sha256_update(s, &pad, 1);
-  unsigned char len_be[8];
-  for (int i = 0; i < 8; i++)
-    len_be[i] = (unsigned char)(bits >> (56 - 8 * i));
-  sha256_update(s, len_be, 8);
-  for (int i = 0; i < 8; i++) {
-    out[4 * i] = (unsigned char)(s->h[i] >> 24);
-    out[4 * i + 1] = (unsigned char)(s->h[i] >> 16);
-    out[4 * i + 2] = (unsigned char)(s->h[i] >> 8);
-    out[4 * i + 3] = (unsigned char)s->h[i];
-  }
-}
-
-static void to_hex(const unsigned char *bytes, size_t n, char *out)
-{
-  static const char digits[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++) {
-    out[2 * i] = digits[bytes[i] >> 4];
-    out[2 * i + 1] = digits[bytes[i] & 15];
-  }
-  out[2 * n] = '\0';
+  base16_encode_update(out, n, bytes);
+  out[BASE16_ENCODE_LENGTH(n)] = '\0';
 }
 
 void statefile_digest(const void *data, size_t len, char out[65])
 {
-  struct sha256 s;
-  unsigned char sum[32];
+  struct sha256_ctx s;
+  uint8_t sum[SHA256_DIGEST_SIZE];
   sha256_init(&s);
-  sha256_update(&s, data, len);
-  sha256_final(&s, sum);
-  to_hex(sum, sizeof(sum), out);
+  sha256_update(&s, len, data);
+  sha256_digest(&s, sizeof sum, sum);
+  to_hex(sum, sizeof sum, out);
 }
 
 /* ---- Account folder names ------------------------------------------------ */
@@ -444,14 +330,15 @@ char *statefile_account_key(const char *api_url, const char *identity)
   if (!norm)
     return NULL;
   const char *id = identity ? identity : "";
-  struct sha256 s;
-  unsigned char sum[32];
+  struct sha256_ctx s;
+  uint8_t sum[SHA256_DIGEST_SIZE];
   char hex[65];
   sha256_init(&s);
-  sha256_update(&s, norm, strlen(norm));
-  sha256_update(&s, "", 1); /* separator that cannot occur in either part */
-  sha256_update(&s, id, strlen(id));
-  sha256_final(&s, sum);
+  sha256_update(&s, strlen(norm), (const uint8_t *)norm);
+  /* separator that cannot occur in either part */
+  sha256_update(&s, 1, (const uint8_t *)"");
+  sha256_update(&s, strlen(id), (const uint8_t *)id);
+  sha256_digest(&s, sizeof sum, sum);
   to_hex(sum, 6, hex);
 
   /* Host characters outside [a-z0-9.-] (the port colon, IPv6 brackets)

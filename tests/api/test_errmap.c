@@ -89,6 +89,8 @@ static void test_url_check(void **state)
       "http://localhost:1/api",      "http://LOCALHOST",
       "http://[::1]:80/x",           "http://127.0.0.1",
       "HTTPS://cliq.zoho.com.au",
+      /* An empty port is the default one (RFC 3986 3.2.3). */
+      "http://localhost:",
   };
   static const char *const refused[] = {
       "",
@@ -102,7 +104,6 @@ static void test_url_check(void **state)
       "http://[::2]:80",
       "http://[::1",
       "http://localhost:abc",
-      "http://localhost:",
       "ftp://127.0.0.1",
       "file:///etc/passwd",
       "https://",
