@@ -28,6 +28,7 @@
 #include "fs/cliqfs.h"
 #include "fs/config.h"
 #include "fs/demo.h"
+#include "fs/status_cmd.h"
 
 #ifndef CLIQFS_VERSION
 #error "CLIQFS_VERSION must come from meson's project version"
@@ -170,6 +171,10 @@ static void print_help(void)
     "                          The emulator stops when the mount is unmounted.\n"
     "  auth                    exchange a Self Client code for a refresh token\n"
     "                          and store it; `" PROG " auth --help` for more\n"
+    "  status [--json] [MOUNTPOINT]\n"
+    "                          what a mount is doing: budgets, locks, waiting\n"
+    "                          reads, outbox, last errors (all mounts without\n"
+    "                          MOUNTPOINT)\n"
     "  -h, --help              this help\n"
     "  -V, --version           versions of cliqfs and libfuse\n"
     "\n"
@@ -688,5 +693,7 @@ int main(int argc, char **argv)
 {
   if (argc >= 2 && strcmp(argv[1], "auth") == 0)
     return auth_main(argc - 1, argv + 1);
+  if (argc >= 2 && strcmp(argv[1], "status") == 0)
+    return cliqfs_status_main(argc - 1, argv + 1);
   return mount_main(argc, argv);
 }

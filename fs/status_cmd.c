@@ -1,0 +1,275 @@
+/* fs/status_cmd: the `cliqfs status` command (see status_cmd.h). */
+#include "fs/status_cmd.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PROG "cliqfs"
+#define MAX_MOUNTS 64
+
+static void print_help(void)
+{
+  printf("Usage: " PROG " status [--json] [MOUNTPOINT...]\n"
+         "Shows what each cliqfs mount is doing: who it is signed in as, the\n"
+         "rate budget of each API that was used or is locked (and until when),\n"
+         "reads waiting for budget, messages waiting in the outbox or refused,\n"
+         "the cache and the last errors.  Without MOUNTPOINT, every cliqfs\n"
+         "mount of this user is shown.\n"
+         "  --json   print MOUNTPOINT/.cliqfs/status as it is\n");
+}
+
+/* "2026-12-04T01:30:00Z" of an epoch time. */
+static void iso_time(double epoch, char *buf, size_t len)
+{
+  time_t t = (time_t)epoch;
+  struct tm tm;
+  if (!gmtime_r(&t, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    snprintf(buf, len, "%.0f", epoch);
+}
+
+static double num(json_t *obj, const char *key)
+{
+  return json_number_value(json_object_get(obj, key));
+}
+
+static void human_bytes(double n, char *buf, size_t len)
+{
+  if (n < 1024)
+    snprintf(buf, len, "%.0f B", n);
+  else if (n < 1024 * 1024)
+    snprintf(buf, len, "%.1f KiB", n / 1024);
+  else
+    snprintf(buf, len, "%.1f MiB", n / (1024 * 1024));
+}
+
+static void print_apis(FILE *out, json_t *apis, double now)
+{
+  const char *name;
+  json_t *api;
+  int idle = 0;
+  fprintf(out, "  rate budgets:\n");
+  json_object_foreach(apis, name, api) {
+    double used = num(api, "used");
+    double limit = num(api, "limit");
+    double window = num(api, "window_s");
+    double locked = num(api, "locked_until");
+    if (locked > now) {
+      char when[40];
+      iso_time(locked, when, sizeof when);
+      fprintf(out, "    %-26s LOCKED by Cliq until %s (%.0f s left)\n", name,
+              when, locked - now);
+    } else if (used > 0) {
+      fprintf(out, "    %-26s %.0f of %.0f used in this %.0f s window\n",
+              name, used, limit, window);
+    } else {
+      idle++;
+    }
+  }
+  if (idle > 0)
+    fprintf(out, "    (%d other APIs unused in their window)\n", idle);
+}
+
+static void print_waiting(FILE *out, json_t *waiting, double now)
+{
+  if (!json_is_array(waiting) || json_array_size(waiting) == 0)
+    return;
+  fprintf(out, "  waiting for Cliq: %zu\n", json_array_size(waiting));
+  size_t i;
+  json_t *w;
+  json_array_foreach(waiting, i, w) {
+    const char *what = json_string_value(json_object_get(w, "path"));
+    const char *api = json_string_value(json_object_get(w, "api"));
+    double since = num(w, "since");
+    fprintf(out, "    %s%s%s", what ? what : "?", api ? " on " : "",
+            api ? api : "");
+    if (since > 0)
+      fprintf(out, " for %.0f s", now - since);
+    fputc('\n', out);
+  }
+}
+
+void cliqfs_status_print(FILE *out, const char *mountpoint, json_t *status,
+                         double now)
+{
+  fprintf(out, "cliqfs at %s\n", mountpoint);
+  const char *auth = json_string_value(json_object_get(status, "auth"));
+  if (auth)
+    fprintf(out, "  sign-in: %s\n", auth);
+  const char *me = json_string_value(json_object_get(status, "me"));
+  if (me)
+    fprintf(out, "  me: %s\n", me);
+  json_t *apis = json_object_get(status, "apis");
+  if (json_is_object(apis))
+    print_apis(out, apis, now);
+  print_waiting(out, json_object_get(status, "waiting"), now);
+
+  json_t *ob = json_object_get(status, "outbox");
+  if (json_is_object(ob)) {
+    double depth = num(ob, "depth");
+    double failed = num(ob, "failed");
+    fprintf(out, "  outbox: %.0f waiting to be delivered, %.0f delivered",
+            depth, num(ob, "delivered"));
+    if (failed > 0)
+      fprintf(out, ", %.0f refused for good (see .cliqfs/failed/)", failed);
+    fputc('\n', out);
+  }
+  json_t *cache = json_object_get(status, "cache");
+  if (json_is_object(cache)) {
+    char size[32];
+    human_bytes(num(cache, "bytes"), size, sizeof size);
+    fprintf(out, "  cache: %.0f files, %s, %.0f hits, %.0f misses\n",
+            num(cache, "entries"), size, num(cache, "hits"),
+            num(cache, "misses"));
+  }
+  json_t *errors = json_object_get(status, "last_errors");
+  if (json_is_array(errors) && json_array_size(errors) > 0) {
+    fprintf(out, "  last errors (all in .cliqfs/errors):\n");
+    size_t i;
+    json_t *e;
+    json_array_foreach(errors, i, e) {
+      if (json_is_string(e))
+        fprintf(out, "    %s\n", json_string_value(e));
+      else if (json_is_object(e)) {
+        char *line = json_dumps(e, JSON_COMPACT);
+        fprintf(out, "    %s\n", line ? line : "?");
+        free(line);
+      }
+    }
+  }
+}
+
+/* Undoes mountinfo's octal escapes (\040 for a space) in place. */
+static void unescape_mountinfo(char *s)
+{
+  char *w = s;
+  for (char *r = s; *r; r++) {
+    if (r[0] == '\\' && r[1] >= '0' && r[1] <= '7' && r[2] >= '0' &&
+        r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
+      *w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+      r += 3;
+    } else {
+      *w++ = *r;
+    }
+  }
+  *w = '\0';
+}
+
+/* The mount points of cliqfs mounts (file system type "fuse.cliqfs").
+ * Returns how many were stored in mounts (each malloc'd, caller frees). */
+static size_t find_mounts(char **mounts, size_t max)
+{
+  FILE *f = fopen("/proc/self/mountinfo", "re");
+  if (!f)
+    return 0;
+  size_t n = 0;
+  char *line = NULL;
+  size_t cap = 0;
+  while (n < max && getline(&line, &cap, f) > 0) {
+    /* id parent major:minor root MOUNTPOINT options... - TYPE SOURCE ... */
+    char *sep = strstr(line, " - ");
+    if (!sep)
+      continue;
+    char type[64];
+    if (sscanf(sep + 3, "%63s", type) != 1 || strcmp(type, "fuse.cliqfs") != 0)
+      continue;
+    char *save = NULL;
+    char *field = strtok_r(line, " ", &save);
+    for (int i = 0; field && i < 4; i++)
+      field = strtok_r(NULL, " ", &save);
+    if (!field)
+      continue;
+    unescape_mountinfo(field);
+    mounts[n] = strdup(field);
+    if (mounts[n])
+      n++;
+  }
+  free(line);
+  fclose(f);
+  return n;
+}
+
+/* 0, or 1 with a line on stderr that says what to do. */
+static int show_one(const char *mountpoint, bool raw, double now)
+{
+  char path[PATH_MAX];
+  if (snprintf(path, sizeof path, "%s/.cliqfs/status", mountpoint) >=
+      (int)sizeof path) {
+    fprintf(stderr, PROG " status: %s: path too long\n", mountpoint);
+    return 1;
+  }
+  json_error_t jerr;
+  json_t *status = json_load_file(path, 0, &jerr);
+  if (!status) {
+    int e = errno;
+    if (e == ENOTCONN)
+      fprintf(stderr,
+              PROG " status: %s: the mount's daemon is gone (%s); unmount it "
+              "with: fusermount3 -u %s\n",
+              mountpoint, strerror(e), mountpoint);
+    else if (e == ENOENT)
+      fprintf(stderr,
+              PROG " status: %s is not a cliqfs mount (no .cliqfs/status)\n",
+              mountpoint);
+    else
+      fprintf(stderr, PROG " status: %s: cannot read .cliqfs/status: %s\n",
+              mountpoint, e ? strerror(e) : jerr.text);
+    return 1;
+  }
+  if (raw) {
+    json_dumpf(status, stdout, JSON_INDENT(2));
+    fputc('\n', stdout);
+  } else {
+    cliqfs_status_print(stdout, mountpoint, status, now);
+  }
+  json_decref(status);
+  return 0;
+}
+
+int cliqfs_status_main(int argc, char **argv)
+{
+  bool raw = false;
+  int first = argc;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--json") == 0) {
+      raw = true;
+    } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+      print_help();
+      return 0;
+    } else if (strcmp(argv[i], "--") == 0) {
+      first = i + 1;
+      break;
+    } else if (argv[i][0] == '-') {
+      fprintf(stderr, PROG " status: unknown option '%s'\nTry '" PROG
+                      " status --help'.\n", argv[i]);
+      return 2;
+    } else {
+      first = i;
+      break;
+    }
+  }
+  double now = (double)time(NULL);
+  int rc = 0;
+  if (first < argc) {
+    for (int i = first; i < argc; i++)
+      rc |= show_one(argv[i], raw, now);
+    return rc;
+  }
+  char *mounts[MAX_MOUNTS];
+  size_t n = find_mounts(mounts, MAX_MOUNTS);
+  if (n == 0) {
+    fprintf(stderr, PROG " status: no cliqfs mount found; name one: " PROG
+                    " status MOUNTPOINT\n");
+    return 1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (i > 0 && !raw)
+      fputc('\n', stdout);
+    rc |= show_one(mounts[i], raw, now);
+    free(mounts[i]);
+  }
+  return rc;
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# `cliqfs status`: what a user sees of a running mount from another terminal:
+# the budgets used, a lock Cliq put on an API with its end as an ISO time and
+# the seconds left, the outbox, the last errors; --json; the mounts found
+# without an argument; a folder that is no mount; a mount whose daemon died.
+. "$(dirname "$0")/lib.sh"
+
+emu_start --demo --time-scale 20 || fail "emulator did not start"
+mt_mount "time_scale=20,max_wait=0"
+
+ls "$MNT/general" >/dev/null || fail "ls general"
+out=$("$CLIQFS" status "$MNT") || fail "cliqfs status MOUNTPOINT exit status"
+case "$out" in *"cliqfs at $MNT"*) ;; *) fail "no heading in [$out]" ;; esac
+grep -qE '^ +threads\.list +[0-9]+ of 20 used' <<<"$out" ||
+  fail "threads.list budget not shown: [$out]"
+grep -q 'outbox: 0 waiting' <<<"$out" || fail "no outbox line: [$out]"
+grep -q 'sign-in: static' <<<"$out" || fail "no sign-in line: [$out]"
+ok "status MOUNTPOINT: budgets used, outbox, sign-in"
+
+# Without an argument it finds this mount (other tests' mounts may show too).
+out=$("$CLIQFS" status) || fail "cliqfs status (no argument) exit status"
+grep -qF "cliqfs at $MNT" <<<"$out" || fail "mount not found: [$out]"
+ok "status without MOUNTPOINT finds the mount"
+
+# --json is the status document itself.
+"$CLIQFS" status --json "$MNT" | jq -e '.apis["threads.list"].limit == 20' \
+  >/dev/null || fail "--json is not the status document"
+ok "status --json"
+
+# Cliq locks chats.messages for 10 minutes: a read is refused, and status says
+# which API, that it is Cliq's lock, until when and how long is left.
+emu_ctl POST /_emulator/lock '{"api":"chats.messages","seconds":600}' >/dev/null
+cat "$MNT/general/Q1 planning/messages" >/dev/null 2>&1 &&
+  fail "read while chats.messages is locked succeeded"
+out=$("$CLIQFS" status "$MNT")
+line=$(grep 'chats.messages' <<<"$out")
+[[ $line =~ LOCKED\ by\ Cliq\ until\ [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z\ \(([0-9]+)\ s\ left\) ]] ||
+  fail "lock not shown: [$out]"
+left=${BASH_REMATCH[1]}
+[ "$left" -gt 0 ] && [ "$left" -le 600 ] || fail "seconds left: $left"
+grep -A5 'last errors' <<<"$out" | grep -q 'messages' ||
+  fail "the refused read is not among the last errors: [$out]"
+ok "status shows Cliq's lock with its end ($left s left) and the error"
+
+# A folder that is not a cliqfs mount.
+if msg=$("$CLIQFS" status "$MT_DIR" 2>&1); then fail "status of a plain folder succeeded"; fi
+grep -q 'is not a cliqfs mount' <<<"$msg" || fail "plain folder: [$msg]"
+ok "status of a plain folder: exit 1, says so"
+
+# The daemon dies: status names the fix.
+kill -KILL "$CLIQFS_PID"
+wait "$CLIQFS_PID" 2>/dev/null
+CLIQFS_PID=
+if msg=$("$CLIQFS" status "$MNT" 2>&1); then fail "status of a dead mount succeeded"; fi
+grep -qF "fusermount3 -u $MNT" <<<"$msg" || fail "dead mount: [$msg]"
+ok "status of a dead mount: says fusermount3 -u"
