@@ -126,18 +126,19 @@ int cliq_url_check(const char *url, cliq_error *err)
     rc = url_refuse(err, curl_url_strerror(uc));
     goto out;
   }
+  bool https = false;
   if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-      curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
+      (!(https = strcasecmp(scheme, "https") == 0) &&
+       strcasecmp(scheme, "http") != 0)) {
+    rc = url_refuse(err, "only https:// (or http:// to loopback) is allowed");
+    goto out;
+  }
+  if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host) {
     rc = url_refuse(err, "no host");
     goto out;
   }
   if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
     rc = url_refuse(err, "credentials in the URL are not allowed");
-    goto out;
-  }
-  bool https = strcasecmp(scheme, "https") == 0;
-  if (!https && strcasecmp(scheme, "http") != 0) {
-    rc = url_refuse(err, "only https:// (or http:// to loopback) is allowed");
     goto out;
   }
   if (https)

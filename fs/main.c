@@ -12,6 +12,7 @@
 #define FUSE_USE_VERSION 312
 #endif
 
+#include <dirent.h>
 #include <errno.h>
 #include <fuse_lowlevel.h>
 #include <fuse_opt.h>
@@ -162,6 +163,8 @@ static void print_help(void)
     "                          in /etc/fuse.conf (default: only you)\n"
     "  -o default_permissions  the kernel checks file modes (default: off)\n"
     "  -o ro                   read-only mount (default: read-write)\n"
+    "  -o nonempty             mount over a folder that has files in it\n"
+    "                          (default: refused)\n"
     "  Other -o options of mount.fuse3(8) are passed to FUSE as they are.\n"
     "\n"
     "Other commands:\n"
@@ -238,6 +241,7 @@ struct setting {
 
 struct cmdline {
   bool help, version, demo, debug;
+  bool nonempty;             /* -o nonempty: may cover a folder's files */
   char *config_file;
   struct setting *settings;  /* -o KEY=VALUE of cliqfs, in order */
   size_t n_settings;
@@ -315,6 +319,10 @@ static int opt_proc(void *data, const char *arg, int key,
   int rc = 1;
   if (strcmp(name, "debug") == 0) {
     cl->debug = true;
+  } else if (strcmp(name, "nonempty") == 0 && !eq) {
+    /* libfuse 3 mounts over anything; the check is ours. */
+    cl->nonempty = true;
+    rc = 0;
   } else if (strcmp(name, "config") == 0) {
     if (!eq || !eq[1]) {
       rc = fail_parse(cl, "-o config needs a file name (-o config=FILE)");
@@ -349,18 +357,92 @@ static int opt_proc(void *data, const char *arg, int key,
   return rc;
 }
 
-static int check_mountpoint(const char *mountpoint)
+/* Whether path (resolved) is the mount point of a cliqfs mount now. */
+static bool is_cliqfs_mount(const char *path)
+{
+  char *real = realpath(path, NULL);
+  if (!real)
+    return false;
+  bool found = false;
+  char *mounts[CLIQFS_MAX_MOUNTS];
+  size_t n = cliqfs_mounts(mounts, CLIQFS_MAX_MOUNTS);
+  for (size_t i = 0; i < n; i++) {
+    found = found || strcmp(mounts[i], real) == 0;
+    free(mounts[i]);
+  }
+  free(real);
+  return found;
+}
+
+static bool folder_is_empty(const char *path)
+{
+  DIR *d = opendir(path);
+  if (!d)
+    return true;  /* unreadable: FUSE's own mount says what is wrong */
+  bool empty = true;
+  struct dirent *e;
+  while (empty && (e = readdir(d)) != NULL)
+    empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+  closedir(d);
+  return empty;
+}
+
+/* 0 when the folder can be listed, else the errno of the attempt. */
+static int opendir_errno(const char *path)
+{
+  DIR *d = opendir(path);
+  if (!d)
+    return errno;
+  errno = 0;
+  int e = readdir(d) ? 0 : errno;
+  closedir(d);
+  return e;
+}
+
+static int check_mountpoint(const char *mountpoint, bool nonempty)
 {
   struct stat st;
   if (stat(mountpoint, &st) < 0) {
+    int e = errno;
+    if (e == ENOTCONN) {
+      fprintf(stderr,
+              PROG ": %s is a mount whose daemon is gone. Unmount it first: "
+              "fusermount3 -u %s\n",
+              mountpoint, mountpoint);
+      return -1;
+    }
     fprintf(stderr, PROG ": cannot use %s as the mount point: %s\n",
-            mountpoint, strerror(errno));
-    if (errno == ENOENT)
+            mountpoint, strerror(e));
+    if (e == ENOENT)
       fprintf(stderr, "Create it first: mkdir -p %s\n", mountpoint);
     return -1;
   }
   if (!S_ISDIR(st.st_mode)) {
     fprintf(stderr, PROG ": the mount point %s is not a folder\n",
+            mountpoint);
+    return -1;
+  }
+  if (is_cliqfs_mount(mountpoint)) {
+    /* The kernel may still answer stat of the root from its cache; a
+     * request that reaches the daemon tells whether one is there. */
+    if (opendir_errno(mountpoint) == ENOTCONN) {
+      fprintf(stderr,
+              PROG ": %s is a mount whose daemon is gone. Unmount it first: "
+              "fusermount3 -u %s\n",
+              mountpoint, mountpoint);
+      return -1;
+    }
+    fprintf(stderr,
+            PROG ": %s is already a cliqfs mount; `" PROG " status %s` "
+            "tells what it is doing, `fusermount3 -u %s` unmounts it\n",
+            mountpoint, mountpoint, mountpoint);
+    return -1;
+  }
+  if (!nonempty && !folder_is_empty(mountpoint)) {
+    fprintf(stderr,
+            PROG ": the mount point %s is not empty: its files would be "
+            "hidden while the mount lasts. Use an empty folder, or add "
+            "-o nonempty to cover them.\n",
             mountpoint);
     return -1;
   }
@@ -442,7 +524,7 @@ static int mount_main(int argc, char **argv)
     print_usage(stderr);
     goto out;
   }
-  if (check_mountpoint(cl.mountpoint) < 0)
+  if (check_mountpoint(cl.mountpoint, cl.nonempty) < 0)
     goto out;
   if (fuse_opt_add_arg(&args, cl.mountpoint) < 0) {
     fprintf(stderr, PROG ": out of memory\n");

@@ -9,7 +9,6 @@
 #include <time.h>
 
 #define PROG "cliqfs"
-#define MAX_MOUNTS 64
 
 static void print_help(void)
 {
@@ -158,9 +157,7 @@ static void unescape_mountinfo(char *s)
   *w = '\0';
 }
 
-/* The mount points of cliqfs mounts (file system type "fuse.cliqfs").
- * Returns how many were stored in mounts (each malloc'd, caller frees). */
-static size_t find_mounts(char **mounts, size_t max)
+size_t cliqfs_mounts(char **mounts, size_t max)
 {
   FILE *f = fopen("/proc/self/mountinfo", "re");
   if (!f)
@@ -258,8 +255,8 @@ int cliqfs_status_main(int argc, char **argv)
       rc |= show_one(argv[i], raw, now);
     return rc;
   }
-  char *mounts[MAX_MOUNTS];
-  size_t n = find_mounts(mounts, MAX_MOUNTS);
+  char *mounts[CLIQFS_MAX_MOUNTS];
+  size_t n = cliqfs_mounts(mounts, CLIQFS_MAX_MOUNTS);
   if (n == 0) {
     fprintf(stderr, PROG " status: no cliqfs mount found; name one: " PROG
                     " status MOUNTPOINT\n");
