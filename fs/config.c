@@ -41,7 +41,7 @@ static const struct dc_row {
 
 static const char *const plain_keys[] = {
   "client_id", "dc", "api_url", "accounts_url", "history", "max_wait",
-  "time_scale", "timeout",
+  "time_scale", "timeout", "uid", "gid", "umask",
 };
 static const char *const secret_keys[] = {
   "client_secret", "refresh_token", "access_token",
@@ -69,6 +69,9 @@ void cliqfs_config_init(struct cliqfs_config *cfg)
   cfg->max_wait_s = 60;
   cfg->time_scale = 1;
   cfg->timeout_s = 30;
+  cfg->uid = -1;
+  cfg->gid = -1;
+  cfg->umask = -1;
 }
 
 static void limits_clear(struct cliqfs_config *cfg)
@@ -306,7 +309,7 @@ int cliqfs_config_set(struct cliqfs_config *cfg, const char *key,
     set_err(errbuf, errlen,
             "unknown key '%s' (known keys: client_id, client_secret, "
             "refresh_token, access_token, dc, api_url, accounts_url, history, "
-            "max_wait, time_scale, timeout, limit.<api>)",
+            "max_wait, time_scale, timeout, uid, gid, umask, limit.<api>)",
             key);
     return -EINVAL;
   }
@@ -364,6 +367,34 @@ int cliqfs_config_set(struct cliqfs_config *cfg, const char *key,
       return -EINVAL;
     }
     cfg->max_wait_s = s;
+    return 0;
+  }
+  if (strcmp(key, "uid") == 0 || strcmp(key, "gid") == 0) {
+    long n;
+    if (parse_long(value, &n) < 0 || n < 0 || n > 0x7ffffffe) {
+      set_err(errbuf, errlen,
+              "%s = '%s' must be a numeric %s id (see `id -%c`)", key, value,
+              key[0] == 'u' ? "user" : "group", key[0] == 'u' ? 'u' : 'g');
+      return -EINVAL;
+    }
+    if (key[0] == 'u')
+      cfg->uid = n;
+    else
+      cfg->gid = n;
+    return 0;
+  }
+  if (strcmp(key, "umask") == 0) {
+    char *end;
+    errno = 0;
+    long m = strtol(value, &end, 8);
+    if (end == value || *end != '\0' || errno != 0 || m < 0 || m > 0777) {
+      set_err(errbuf, errlen,
+              "umask = '%s' must be octal permission bits from 000 to 777 "
+              "(e.g. 027)",
+              value);
+      return -EINVAL;
+    }
+    cfg->umask = (int)m;
     return 0;
   }
   if (strcmp(key, "timeout") == 0) {

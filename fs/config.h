@@ -30,6 +30,9 @@ struct cliqfs_config {
   double max_wait_s;     /* default 60 */
   double time_scale;     /* default 1 */
   int timeout_s;         /* one request's limit, real seconds (default 30) */
+  long uid, gid;         /* owner shown for every file; -1: the mounter's */
+  int umask;             /* permission bits taken away; -1: none (022-like
+                            modes of the tree as documented) */
   char *state_dir;       /* resolved: $XDG_STATE_HOME/cliqfs/<account-key>/ */
   char *cache_dir;       /* resolved: $XDG_CACHE_HOME/cliqfs/<account-key>/ */
   struct cliqfs_limit_override *limits;

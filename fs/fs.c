@@ -1328,6 +1328,8 @@ static int node_attr(struct fs *fs, struct node *n, struct stat *st,
   st->st_mtim.tv_nsec = (long)(mtime_ms % 1000) * 1000000L;
   st->st_ctim = st->st_mtim;
   st->st_atim = st->st_mtim;
+  if (fs->cfg->umask >= 0)
+    mode &= ~(mode_t)fs->cfg->umask;
   if (ki->dir) {
     st->st_mode = S_IFDIR | mode;
     st->st_nlink = 2;
@@ -1878,9 +1880,17 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
     fuse_reply_err(req, -r);
     return;
   }
+  /* The bits of the caller's class, as the kernel's own check would pick
+   * them (uid=, gid= and umask= make the classes differ). */
+  const struct fuse_ctx *ctx = fuse_req_ctx(req);
   mode_t m = st.st_mode;
-  if (((mask & R_OK) && !(m & S_IRUSR)) || ((mask & W_OK) && !(m & S_IWUSR)) ||
-      ((mask & X_OK) && !(m & S_IXUSR)))
+  unsigned bits = (m >> 6) & 7;
+  if (ctx && ctx->uid == 0)
+    bits = 6 | (((m >> 6) | (m >> 3) | m) & 1);  /* root: r, w; x if any */
+  else if (ctx && ctx->uid != st.st_uid)
+    bits = ctx->gid == st.st_gid ? (m >> 3) & 7 : m & 7;
+  if (((mask & R_OK) && !(bits & 4)) || ((mask & W_OK) && !(bits & 2)) ||
+      ((mask & X_OK) && !(bits & 1)))
     fuse_reply_err(req, EACCES);
   else
     fuse_reply_err(req, 0);
@@ -3138,8 +3148,8 @@ static struct fs *fs_new(struct cliqfs_config *cfg)
   if (!fs)
     return NULL;
   fs->cfg = cfg;
-  fs->uid = getuid();
-  fs->gid = getgid();
+  fs->uid = cfg->uid >= 0 ? (uid_t)cfg->uid : getuid();
+  fs->gid = cfg->gid >= 0 ? (gid_t)cfg->gid : getgid();
   fs->mount_time = time(NULL);
   fs->n_buckets = 1024;
   fs->by_ino = calloc(fs->n_buckets, sizeof *fs->by_ino);

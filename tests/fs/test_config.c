@@ -128,6 +128,9 @@ static void test_defaults(void **state)
   assert_true(fx->cfg.max_wait_s == 60);
   assert_true(fx->cfg.time_scale == 1);
   assert_int_equal(fx->cfg.timeout_s, 30);
+  assert_int_equal(fx->cfg.uid, -1);
+  assert_int_equal(fx->cfg.gid, -1);
+  assert_int_equal(fx->cfg.umask, -1);
   assert_null(fx->cfg.api_url);
   assert_null(fx->cfg.refresh_token);
   assert_int_equal(fx->cfg.n_limits, 0);
@@ -148,6 +151,9 @@ static void test_every_key(void **state)
   assert_int_equal(set(fx, "max_wait", "2.5"), 0);
   assert_int_equal(set(fx, "time_scale", "60"), 0);
   assert_int_equal(set(fx, "timeout", "5"), 0);
+  assert_int_equal(set(fx, "uid", "1000"), 0);
+  assert_int_equal(set(fx, "gid", "0"), 0);
+  assert_int_equal(set(fx, "umask", "027"), 0);
   assert_int_equal(set(fx, "limit.chats.messages", "10/60"), 0);
 
   assert_string_equal(fx->cfg.client_id, "1000.CLIENT");
@@ -162,6 +168,9 @@ static void test_every_key(void **state)
   assert_true(fx->cfg.max_wait_s == 2.5);
   assert_true(fx->cfg.time_scale == 60);
   assert_int_equal(fx->cfg.timeout_s, 5);
+  assert_int_equal(fx->cfg.uid, 1000);
+  assert_int_equal(fx->cfg.gid, 0);
+  assert_int_equal(fx->cfg.umask, 027);
   assert_int_equal(fx->cfg.n_limits, 1);
   assert_string_equal(fx->cfg.limits[0].api, "chats.messages");
   assert_string_equal(fx->cfg.limits[0].value, "10/60");
@@ -246,6 +255,8 @@ static void test_bad_values(void **state)
     { "max_wait", "soon" },  { "max_wait", "inf" },  { "time_scale", "0" },
     { "time_scale", "0.5" }, { "time_scale", "x" },  { "time_scale", "nan" },
     { "timeout", "0" },      { "timeout", "601" },   { "timeout", "2.5" },
+    { "uid", "-1" },         { "uid", "root" },      { "gid", "1x" },
+    { "umask", "8" },        { "umask", "1000" },    { "umask", "-1" },
     { "api_url", "ftp://cliq.zoho.com" },             { "api_url", "cliq.zoho.com" },
     { "accounts_url", "https://" },                   { "client_id", "" },
   };
