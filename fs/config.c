@@ -85,8 +85,7 @@ static void limits_clear(struct cliqfs_config *cfg)
   cfg->n_limits = 0;
 }
 
-/* Secrets are wiped before their memory goes back to the allocator. */
-static void free_secret(char **s)
+void cliqfs_free_secret(char **s)
 {
   if (*s) {
     explicit_bzero(*s, strlen(*s));
@@ -99,9 +98,9 @@ void cliqfs_config_clear(struct cliqfs_config *cfg)
 {
   free(cfg->config_path);
   free(cfg->client_id);
-  free_secret(&cfg->client_secret);
-  free_secret(&cfg->refresh_token);
-  free_secret(&cfg->access_token);
+  cliqfs_free_secret(&cfg->client_secret);
+  cliqfs_free_secret(&cfg->refresh_token);
+  cliqfs_free_secret(&cfg->access_token);
   free(cfg->dc);
   free(cfg->api_url);
   free(cfg->accounts_url);
@@ -164,7 +163,7 @@ static int replace_string(char **slot, const char *value, bool secret)
   if (!copy)
     return -ENOMEM;
   if (secret)
-    free_secret(slot);
+    cliqfs_free_secret(slot);
   else
     free(*slot);
   *slot = copy;
@@ -864,21 +863,6 @@ static bool append_setting(char **buf, size_t *len, size_t *cap,
          append_text(buf, len, cap, "\n");
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-  while (len > 0) {
-    ssize_t n = write(fd, buf, len);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      return -errno;
-    }
-    buf += n;
-    len -= (size_t)n;
-  }
-  return 0;
-}
-
 int cliqfs_config_store(const char *path, const char *const *keys,
                         const char *const *values, size_t n, char *errbuf,
                         size_t errlen)
@@ -886,8 +870,6 @@ int cliqfs_config_store(const char *path, const char *const *keys,
   struct line_list lines = { NULL, 0 };
   char *text = NULL;
   size_t len = 0, cap = 0;
-  char *tmp = NULL;
-  int fd = -1;
   int rc = 0;
   bool *written = calloc(n ? n : 1, sizeof *written);
   if (!written)
@@ -962,62 +944,14 @@ int cliqfs_config_store(const char *path, const char *const *keys,
     }
   }
 
-  if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
-    tmp = NULL;
-    rc = -ENOMEM;
+  /* Written next to it and renamed over it, synced: the file is the old
+   * one or the new one, even after a crash; mode 0600. */
+  rc = statefile_write_atomic(path, text ? text : "", len);
+  if (rc < 0) {
+    set_err(errbuf, errlen, "cannot write %s: %s", path, strerror(-rc));
     goto out;
-  }
-  fd = mkostemp(tmp, O_CLOEXEC);
-  if (fd < 0) {
-    rc = -errno;
-    set_err(errbuf, errlen, "cannot create a file next to %s: %s", path,
-            strerror(-rc));
-    free(tmp);
-    tmp = NULL;
-    goto out;
-  }
-  if (fchmod(fd, 0600) < 0 || write_all(fd, text ? text : "", len) < 0 ||
-      fsync(fd) < 0) {
-    rc = errno ? -errno : -EIO;
-    set_err(errbuf, errlen, "cannot write %s: %s", tmp, strerror(-rc));
-    goto out;
-  }
-  if (close(fd) < 0) {
-    fd = -1;
-    rc = -errno;
-    set_err(errbuf, errlen, "cannot write %s: %s", tmp, strerror(-rc));
-    goto out;
-  }
-  fd = -1;
-  if (rename(tmp, path) < 0) {
-    rc = -errno;
-    set_err(errbuf, errlen, "cannot rename %s to %s: %s", tmp, path,
-            strerror(-rc));
-    goto out;
-  }
-  free(tmp);
-  tmp = NULL;
-
-  /* The rename is durable once the folder is synced. */
-  char *dir = strdup(path);
-  if (dir) {
-    char *slash = strrchr(dir, '/');
-    if (slash)
-      *(slash == dir ? slash + 1 : slash) = '\0';
-    int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      (void)fsync(dfd);
-      close(dfd);
-    }
-    free(dir);
   }
 out:
-  if (fd >= 0)
-    close(fd);
-  if (tmp) {
-    unlink(tmp);
-    free(tmp);
-  }
   if (text) {
     explicit_bzero(text, cap);
     free(text);

@@ -39,6 +39,10 @@ struct cliqfs_config {
   size_t n_limits;
 };
 
+/* Wipes a secret before its memory goes back to the allocator, frees it and
+ * sets *s to NULL.  NULL *s is fine. */
+void cliqfs_free_secret(char **s);
+
 /* Defaults: dc "us", history 100, max_wait 60, time_scale 1, timeout 30. */
 void cliqfs_config_init(struct cliqfs_config *cfg);
 void cliqfs_config_clear(struct cliqfs_config *cfg);
