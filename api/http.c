@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "api/internal.h"
+#include "api/log.h"
 
 #define POOL_CAP 16
 
@@ -387,9 +388,21 @@ int cliq__send(cliq_client *c, const struct cliq__request *rq,
 
   char errbuf[CURL_ERROR_SIZE] = "";
   struct sink sink = {.max = c->max_body_bytes};
+  double started = cliq__now();
   CURLcode cc = transfer(c, rq, rs, &sink, errbuf);
   rs->body = sink.buf;
   rs->len = sink.len;
+  /* The path only: a query may carry OAuth secrets, headers the token. */
+  if (cliq_log_enabled(CLIQ_LOG_HTTP))
+    cliq_log(CLIQ_LOG_HTTP, "%s %s (%s) -> %ld%s%s, %zu bytes, %.0f ms",
+             rq->method, rq->path, api_name, rs->status,
+             cc != CURLE_OK ? ": " : "",
+             cc != CURLE_OK ? curl_easy_strerror(cc) : "", sink.len,
+             (cliq__now() - started) * 1000.0);
+  else
+    cliq_log(CLIQ_LOG_INFO, "%s request -> %ld%s%s", api_name, rs->status,
+             cc != CURLE_OK ? ": " : "",
+             cc != CURLE_OK ? curl_easy_strerror(cc) : "");
 
   cliq_error parsed = {0};
   bool ok_status = rs->status >= 200 && rs->status < 300;

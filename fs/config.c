@@ -41,7 +41,7 @@ static const struct dc_row {
 
 static const char *const plain_keys[] = {
   "client_id", "dc", "api_url", "accounts_url", "history", "max_wait",
-  "time_scale", "timeout", "uid", "gid", "umask",
+  "time_scale", "timeout", "uid", "gid", "umask", "log", "verbose",
 };
 static const char *const secret_keys[] = {
   "client_secret", "refresh_token", "access_token",
@@ -72,6 +72,7 @@ void cliqfs_config_init(struct cliqfs_config *cfg)
   cfg->uid = -1;
   cfg->gid = -1;
   cfg->umask = -1;
+  cfg->verbose = 1;
 }
 
 static void limits_clear(struct cliqfs_config *cfg)
@@ -97,6 +98,7 @@ void cliqfs_free_secret(char **s)
 void cliqfs_config_clear(struct cliqfs_config *cfg)
 {
   free(cfg->config_path);
+  free(cfg->log_path);
   free(cfg->client_id);
   cliqfs_free_secret(&cfg->client_secret);
   cliqfs_free_secret(&cfg->refresh_token);
@@ -308,7 +310,8 @@ int cliqfs_config_set(struct cliqfs_config *cfg, const char *key,
     set_err(errbuf, errlen,
             "unknown key '%s' (known keys: client_id, client_secret, "
             "refresh_token, access_token, dc, api_url, accounts_url, history, "
-            "max_wait, time_scale, timeout, uid, gid, umask, limit.<api>)",
+            "max_wait, time_scale, timeout, uid, gid, umask, log, verbose, "
+            "limit.<api>)",
             key);
     return -EINVAL;
   }
@@ -380,6 +383,27 @@ int cliqfs_config_set(struct cliqfs_config *cfg, const char *key,
       cfg->uid = n;
     else
       cfg->gid = n;
+    return 0;
+  }
+  if (strcmp(key, "log") == 0) {
+    if (value[0] != '/') {
+      set_err(errbuf, errlen,
+              "log = '%s' must be an absolute path (the daemon runs in /)",
+              value);
+      return -EINVAL;
+    }
+    return replace_string(&cfg->log_path, value, false);
+  }
+  if (strcmp(key, "verbose") == 0) {
+    long n;
+    if (parse_long(value, &n) < 0 || n < 0 || n > 3) {
+      set_err(errbuf, errlen,
+              "verbose = '%s' must be 0 (errors), 1 (and what failed), 2 "
+              "(and each request to Cliq) or 3 (with paths and timing)",
+              value);
+      return -EINVAL;
+    }
+    cfg->verbose = (int)n;
     return 0;
   }
   if (strcmp(key, "umask") == 0) {

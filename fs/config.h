@@ -31,6 +31,8 @@ struct cliqfs_config {
   double time_scale;     /* default 1 */
   int timeout_s;         /* one request's limit, real seconds (default 30) */
   long uid, gid;         /* owner shown for every file; -1: the mounter's */
+  char *log_path;        /* -o log=FILE (absolute), NULL: stderr or syslog */
+  int verbose;           /* enum cliq_log_level, default 1 */
   int umask;             /* permission bits taken away; -1: none (022-like
                             modes of the tree as documented) */
   char *state_dir;       /* resolved: $XDG_STATE_HOME/cliqfs/<account-key>/ */

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "api/cliq.h"
+#include "api/log.h"
 #include "cache/governor.h"
 #include "cache/outbox.h"
 #include "cache/store.h"
@@ -454,9 +455,7 @@ static int fs_fail_path(struct fs *fs, const char *path, int e,
   if (asprintf(&line, "%s\t%s\t%s\t%s\t%s\n", ts, path ? path : "?",
                errno_name(e), code, what) < 0)
     return -e;
-  fprintf(stderr, "cliqfs: %s", line);
-  if (fs->daemonized)
-    syslog(LOG_WARNING, "%s", line);
+  cliq_log(CLIQ_LOG_NOTE, "%s", line);
   pthread_mutex_lock(&fs->lock);
   size_t l = strlen(line);
   if (fs->errors_len + l > ERRORS_MAX_BYTES) {
@@ -3357,6 +3356,8 @@ static void *watchdog_main(void *arg)
 struct startup {
   int report_fd;      /* daemon: the pipe's write end; -1 when none */
   int log_fd;         /* what the daemon's stderr was during start-up */
+  int log_level;      /* for the log's move to syslog once started */
+  bool log_to_file;   /* -o log=FILE: the log stays there */
 };
 
 static void startup_report(struct startup *st, bool ok)
@@ -3368,7 +3369,10 @@ static void startup_report(struct startup *st, bool ok)
     ;
   close(st->report_fd);
   st->report_fd = -1;
-  /* From now on the daemon's output goes nowhere (errors: syslog). */
+  /* From now on the daemon's output goes nowhere; its log goes to syslog
+   * unless it has a file. */
+  if (ok && !st->log_to_file)
+    (void)cliq_log_open(NULL, false, st->log_level);
   int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null_fd >= 0) {
     dup2(null_fd, STDERR_FILENO);
@@ -3477,7 +3481,7 @@ int cliqfs_run(struct cliqfs_config *cfg, struct fuse_args *args,
   struct fuse_session *se = NULL;
   bool mounted = false, handlers = false, started = false;
   struct fuse_loop_config *loop_cfg = NULL;
-  struct startup st = { -1, -1 };
+  struct startup st = { -1, -1, cfg->verbose, cfg->log_path != NULL };
 
   if (fuse_parse_cmdline(args, &opts) != 0)
     return 1;
@@ -3500,6 +3504,14 @@ int cliqfs_run(struct cliqfs_config *cfg, struct fuse_args *args,
   fs = fs_new(cfg);
   if (!fs) {
     fprintf(stderr, "cliqfs: out of memory\n");
+    goto out;
+  }
+  /* The log: its file, else stderr (with -f, the journal under systemd),
+   * else syslog once the daemon has started. */
+  int lr = cliq_log_open(cfg->log_path, true, cfg->verbose);
+  if (lr < 0) {
+    fprintf(stderr, "cliqfs: cannot open the log file %s: %s\n",
+            cfg->log_path, strerror(-lr));
     goto out;
   }
   if (!opts.foreground) {
