@@ -61,6 +61,9 @@ typedef struct cliq_gate {
   int (*acquire)(void *ctx, enum cliq_api api, enum cliq_priority prio);
   void (*record)(void *ctx, enum cliq_api api, long http_status,
                  const char *cliq_code);
+  /* Why acquire() refused, for the error a user reads: whose limit (ours or
+   * Cliq's lock) and until when.  May be NULL. */
+  void (*explain)(void *ctx, enum cliq_api api, char *buf, size_t len);
   void *ctx;
 } cliq_gate;
 

@@ -380,9 +380,13 @@ int cliq__send(cliq_client *c, const struct cliq__request *rq,
     int r = c->gate.acquire(c->gate.ctx, rq->api, rq->prio);
     if (r != 0) {
       int e = r < 0 ? -r : r;
-      return cliq__fail(err, e, "%s %s: not sent: %s rate budget spent or "
-                                "API locked",
-                        rq->method, rq->path, api_name);
+      char why[200];
+      snprintf(why, sizeof why, "%s rate budget spent or API locked",
+               api_name);
+      if (c->gate.explain)
+        c->gate.explain(c->gate.ctx, rq->api, why, sizeof why);
+      return cliq__fail(err, e, "%s %s: not sent: %s", rq->method, rq->path,
+                        why);
     }
   }
 
@@ -430,9 +434,18 @@ int cliq__send(cliq_client *c, const struct cliq__request *rq,
   if (cc != CURLE_OK)
     return cliq__fail(err, e, "%s %s: %s", rq->method, rq->path,
                       errbuf[0] ? errbuf : curl_easy_strerror(cc));
-  return cliq__fail(err, e, "%s %s: HTTP %ld%s%s%s%s", rq->method, rq->path,
+  /* A throttle answer locked the API: say until when. */
+  char why[200] = "";
+  if (cliq_is_throttle(rs->status, parsed.code) && c->has_gate &&
+      c->gate.explain) {
+    why[0] = ' ';
+    why[1] = '(';
+    c->gate.explain(c->gate.ctx, rq->api, why + 2, sizeof why - 3);
+    strcat(why, ")");
+  }
+  return cliq__fail(err, e, "%s %s: HTTP %ld%s%s%s%s%s", rq->method, rq->path,
                     rs->status, parsed.code[0] ? " " : "", parsed.code,
-                    parsed.message[0] ? ": " : "", parsed.message);
+                    parsed.message[0] ? ": " : "", parsed.message, why);
 }
 
 int cliq__call(cliq_client *c, enum cliq_api api, enum cliq_priority prio,

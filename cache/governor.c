@@ -613,9 +613,17 @@ static void gate_record(void *ctx, enum cliq_api api, long http_status,
   gov_record(ctx, api, http_status, cliq_code);
 }
 
+static void gate_explain(void *ctx, enum cliq_api api, char *buf, size_t len)
+{
+  gov_explain(ctx, api, buf, len);
+}
+
 cliq_gate gov_gate(gov *g)
 {
-  cliq_gate gate = {.acquire = gate_acquire, .record = gate_record, .ctx = g};
+  cliq_gate gate = {.acquire = gate_acquire,
+                    .record = gate_record,
+                    .explain = gate_explain,
+                    .ctx = g};
   return gate;
 }
 
@@ -637,6 +645,27 @@ void gov_status(gov *g, enum cliq_api api, gov_api_status *out)
   out->locked_until = s->locked_until > now ? (double)s->locked_until / 1e6 : 0;
   out->waiting = s->waiting[0] + s->waiting[1] + s->waiting[2];
   pthread_mutex_unlock(&g->mu);
+}
+
+void gov_explain(gov *g, enum cliq_api api, char *buf, size_t len)
+{
+  gov_api_status st;
+  gov_status(g, api, &st);
+  const char *name = cliq_api_name(api);
+  double now = (double)now_real_us() / 1e6;
+  if (st.locked_until > now) {
+    time_t t = (time_t)st.locked_until;
+    struct tm tm;
+    char when[32] = "?";
+    if (gmtime_r(&t, &tm))
+      strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(buf, len, "Cliq locked %s until %s (%.0f s left)", name, when,
+             st.locked_until - now);
+  } else {
+    snprintf(buf, len,
+             "our rate budget for %s is spent (%d of %d requests in %.0f s)",
+             name, st.used, st.limit, st.window_s);
+  }
 }
 
 double gov_pressure(gov *g, enum cliq_api api)

@@ -79,6 +79,9 @@ typedef struct gov_api_status {
 } gov_api_status;
 
 void gov_status(gov *g, enum cliq_api api, gov_api_status *out);
+/* Why a request of api cannot go now, for a person: Cliq's lock and its end
+ * (ISO time, seconds left), or our own budget and its use.  Into buf. */
+void gov_explain(gov *g, enum cliq_api api, char *buf, size_t len);
 /* 0..1: how much of the budget is used; the cache stretches freshness with it. */
 double gov_pressure(gov *g, enum cliq_api api);
 

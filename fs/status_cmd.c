@@ -130,9 +130,16 @@ void cliqfs_status_print(FILE *out, const char *mountpoint, json_t *status,
     size_t i;
     json_t *e;
     json_array_foreach(errors, i, e) {
+      const char *msg = json_string_value(json_object_get(e, "message"));
       if (json_is_string(e))
         fprintf(out, "    %s\n", json_string_value(e));
-      else if (json_is_object(e)) {
+      else if (msg) {
+        const char *t = json_string_value(json_object_get(e, "time"));
+        const char *p = json_string_value(json_object_get(e, "path"));
+        const char *en = json_string_value(json_object_get(e, "errno"));
+        fprintf(out, "    %s %s %s: %s\n", t ? t : "", p ? p : "",
+                en ? en : "", msg);
+      } else if (json_is_object(e)) {
         char *line = json_dumps(e, JSON_COMPACT);
         fprintf(out, "    %s\n", line ? line : "?");
         free(line);

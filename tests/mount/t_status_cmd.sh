@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 
 emu_start --demo --time-scale 20 || fail "emulator did not start"
-mt_mount "time_scale=20,max_wait=0"
+mt_mount "time_scale=20,max_wait=0,limit.threads.main=1/600"
 
 ls "$MNT/general" >/dev/null || fail "ls general"
 out=$("$CLIQFS" status "$MNT") || fail "cliqfs status MOUNTPOINT exit status"
@@ -38,9 +38,17 @@ line=$(grep 'chats.messages' <<<"$out")
   fail "lock not shown: [$out]"
 left=${BASH_REMATCH[1]}
 [ "$left" -gt 0 ] && [ "$left" -le 600 ] || fail "seconds left: $left"
-grep -A5 'last errors' <<<"$out" | grep -q 'messages' ||
-  fail "the refused read is not among the last errors: [$out]"
+grep -A5 'last errors' <<<"$out" | grep -q 'Cliq locked chats.messages until 20' ||
+  fail "the refused read's error does not name Cliq's lock: [$out]"
 ok "status shows Cliq's lock with its end ($left s left) and the error"
+
+# Our own budget: the error says so, with its use.
+cat "$MNT/general/Q1 planning/main" >/dev/null || fail "first main"
+cat "$MNT/general/Holiday party 2026/main" >/dev/null 2>&1 &&
+  fail "second main within a budget of 1 succeeded"
+grep -q 'our rate budget for threads.main is spent (1 of 1 requests' "$MNT/.cliqfs/errors" ||
+  fail "own budget not named: $(tail -n 2 "$MNT/.cliqfs/errors")"
+ok "a refusal for our own budget says so, with its use"
 
 # A folder that is not a cliqfs mount.
 if msg=$("$CLIQFS" status "$MT_DIR" 2>&1); then fail "status of a plain folder succeeded"; fi
