@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <math.h>
 #include <pwd.h>
@@ -544,6 +545,54 @@ out:
   return rc;
 }
 
+/* The config names the servers that get our secrets: whoever can change it
+ * can have them sent elsewhere.  Like ssh, it is trusted only when nobody
+ * but its owner (the user or root) can write it or replace it in its folder
+ * (a sticky folder such as /tmp protects files from being replaced). */
+static int config_file_trusted(const char *path, const struct stat *st,
+                               char *errbuf, size_t errlen)
+{
+  if (st->st_uid != getuid() && st->st_uid != 0) {
+    set_err(errbuf, errlen,
+            "%s belongs to user id %u, not to you: another user could change "
+            "where your credentials are sent; copy it to a file of your own",
+            path, (unsigned)st->st_uid);
+    return -EPERM;
+  }
+  if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+    set_err(errbuf, errlen,
+            "%s is writable by %s (mode %04o): another user could change "
+            "where your credentials are sent; run chmod go-w %s",
+            path, (st->st_mode & S_IWOTH) ? "others" : "its group",
+            (unsigned)(st->st_mode & 07777), path);
+    return -EPERM;
+  }
+  char *copy = strdup(path);
+  if (!copy)
+    return -ENOMEM;
+  const char *dir = dirname(copy);
+  struct stat dst;
+  int rc = 0;
+  if (stat(dir, &dst) == 0 && (dst.st_mode & (S_IWGRP | S_IWOTH)) &&
+      !(dst.st_mode & S_ISVTX)) {
+    set_err(errbuf, errlen,
+            "%s is in the folder %s, which %s can write (mode %04o): another "
+            "user could replace it; run chmod go-w %s",
+            path, dir, (dst.st_mode & S_IWOTH) ? "others" : "its group",
+            (unsigned)(dst.st_mode & 07777), dir);
+    rc = -EPERM;
+  } else if (stat(dir, &dst) == 0 && dst.st_uid != getuid() &&
+             dst.st_uid != 0 && !(dst.st_mode & S_ISVTX)) {
+    set_err(errbuf, errlen,
+            "%s is in the folder %s, which belongs to user id %u: that user "
+            "could replace it; keep the config in a folder of your own",
+            path, dir, (unsigned)dst.st_uid);
+    rc = -EPERM;
+  }
+  free(copy);
+  return rc;
+}
+
 int cliqfs_config_load_file(struct cliqfs_config *cfg, const char *path,
                             bool must_exist, char *errbuf, size_t errlen)
 {
@@ -574,6 +623,9 @@ int cliqfs_config_load_file(struct cliqfs_config *cfg, const char *path,
             path);
     goto out;
   }
+  rc = config_file_trusted(path, &st, errbuf, errlen);
+  if (rc < 0)
+    goto out;
   rc = read_lines(f, &lines);
   if (rc == -EFBIG) {
     set_err(errbuf, errlen, "%s: the config file is larger than %d bytes",

@@ -208,6 +208,7 @@ struct setting {
 struct cmdline {
   bool help, version, demo, debug;
   bool nonempty;             /* -o nonempty: may cover a folder's files */
+  bool allow_other, default_permissions;  /* seen among FUSE's -o */
   char *config_file;
   struct setting *settings;  /* -o KEY=VALUE of cliqfs, in order */
   size_t n_settings;
@@ -283,7 +284,11 @@ static int opt_proc(void *data, const char *arg, int key,
   if (!name)
     return fail_parse(cl, "out of memory");
   int rc = 1;
-  if (strcmp(name, "debug") == 0) {
+  if (strcmp(name, "allow_other") == 0) {
+    cl->allow_other = true;
+  } else if (strcmp(name, "default_permissions") == 0) {
+    cl->default_permissions = true;
+  } else if (strcmp(name, "debug") == 0) {
     cl->debug = true;
   } else if (strcmp(name, "nonempty") == 0 && !eq) {
     /* libfuse 3 mounts over anything; the check is ours. */
@@ -492,6 +497,13 @@ static int mount_main(int argc, char **argv)
   }
   if (check_mountpoint(cl.mountpoint, cl.nonempty) < 0)
     goto out;
+  /* Other users of the mount must not act as its owner: the kernel checks
+   * every access against the owner and modes cliqfs shows. */
+  if (cl.allow_other && !cl.default_permissions &&
+      fuse_opt_add_arg(&args, "-odefault_permissions") < 0) {
+    fprintf(stderr, PROG ": out of memory\n");
+    goto out;
+  }
   if (fuse_opt_add_arg(&args, cl.mountpoint) < 0) {
     fprintf(stderr, PROG ": out of memory\n");
     goto out;

@@ -472,6 +472,41 @@ static void test_group_readable_secret_refused(void **state)
   assert_string_equal(fx->cfg.dc, "us");
 }
 
+/* Whoever can change the config can send the credentials elsewhere. */
+static void test_writable_by_others_refused(void **state)
+{
+  struct fixture *fx = *state;
+  static const mode_t modes[] = { 0620, 0602, 0660, 0666 };
+  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+    const char *path = write_file(fx, "writable", modes[i],
+                                  "accounts_url = http://127.0.0.1:9\n");
+    assert_int_equal(load(fx, path, true), -EPERM);
+    assert_contains(fx->err, "chmod go-w");
+    assert_contains(fx->err, path);
+    assert_null(fx->cfg.accounts_url);
+  }
+  /* A folder others can write (not sticky): the file could be replaced. */
+  char sub[PATH_MAX + 16];
+  snprintf(sub, sizeof sub, "%s/shared", fx->dir);
+  assert_int_equal(mkdir(sub, 0700), 0);
+  assert_int_equal(chmod(sub, 0777), 0);
+  char path[PATH_MAX + 32];
+  snprintf(path, sizeof path, "%s/config", sub);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, "dc = eu\n", 8), 8);
+  close(fd);
+  assert_int_equal(load(fx, path, true), -EPERM);
+  assert_contains(fx->err, "which others can write");
+  assert_contains(fx->err, "chmod go-w");
+  /* Sticky, as /tmp: files cannot be replaced by others. */
+  assert_int_equal(chmod(sub, 01777), 0);
+  assert_int_equal(load(fx, path, true), 0);
+  assert_string_equal(fx->cfg.dc, "eu");
+  unlink(path);
+  rmdir(sub);
+}
+
 static void test_private_secret_accepted(void **state)
 {
   struct fixture *fx = *state;
@@ -842,6 +877,7 @@ int main(void)
     T(test_missing_file),
     T(test_world_readable_secret_refused),
     T(test_group_readable_secret_refused),
+    T(test_writable_by_others_refused),
     T(test_private_secret_accepted),
     T(test_public_file_without_secret_accepted),
     T(test_option_overrides_file),
