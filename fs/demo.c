@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -27,6 +28,8 @@ struct cliqfs_demo {
   char *emulator_path;
   bool quiet;
   char *dir;          /* private temporary folder, NULL when none */
+  char *token_file;   /* dir/token (0600), NULL when none */
+  char token[CLIQFS_DEMO_TOKEN_LEN + 1];
   pid_t pid;          /* emulator, 0 when not running */
   int port;
   int stdout_fd;      /* read end of the emulator's stdout, -1 when none */
@@ -190,6 +193,9 @@ static void remove_dir(struct cliqfs_demo *demo)
   nftw(demo->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
   free(demo->dir);
   demo->dir = NULL;
+  free(demo->token_file);
+  demo->token_file = NULL;
+  explicit_bzero(demo->token, sizeof demo->token);
 }
 
 static int make_dir(struct cliqfs_demo *demo, char *errbuf, size_t errlen)
@@ -209,6 +215,34 @@ static int make_dir(struct cliqfs_demo *demo, char *errbuf, size_t errlen)
     demo->dir = NULL;
     return rc;
   }
+  /* The token: random, in a file only we can read (mkdtemp made the folder
+   * 0700), so that it never shows in the emulator's command line. */
+  unsigned char raw[CLIQFS_DEMO_TOKEN_LEN / 2];
+  if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+    int rc = -errno;
+    set_err(errbuf, errlen, "no random bytes for the demo's token: %s",
+            strerror(errno));
+    return rc;
+  }
+  for (size_t i = 0; i < sizeof raw; i++)
+    snprintf(demo->token + 2 * i, 3, "%02x", raw[i]);
+  explicit_bzero(raw, sizeof raw);
+  if (asprintf(&demo->token_file, "%s/token", demo->dir) < 0) {
+    demo->token_file = NULL;
+    return -ENOMEM;
+  }
+  int tfd = open(demo->token_file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                 0600);
+  if (tfd < 0 || write(tfd, demo->token, strlen(demo->token)) !=
+                     (ssize_t)strlen(demo->token)) {
+    int rc = -errno;
+    set_err(errbuf, errlen, "cannot write %s: %s", demo->token_file,
+            strerror(errno));
+    if (tfd >= 0)
+      close(tfd);
+    return rc ? rc : -EIO;
+  }
+  close(tfd);
   static const char *const subdirs[] = { "state", "cache" };
   for (size_t i = 0; i < 2; i++) {
     char *path = NULL;
@@ -337,10 +371,12 @@ static int spawn(struct cliqfs_demo *demo, double time_scale, char *errbuf,
 {
   char scale[32];
   snprintf(scale, sizeof scale, "%g", time_scale);
-  char *argv[12];
+  char *argv[14];
   int argc = 0;
   argv[argc++] = demo->emulator_path;
   argv[argc++] = (char *)"--demo";
+  argv[argc++] = (char *)"--token-file";
+  argv[argc++] = demo->token_file;
   argv[argc++] = (char *)"--port";
   argv[argc++] = (char *)"0";
   argv[argc++] = (char *)"--chatter";
@@ -411,7 +447,7 @@ int cliqfs_demo_start(struct cliqfs_demo *demo, struct cliqfs_config *cfg,
   if ((rc = cliqfs_config_set(cfg, "api_url", url, errbuf, errlen)) < 0 ||
       (rc = cliqfs_config_set(cfg, "accounts_url", url, errbuf, errlen)) <
         0 ||
-      (rc = cliqfs_config_set(cfg, "access_token", CLIQFS_DEMO_TOKEN, errbuf,
+      (rc = cliqfs_config_set(cfg, "access_token", demo->token, errbuf,
                               errlen)) < 0 ||
       (rc = cliqfs_config_finalize(cfg, errbuf, errlen)) < 0)
     goto fail;

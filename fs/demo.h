@@ -21,9 +21,11 @@
 #include "fs/cliqfs.h"
 #include "fs/config.h"
 
-/* The static token the emulator accepts unless told otherwise
- * (tests/emulator/PROTOCOL.md). */
-#define CLIQFS_DEMO_TOKEN "emulator-token"
+/* Each demo has a random token of CLIQFS_DEMO_TOKEN_LEN hex digits, in a
+ * file readable by its owner only (FOLDER/token): the emulator asks for it on
+ * the API and on its control path, so other local users can neither read
+ * the demo through its port nor steer it. */
+#define CLIQFS_DEMO_TOKEN_LEN 64
 
 struct cliqfs_demo;
 

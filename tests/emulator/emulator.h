@@ -175,6 +175,9 @@ struct emu_config {
   int throttle_style;         /* 429 or 400 */
   bool static_token_enabled;
   const char *static_token;
+  /* The control path (/_emulator/) asks for the static token too (set by
+   * --token-file: a demo that other local users must not steer). */
+  bool control_needs_token;
   const char *client_id, *client_secret, *refresh_token, *auth_code;
   double token_lifetime_s;    /* unscaled */
   double chatter_s;           /* unscaled mean interval; 0 = off */

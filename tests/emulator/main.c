@@ -133,6 +133,27 @@ int main(int argc, char **argv)
       NEED_VALUE();
       cfg.static_token = v;
       cfg.static_token_enabled = true;
+    } else if (strcmp(a, "--token-file") == 0) {
+      NEED_VALUE();
+      /* The token from a file (0600) instead of the command line, which
+       * every local user can read; then it guards the control path too. */
+      static char token[256];
+      FILE *tf = fopen(v, "re");
+      if (!tf || !fgets(token, sizeof token, tf)) {
+        fprintf(stderr, "cliq-emulator: cannot read the token file %s\n", v);
+        if (tf)
+          fclose(tf);
+        return 2;
+      }
+      fclose(tf);
+      token[strcspn(token, "\r\n")] = '\0';
+      if (!token[0]) {
+        fprintf(stderr, "cliq-emulator: the token file %s is empty\n", v);
+        return 2;
+      }
+      cfg.static_token = token;
+      cfg.static_token_enabled = true;
+      cfg.control_needs_token = true;
     } else if (strcmp(a, "--no-static-token") == 0) {
       cfg.static_token_enabled = false;
     } else if (strcmp(a, "--client-id") == 0) {

@@ -1510,7 +1510,14 @@ static enum MHD_Result handle(struct emu_server *s, struct MHD_Connection *conn,
 
   if (strncmp(url, "/_emulator/", 11) == 0) {
     pthread_mutex_lock(&s->mu);
-    control(&c, url);
+    if (s->cfg.control_needs_token &&
+        !token_valid(s, MHD_lookup_connection_value(
+                            conn, MHD_HEADER_KIND,
+                            MHD_HTTP_HEADER_AUTHORIZATION),
+                     emu_now_ms()))
+      answer_error(&c, 401, NULL, MSG_401);
+    else
+      control(&c, url);
     pthread_mutex_unlock(&s->mu);
     ret = send_call(&c);
     goto out;

@@ -141,7 +141,11 @@ static void test_start_serves_and_stop_cleans(void **state)
   snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
   assert_string_equal(cfg.api_url, url);
   assert_string_equal(cfg.accounts_url, url);
-  assert_string_equal(cfg.access_token, CLIQFS_DEMO_TOKEN);
+  /* A random token of its own, in a file only the owner can read. */
+  assert_int_equal(strlen(cfg.access_token), CLIQFS_DEMO_TOKEN_LEN);
+  assert_int_equal(strspn(cfg.access_token, "0123456789abcdef"),
+                   CLIQFS_DEMO_TOKEN_LEN);
+  assert_string_not_equal(cfg.access_token, "emulator-token");
 
   char *dir = strdup(cliqfs_demo_dir(demo));
   assert_true(strncmp(dir, tmpdir, strlen(tmpdir)) == 0);
@@ -152,6 +156,10 @@ static void test_start_serves_and_stop_cleans(void **state)
   assert_int_equal(stat(cfg.cache_dir, &st), 0);
   assert_true(strncmp(cfg.state_dir, dir, strlen(dir)) == 0);
   assert_true(strncmp(cfg.cache_dir, dir, strlen(dir)) == 0);
+  char token_file[PATH_MAX + 8];
+  snprintf(token_file, sizeof token_file, "%s/token", dir);
+  assert_int_equal(stat(token_file, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0600);
 
   /* The address and token it set really reach a Cliq with channels. */
   cliq_client_config ccfg = { .api_url = cfg.api_url,

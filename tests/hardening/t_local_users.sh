@@ -52,3 +52,46 @@ echo "from the owner" >>"$MNT/$thread/messages" || fail "the owner cannot post"
 posted() { [ "$(emu_count messages.post)" -gt "$posts" ]; }
 wait_until 20 posted || fail "the owner's post did not reach Cliq"
 ok "the owner still posts"
+mt_unmount || fail "unmount"
+
+# 3. --demo: a random token of its own, in a 0600 file; the emulator's API
+#    and control path refuse everyone without it (as nobody, and the old
+#    fixed token), and the token is in no command line.
+export TMPDIR=$MT_DIR/demo-tmp
+mkdir -p "$TMPDIR"
+"$CLIQFS" --demo "$MNT" || fail "cliqfs --demo"
+wait_until 10 mountpoint -q "$MNT" || fail "no demo mount"
+CLIQFS_PID=$(pgrep -n -f -- "--demo $MNT" || true)
+emu=$(pgrep -n -f -- "--token-file $TMPDIR/" || true)
+[ -n "$emu" ] || fail "no demo emulator with a token file"
+tfile=$(ls "$TMPDIR"/cliqfs-demo-*/token)
+assert_eq "$(stat -c %a "$tfile")" 600 "mode of the demo's token file"
+assert_eq "$(stat -c %a "$(dirname "$tfile")")" 700 "mode of the demo's folder"
+token=$(cat "$tfile")
+tr '\0' ' ' <"/proc/$emu/cmdline" | grep -qF -- "$token" && fail "the token is in the emulator's command line"
+# The emulator's listening port, from its socket inodes.
+inodes=$(ls -l "/proc/$emu/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\].*/\1/p')
+port=
+while read -r _ local _ st _ _ _ _ _ inode _; do
+  [ "$st" = 0A ] || continue
+  for i in $inodes; do
+    [ "$i" = "$inode" ] && port=$((16#${local##*:}))
+  done
+done < <(tail -n +2 /proc/net/tcp)
+[ -n "$port" ] || fail "cannot find the demo emulator's port"
+url=http://127.0.0.1:$port
+code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+assert_eq "$(code -H "Authorization: Zoho-oauthtoken $token" "$url/api/v2/channels")" 200 \
+  "the demo's own token"
+assert_eq "$(runuser -u nobody -- curl -s -o /dev/null -w '%{http_code}' "$url/api/v2/channels")" 401 \
+  "nobody without a token"
+assert_eq "$(runuser -u nobody -- curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Zoho-oauthtoken emulator-token' "$url/api/v2/channels")" 401 \
+  "nobody with the old fixed token"
+assert_eq "$(runuser -u nobody -- curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"api":"messages.post","seconds":3600}' "$url/_emulator/lock")" 401 \
+  "nobody on the control path"
+runuser -u nobody -- cat "$tfile" >/dev/null 2>&1 && fail "nobody read the token file"
+ls "$MNT/general" >/dev/null || fail "the owner cannot list the demo"
+fusermount3 -u "$MNT" || fail "unmount the demo"
+wait_until 10 bash -c "! kill -0 $emu 2>/dev/null" || fail "the demo's emulator outlived the mount"
+CLIQFS_PID=
+ok "--demo: random token in a 0600 file; without it (as nobody, or the fixed token) API and control path answer 401"
