@@ -446,14 +446,21 @@ static int fs_fail_path(struct fs *fs, const char *path, int e,
   for (char *c = what; *c; c++)
     if (*c == '\n' || *c == '\t')
       *c = ' ';
+  /* A name a user gave may hold anything: the line stays one line of
+   * fields, and no escape sequence reaches a terminal showing it. */
+  char shown[1024];
+  snprintf(shown, sizeof shown, "%s", path ? path : "?");
+  for (unsigned char *c = (unsigned char *)shown; *c; c++)
+    if (*c < 0x20 || *c == 0x7f)
+      *c = '?';
   const char *code = err && err->code[0] ? err->code : "-";
   char ts[32];
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   store_format_time((int64_t)now.tv_sec * 1000, ts, sizeof ts);
   char *line = NULL;
-  if (asprintf(&line, "%s\t%s\t%s\t%s\t%s\n", ts, path ? path : "?",
-               errno_name(e), code, what) < 0)
+  if (asprintf(&line, "%s\t%s\t%s\t%s\t%s\n", ts, shown, errno_name(e),
+               code, what) < 0)
     return -e;
   cliq_log(CLIQ_LOG_NOTE, "%s", line);
   pthread_mutex_lock(&fs->lock);
@@ -1831,6 +1838,11 @@ static bool writable_kind(enum nkind k)
          k == N_T_STATE || k == N_T_CTL || k == N_T_MAIN;
 }
 
+static bool is_message_log(enum nkind k)
+{
+  return k == N_CH_MESSAGES || k == N_T_MESSAGES;
+}
+
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
                        int to_set, struct fuse_file_info *fi)
 {
@@ -1841,10 +1853,19 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
     fuse_reply_err(req, ENOENT);
     return;
   }
-  /* Truncating a writable file to 0 is what the shell's ">" does first:
-   * accepted, changes nothing.  Nothing else can be changed. */
+  /* The shell's ">" arrives as an open with O_TRUNC (atomic_o_trunc), so
+   * a truncate is a user's own.  On a writable file other than a message
+   * log, to 0, it changes nothing and is accepted; a message log cannot lose
+   * what Cliq holds, so it refuses every size; nothing else can change. */
   bool only_size = (to_set & ~(FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_CTIME |
                                FUSE_SET_ATTR_KILL_SUID)) == 0;
+  if ((to_set & FUSE_SET_ATTR_SIZE) && is_message_log(n->kind)) {
+    fs_fail(fs, n, EPERM, NULL,
+            "messages only grow: truncating would not remove anything from "
+            "Cliq (append with >>)");
+    fuse_reply_err(req, EPERM);
+    return;
+  }
   if (!(to_set & FUSE_SET_ATTR_SIZE) || !only_size || attr->st_size != 0 ||
       !writable_kind(n->kind)) {
     fs_fail(fs, n, EPERM, NULL, "attributes cannot be changed");
@@ -2187,6 +2208,11 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
   if (strlen(name) > NAMES_MAX_BYTES) {
     r = fs_fail_path(fs, path, ENAMETOOLONG, NULL,
                      "a name holds at most 255 bytes");
+    goto out;
+  }
+  const char *why = NULL;
+  if (names_check_new(name, &why) < 0) {
+    r = fs_fail_path(fs, path, EINVAL, NULL, "%s", why);
     goto out;
   }
   struct node *existing = NULL;

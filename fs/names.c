@@ -94,9 +94,63 @@ static char *filter_name(const char *title, size_t max_bytes)
   return out;
 }
 
+/* Length of the white-space character at s (ASCII space, or a Unicode
+ * space or invisible separator), 0 when s starts with anything else. */
+static size_t space_len(const unsigned char *s)
+{
+  static const char *const spaces[] = {
+    " ",            "\xc2\xa0",     "\xe1\x9a\x80", "\xe2\x80\x80",
+    "\xe2\x80\x81", "\xe2\x80\x82", "\xe2\x80\x83", "\xe2\x80\x84",
+    "\xe2\x80\x85", "\xe2\x80\x86", "\xe2\x80\x87", "\xe2\x80\x88",
+    "\xe2\x80\x89", "\xe2\x80\x8a", "\xe2\x80\x8b", "\xe2\x80\xa8",
+    "\xe2\x80\xa9", "\xe2\x80\xaf", "\xe2\x81\x9f", "\xe3\x80\x80",
+    "\xef\xbb\xbf",
+  };
+  for (size_t i = 0; i < sizeof spaces / sizeof spaces[0]; i++) {
+    size_t n = strlen(spaces[i]);
+    if (strncmp((const char *)s, spaces[i], n) == 0)
+      return n;
+  }
+  return 0;
+}
+
+/* Nothing but white space (or nothing): the blank rule's case. */
+static bool blank(const char *name)
+{
+  const unsigned char *p = (const unsigned char *)name;
+  size_t n;
+  while ((n = space_len(p)) > 0)
+    p += n;
+  return *p == '\0';
+}
+
 static bool usable(const char *name)
 {
-  return name[0] && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+  return !blank(name) && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}
+
+int names_check_new(const char *name, const char **why)
+{
+  const char *reason = NULL;
+  const unsigned char *s = (const unsigned char *)name;
+  size_t len = strlen(name);
+  for (size_t i = 0; i < len && !reason;) {
+    size_t n = utf8_seq_len(s + i, len - i);
+    if (n == 0)
+      reason = "a thread title is UTF-8 text";
+    else if ((n == 1 && (s[i] < 0x20 || s[i] == 0x7f)) ||
+             is_c1_control(s + i, n))
+      reason = "a thread title holds no control characters";
+    i += n ? n : 1;
+  }
+  if (!reason && !usable(name))
+    reason = "a thread title needs a visible character";
+  /* Such a name reaches an existing thread by its chat id. */
+  if (!reason && strstr(name, "-T-"))
+    reason = "a name with \"-T-\" is the shape of a thread's chat id";
+  if (why)
+    *why = reason;
+  return reason ? -EINVAL : 0;
 }
 
 /* The thread's id as a name: its numeric part (normally digits), filtered;

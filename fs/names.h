@@ -18,10 +18,17 @@ const char *names_numeric_id(const char *chat_id);
 /* A title made safe as one directory name: '/' becomes U+2215, control
  * characters (C0, DEL, C1) and NUL are dropped, bytes that are not UTF-8 are
  * dropped, more than max_bytes is cut at a UTF-8 boundary.  A result that
- * would be empty, "." or ".." becomes the numeric id.  NULL title = "".
+ * would be blank (white space only, Unicode spaces included), "." or ".."
+ * becomes the numeric id.  NULL title = "".
  * Returns NULL only when out of memory. */
 char *names_safe_title(const char *title, const char *chat_id,
                        size_t max_bytes);
+
+/* Whether `name`, given to mkdir, can become a new thread's title: UTF-8
+ * without control characters, not blank, "." or "..", and not the shape of
+ * a chat id (which reaches an existing thread).  Returns 0, or -EINVAL with
+ * *why (may be NULL) set to a static sentence a user can read. */
+int names_check_new(const char *name, const char **why);
 
 /* Names for all threads of one channel: names_out[i] for (titles[i],
  * chat_ids[i]).  Where two threads (or a thread and one of `reserved`, the

@@ -53,6 +53,36 @@ static void test_empty_dots(void **state)
   check_safe("\x01\x02", ID("42"), "42");
   check_safe("...", ID("42"), "...");
   check_safe(". ", ID("42"), ". ");
+  /* Blank titles follow the blank rule, Unicode spaces included. */
+  check_safe("   ", ID("42"), "42");
+  check_safe(" \t \n ", ID("42"), "42");
+  check_safe("\xc2\xa0\xe3\x80\x80\xe2\x80\x8b", ID("42"), "42");
+  check_safe(" x ", ID("42"), " x ");
+}
+
+static void test_check_new(void **state)
+{
+  (void)state;
+  const char *why = NULL;
+  assert_int_equal(names_check_new("Plan B", &why), 0);
+  assert_null(why);
+  assert_int_equal(names_check_new("caf\xc3\xa9 \xe2\x88\x95 x", NULL), 0);
+  static const char *const refused[] = {
+    "Plan\nB",          "Plan\x1b[31mB",    "bell\x07",  "del\x7f",
+    "nel\xc2\x85",       "bad\xff",          "   ",       "\xc2\xa0",
+    "",                  ".",                 "..",
+    ID("1291567019566818579"),               "x-T-1",
+  };
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+    why = NULL;
+    if (names_check_new(refused[i], &why) != -EINVAL)
+      fail_msg("accepted [%s]", refused[i]);
+    assert_non_null(why);
+  }
+  assert_int_equal(names_check_new("Plan\nB", &why), -EINVAL);
+  assert_non_null(strstr(why, "control"));
+  assert_int_equal(names_check_new(ID("7"), &why), -EINVAL);
+  assert_non_null(strstr(why, "chat id"));
 }
 
 static void test_long_cut_at_boundary(void **state)
@@ -181,6 +211,7 @@ int main(void)
     cmocka_unit_test(test_numeric_id),
     cmocka_unit_test(test_slash_and_controls),
     cmocka_unit_test(test_empty_dots),
+    cmocka_unit_test(test_check_new),
     cmocka_unit_test(test_long_cut_at_boundary),
     cmocka_unit_test(test_duplicates),
     cmocka_unit_test(test_reserved_and_collisions),
