@@ -1514,7 +1514,7 @@ static enum MHD_Result handle(struct emu_server *s, struct MHD_Connection *conn,
         !token_valid(s, MHD_lookup_connection_value(
                             conn, MHD_HEADER_KIND,
                             MHD_HTTP_HEADER_AUTHORIZATION),
-                     emu_now_ms()))
+                     emu_mono_ms()))
       answer_error(&c, 401, NULL, MSG_401);
     else
       control(&c, url);
@@ -1551,6 +1551,25 @@ static enum MHD_Result handle(struct emu_server *s, struct MHD_Connection *conn,
   goto out;
 
 routed:;
+  /* A private demo: a caller without the token is turned away before it can
+   * spend a window or set off a lock that the owner would then meet. */
+  if (s->cfg.control_needs_token && api != CLIQ_API_OAUTH_TOKEN) {
+    pthread_mutex_lock(&s->mu);
+    bool known = token_valid(s, MHD_lookup_connection_value(
+                                    conn, MHD_HEADER_KIND,
+                                    MHD_HTTP_HEADER_AUTHORIZATION),
+                             emu_mono_ms());
+    if (!known) {
+      answer_error(&c, 401, NULL, MSG_401);
+      count(s, api, c.status);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!known) {
+      logf_(s, "%s %s -> %d", method, url, c.status);
+      ret = send_call(&c);
+      goto out;
+    }
+  }
   pthread_mutex_lock(&s->mu);
   int64_t now = emu_mono_ms();
   size_t in_window = rate_note(s, api, now);

@@ -90,6 +90,12 @@ assert_eq "$(runuser -u nobody -- curl -s -o /dev/null -w '%{http_code}' -H 'Aut
 assert_eq "$(runuser -u nobody -- curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"api":"messages.post","seconds":3600}' "$url/_emulator/lock")" 401 \
   "nobody on the control path"
 runuser -u nobody -- cat "$tfile" >/dev/null 2>&1 && fail "nobody read the token file"
+# Flooding without the token spends no window and sets off no lock.
+for _ in $(seq 40); do
+  runuser -u nobody -- curl -s -o /dev/null "$url/api/v2/channels/O1/threads"
+done
+assert_eq "$(code -H "Authorization: Zoho-oauthtoken $token" "$url/api/v2/channels/O5797000000001/threads")" 200 \
+  "the owner after 40 requests without the token"
 ls "$MNT/general" >/dev/null || fail "the owner cannot list the demo"
 fusermount3 -u "$MNT" || fail "unmount the demo"
 wait_until 10 bash -c "! kill -0 $emu 2>/dev/null" || fail "the demo's emulator outlived the mount"
