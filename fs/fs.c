@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "api/cliq.h"
 #include "api/log.h"
 #include "cache/governor.h"
@@ -225,14 +227,9 @@ static void handle_del(struct fs *fs, struct handle *h)
   pthread_mutex_unlock(&fs->lock);
 }
 
-static uint64_t fnv1a(const char *s)
+static uint64_t ident_hash(const char *s)
 {
-  uint64_t h = 1469598103934665603ULL;
-  for (; *s; s++) {
-    h ^= (unsigned char)*s;
-    h *= 1099511628211ULL;
-  }
-  return h;
+  return XXH3_64bits(s, strlen(s));
 }
 
 static struct node *find_ino_locked(struct fs *fs, fuse_ino_t ino)
@@ -245,7 +242,7 @@ static struct node *find_ino_locked(struct fs *fs, fuse_ino_t ino)
 
 static struct node *find_ident_locked(struct fs *fs, const char *ident)
 {
-  for (struct node *n = fs->by_ident[fnv1a(ident) % fs->n_buckets]; n;
+  for (struct node *n = fs->by_ident[ident_hash(ident) % fs->n_buckets]; n;
        n = n->next_ident)
     if (strcmp(n->ident, ident) == 0)
       return n;
@@ -271,7 +268,7 @@ static void grow_tables_locked(struct fs *fs)
     }
     for (struct node *n = fs->by_ident[i], *next; n; n = next) {
       next = n->next_ident;
-      size_t k = fnv1a(n->ident) % nb;
+      size_t k = ident_hash(n->ident) % nb;
       n->next_ident = bd[k];
       bd[k] = n;
     }
@@ -326,7 +323,7 @@ static struct node *node_get(struct fs *fs, enum nkind kind, const char *ident,
   }
   /* The inode number is the identity's hash (stable across remounts); a
    * collision takes the next free number. */
-  fuse_ino_t ino = fnv1a(ident) & 0x7fffffffffffffffULL;
+  fuse_ino_t ino = ident_hash(ident) & 0x7fffffffffffffffULL;
   if (ino < 2)
     ino += 2;
   while (find_ino_locked(fs, ino))
@@ -335,7 +332,7 @@ static struct node *node_get(struct fs *fs, enum nkind kind, const char *ident,
   grow_tables_locked(fs);
   n->next_ino = fs->by_ino[ino % fs->n_buckets];
   fs->by_ino[ino % fs->n_buckets] = n;
-  size_t k = fnv1a(ident) % fs->n_buckets;
+  size_t k = ident_hash(ident) % fs->n_buckets;
   n->next_ident = fs->by_ident[k];
   fs->by_ident[k] = n;
   fs->n_nodes++;

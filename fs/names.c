@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 const char *names_numeric_id(const char *chat_id)
 {
   if (!chat_id)
@@ -161,11 +163,8 @@ static char *id_label(const char *chat_id, size_t max_bytes)
   if (label && usable(label))
     return label;
   free(label);
-  uint64_t h = 1469598103934665603ULL;
-  for (const char *p = chat_id ? chat_id : ""; *p; p++) {
-    h ^= (unsigned char)*p;
-    h *= 1099511628211ULL;
-  }
+  const char *id = chat_id ? chat_id : "";
+  uint64_t h = XXH3_64bits(id, strlen(id));
   char buf[32];
   snprintf(buf, sizeof buf, "thread-%016llx", (unsigned long long)h);
   return strndup(buf, max_bytes ? max_bytes : 1);
