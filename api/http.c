@@ -57,6 +57,43 @@ char *cliq__escape(const char *s)
   return out;
 }
 
+void cliq__strip_nul(json_t *v, const char *key)
+{
+  if (json_is_object(v)) {
+    const char *k;
+    json_t *child;
+    json_object_foreach(v, k, child)
+      cliq__strip_nul(child, k);
+  } else if (json_is_array(v)) {
+    size_t i;
+    json_t *child;
+    json_array_foreach(v, i, child)
+      cliq__strip_nul(child, key);
+  } else if (json_is_string(v)) {
+    size_t n = json_string_length(v);
+    const char *s = json_string_value(v);
+    if (strlen(s) == n)
+      return;
+    /* Text keeps a visible mark of it, as cat -v shows NUL; names, ids and
+     * the rest lose it. */
+    bool text = key && (strcmp(key, "text") == 0 || strcmp(key, "comment") == 0);
+    char *out = malloc(2 * n + 1);
+    if (!out)
+      return;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+      if (s[i] != '\0')
+        out[o++] = s[i];
+      else if (text) {
+        out[o++] = '^';
+        out[o++] = '@';
+      }
+    }
+    json_string_setn(v, out, o);
+    free(out);
+  }
+}
+
 void cliq__response_clear(struct cliq__response *rs)
 {
   free(rs->body);
@@ -494,7 +531,9 @@ int cliq__call(cliq_client *c, enum cliq_api api, enum cliq_priority prio,
    * garbled answer does not prove that a write took effect (cliqfs(1) ERRORS: unparsable
    * reply -> EIO), and the outbox then verifies before it sends again. */
   json_error_t jerr;
-  json_t *parsed = json_loadb(rs.body, rs.len, 0, &jerr);
+  json_t *parsed = json_loadb(rs.body, rs.len, JSON_ALLOW_NUL, &jerr);
+  if (parsed)
+    cliq__strip_nul(parsed, NULL);
   if (out)
     *out = parsed;
   else

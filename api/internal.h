@@ -129,6 +129,12 @@ int cliq__parse_user_list(json_t *reply, const char *key, cliq_user_list *out,
 /* message_id of a post answer, normalised (caller frees); NULL if absent. */
 char *cliq__posted_message_id(json_t *reply);
 
+/* A NUL inside a string of an answer (JSON_ALLOW_NUL) would cut it short
+ * wherever it is used as a C string: in "text" and "comment" it becomes the
+ * two characters ^@ (as cat -v shows NUL), elsewhere it is dropped.  Changes
+ * v in place; key is the member name v is held under (NULL at the top). */
+void cliq__strip_nul(json_t *v, const char *key);
+
 /* Percent-encodes one path segment or query value (RFC 3986 unreserved
  * characters stay).  Returns a new string or NULL on allocation failure. */
 char *cliq__escape(const char *s);

@@ -80,14 +80,64 @@ static int buf_append_str(char **buf, size_t *len, size_t *cap, const char *s)
 
 /* A name or an id inside a line: control characters (a TAB or a line break
  * would forge fields or lines) become spaces. */
+/* U+0080..U+009F in UTF-8 (0xC2 0x80..0x9F): C1 controls, which some
+ * terminals obey (U+009B is CSI). */
+static bool c1_at(const unsigned char *p, size_t left)
+{
+  return left >= 2 && p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f;
+}
+
 static int buf_append_field(char **buf, size_t *len, size_t *cap,
                             const char *s)
 {
   size_t start = *len;
   int r = buf_append_str(buf, len, cap, s);
-  for (size_t i = start; r == 0 && i < *len; i++)
-    if ((unsigned char)(*buf)[i] < 0x20 || (*buf)[i] == 0x7f)
-      (*buf)[i] = ' ';
+  for (size_t i = start; r == 0 && i < *len; i++) {
+    unsigned char *p = (unsigned char *)*buf + i;
+    if (*p < 0x20 || *p == 0x7f) {
+      *p = ' ';
+    } else if (c1_at(p, *len - i)) {
+      p[0] = ' ';
+      p[1] = ' ';
+      i++;
+    }
+  }
+  return r;
+}
+
+/* Text as `cat -v` shows it: a control character becomes ^X (^[ for ESC,
+ * ^M for CR, ^? for DEL, ^@ for NUL), a C1 control M-^X; TAB and every
+ * printable character, UTF-8 included, stay.  So text from Cliq cannot
+ * move a reader's cursor, set its title or write its clipboard. */
+static int buf_append_shown(char **buf, size_t *len, size_t *cap,
+                            const char *data, size_t n)
+{
+  const unsigned char *p = (const unsigned char *)data;
+  int r = 0;
+  size_t run = 0;  /* bytes copied as they are, waiting to go out */
+  for (size_t i = 0; i < n && r == 0; i++) {
+    char esc[5];
+    size_t k = 0;
+    if ((p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f) {
+      esc[k++] = '^';
+      esc[k++] = p[i] == 0x7f ? '?' : (char)(p[i] + 64);
+    } else if (c1_at(p + i, n - i)) {
+      esc[k++] = 'M';
+      esc[k++] = '-';
+      esc[k++] = '^';
+      esc[k++] = (char)(p[i + 1] - 0x80 + 64);
+    } else {
+      run++;
+      continue;
+    }
+    r |= buf_append(buf, len, cap, data + i - run, run);
+    run = 0;
+    r |= buf_append(buf, len, cap, esc, k);
+    if (p[i] == 0xc2)
+      i++;
+  }
+  if (r == 0)
+    r |= buf_append(buf, len, cap, data + n - run, run);
   return r;
 }
 
@@ -1137,6 +1187,18 @@ void store_format_time(int64_t ms, char *out, size_t outlen)
     snprintf(out, outlen, "1970-01-01T00:00:00Z");
 }
 
+char *store_shown_text(const char *s)
+{
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  if (buf_append_str(&buf, &len, &cap, "") < 0 ||
+      buf_append_shown(&buf, &len, &cap, s ? s : "", s ? strlen(s) : 0) < 0) {
+    free(buf);
+    return NULL;
+  }
+  return buf;
+}
+
 int store_render_message(const cliq_message *m, char **buf, size_t *len,
                          size_t *cap)
 {
@@ -1166,7 +1228,7 @@ int store_render_message(const cliq_message *m, char **buf, size_t *len,
       end--;
     if (start > 0)
       r |= buf_append_str(buf, len, cap, "\t");
-    r |= buf_append(buf, len, cap, text + start, end - start);
+    r |= buf_append_shown(buf, len, cap, text + start, end - start);
     r |= buf_append_str(buf, len, cap, "\n");
     start = i + 1;
   }

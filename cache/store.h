@@ -215,6 +215,11 @@ void store_log_close_reader(store_log *log);
 /* Appends one message as text lines ("2026-11-25T18:54:50Z Ryan West: text",
  * continuation lines start with a TAB, UTC) to *buf (realloc'd, *len and *cap
  * updated).  0 or -ENOMEM. */
+/* s as `cat -v` shows it (^[ for ESC, M-^[ for a C1 control; TAB and
+ * printable text, UTF-8 included, unchanged): what files of text from Cliq
+ * show.  Returns a new string (caller frees) or NULL when out of memory. */
+char *store_shown_text(const char *s);
+
 int store_render_message(const cliq_message *m, char **buf, size_t *len,
                          size_t *cap);
 /* "2026-11-25T18:54:50Z" for epoch milliseconds; out has at least 21 bytes. */

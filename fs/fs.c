@@ -1028,7 +1028,9 @@ static int thread_content(struct fs *fs, struct node *n, const struct tview *v,
     const char *title = v->is_draft ? v->draft.name
                         : v->have_thread && v->thread->title ? v->thread->title
                                                                : "";
-    r = asprintf(&t, "%s\n", title) < 0 ? -ENOMEM : 0;
+    char *shown = store_shown_text(title);
+    r = shown && asprintf(&t, "%s\n", shown) >= 0 ? 0 : -ENOMEM;
+    free(shown);
     if (r == 0)
       *len = strlen(t);
     else

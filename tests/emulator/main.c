@@ -34,7 +34,7 @@ static int parse_double(const char *s, double lo, double *out)
 static struct emu_org *load_org_file(const char *path, uint64_t seed)
 {
   json_error_t jerr;
-  json_t *root = json_load_file(path, 0, &jerr);
+  json_t *root = json_load_file(path, JSON_ALLOW_NUL, &jerr);
   if (!root) {
     fprintf(stderr, "cliq-emulator: %s:%d: %s\n", path, jerr.line, jerr.text);
     return NULL;

@@ -52,5 +52,5 @@ assert_eq "$(jq -r .unique_name 'ops∕2/info')" "ops/2" "channel info"
 grep -q 'Bob Stone: \[file: plan.pdf\]' team/messages || fail "file message not rendered as [file: name]: $(cat team/messages)"
 ok "named directories reach the right thread; [file: name] rendering"
 
-assert_eq "$(cat "team/$CH-T-1000000000000000002/title")" $'tab\there\001x\177' "thread by chat id"
+assert_eq "$(cat "team/$CH-T-1000000000000000002/title")" $'tab\there^Ax^?' "thread by chat id (title shown as cat -v does)"
 ok "chat id lookup of a renamed thread"
