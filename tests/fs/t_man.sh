@@ -18,6 +18,39 @@ for width in 80 120; do
   fi
 done
 
+# In the C locale man renders for an ASCII terminal: still no warning, and
+# every character of the page has an ASCII form there (a glyph the device
+# lacks comes out as nothing, e.g. a name shown as "").
+if ! LC_ALL=C LANG=C MANWIDTH=80 man --warnings -l "$page" >"$tmp/c-out" 2>"$tmp/c-err"; then
+  fail "man -l failed in the C locale: $(cat "$tmp/c-err")"
+elif [ -s "$tmp/c-err" ]; then
+  fail "warnings in the C locale:"; cat "$tmp/c-err" >&2
+else
+  echo "ok: renders in the C locale without warnings"
+fi
+col -b <"$tmp/c-out" >"$tmp/c-text"
+if LC_ALL=C grep -n '[^ -~	]' "$tmp/c-text" >"$tmp/c-bad"; then
+  fail "non-ASCII output in the C locale:"; head -5 "$tmp/c-bad" >&2
+fi
+if grep -n '""' "$tmp/c-text" >"$tmp/c-bad"; then
+  fail "an empty quotation in the C locale (a glyph with no ASCII form?):"; head -5 "$tmp/c-bad" >&2
+fi
+
+# groff itself, at its pickiest (-ww), as packagers and linters run it: on its
+# default device, and with tbl on the terminal devices.
+if groff -ww -man -z "$page" 2>"$tmp/g-err" && [ ! -s "$tmp/g-err" ]; then
+  echo "ok: groff -ww -man: no warning"
+else
+  fail "groff -ww -man warns:"; cat "$tmp/g-err" >&2
+fi
+for dev in ascii latin1 utf8; do
+  if groff -t -ww -man -z -T"$dev" "$page" 2>"$tmp/g-err" && [ ! -s "$tmp/g-err" ]; then
+    echo "ok: groff -t -ww -man -T$dev: no warning"
+  else
+    fail "groff -t -ww -man -T$dev warns:"; cat "$tmp/g-err" >&2
+  fi
+done
+
 MANWIDTH=200 man -l "$page" 2>/dev/null | col -b >"$tmp/text"
 for section in NAME SYNOPSIS DESCRIPTION OPTIONS CONFIGURATION FILES \
                "THE TREE" READING WRITING ERRORS "RATE LIMITS" "TIME SCALE" \
