@@ -51,7 +51,8 @@ for dev in ascii latin1 utf8; do
   fi
 done
 
-MANWIDTH=200 man -l "$page" 2>/dev/null | col -b >"$tmp/text"
+# Tabs expanded and runs of spaces squeezed: justification spreads words.
+MANWIDTH=200 man -l "$page" 2>/dev/null | col -bx | tr -s " " >"$tmp/text"
 for section in NAME SYNOPSIS DESCRIPTION OPTIONS CONFIGURATION FILES \
                "THE TREE" READING WRITING ERRORS "RATE LIMITS" "TIME SCALE" \
                EXAMPLES "SEE ALSO"; do
@@ -64,7 +65,8 @@ for word in client_id client_secret refresh_token access_token dc= api_url \
             "--demo" "cliqfs auth" "chmod 600" "Default: 100" "Default: 60" \
             "Default: us" "Default: 1" "chats.messages" "15/60" \
             ".local/state/cliqfs" ".cache/cliqfs" "messages.jsonl" \
-            "followers" "nonfollowers" "ctl" "fusermount3 -u"; do
+            "followers" "nonfollowers" "ctl" "fusermount3 -u" \
+            "sync FILE" "sync MOUNTPOINT" "still queued"; do
   grep -qF -- "$word" "$tmp/text" || fail "the page does not mention '$word'"
 done
 # All nine data centres.
