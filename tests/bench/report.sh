@@ -207,6 +207,9 @@ plot_all() {
   local dir=$1/bench pd=$BENCH_TMP/plot
   mkdir -p "$dir" "$pd"
   local term="set terminal pngcairo size 900,540 font 'DejaVu Sans,10'"
+  # The .tsv files below are tab-separated because their labels have spaces
+  # ("FUSE floor"): each plot sets gnuplot's separator to a tab, or a label
+  # would be cut at its first space and its value read from the next word.
   if have requests.jsonl; then
     local flb
     flb=$(follow_lb_json)
@@ -224,6 +227,7 @@ plot_all() {
     gnuplot <<EOF || bfail "gnuplot: requests"
 $term
 set output '$dir/requests.png'
+set datafile separator '\t'
 set title 'Cliq API requests per task (demo organization; log scale)'
 set style data histograms
 set style histogram clustered gap 1
@@ -245,6 +249,7 @@ EOF
     gnuplot <<EOF || bfail "gnuplot: latency"
 $term
 set output '$dir/latency.png'
+set datafile separator '\t'
 set title 'stat + open + read + close of a small cached file'
 set style data histograms
 set style histogram clustered gap 1

@@ -103,6 +103,7 @@ EMULATOR_BIN=$PREFIX/libexec/cliqfs/cliq-emulator
 MAN_PAGE=$PREFIX/share/man/man1/cliqfs.1
 EXAMPLE=$PREFIX/share/doc/cliqfs/config.example
 RECIPES=$PREFIX/share/doc/cliqfs/recipes.md
+COMPLETION=$PREFIX/share/bash-completion/completions/cliqfs
 UNIT_DIR=$PREFIX/lib/systemd/user
 if pkg-config --exists systemd 2>/dev/null; then
   UNIT_DIR=$(pkg-config --define-variable=prefix="$PREFIX" --variable=systemduserunitdir systemd)
@@ -112,12 +113,13 @@ UNIT=$UNIT_DIR/cliqfs@.service
 for f in "$CLIQFS_BIN" "$EMULATOR_BIN"; do
   [ -f "$f" ] && [ -x "$f" ] && ok "installed ${f#"$PREFIX"/}" || fail "no executable $f"
 done
-for f in "$MAN_PAGE" "$EXAMPLE" "$RECIPES" "$UNIT"; do
+for f in "$MAN_PAGE" "$EXAMPLE" "$RECIPES" "$COMPLETION" "$UNIT"; do
   [ -f "$f" ] && [ -s "$f" ] && ok "installed ${f#"$PREFIX"/}" || fail "no $f"
 done
 cmp -s "$MAN_PAGE" "$SOURCE_ROOT/docs/cliqfs.1" || fail "installed man page differs from docs/cliqfs.1"
 cmp -s "$EXAMPLE" "$SOURCE_ROOT/docs/config.example" || fail "installed example config differs from docs/config.example"
 cmp -s "$RECIPES" "$SOURCE_ROOT/docs/recipes.md" || fail "installed recipes.md differs from docs/recipes.md"
+cmp -s "$COMPLETION" "$SOURCE_ROOT/docs/cliqfs.bash-completion" || fail "installed completion differs from docs/cliqfs.bash-completion"
 case "$UNIT_DIR" in "$PREFIX"/*) ok "unit below the prefix: ${UNIT_DIR#"$PREFIX"/}" ;; *) fail "unit installed outside the prefix: $UNIT_DIR" ;; esac
 
 # Nothing from the build tree or the environment may help from here on.

@@ -18,7 +18,43 @@ for width in 80 120; do
   fi
 done
 
-MANWIDTH=200 man -l "$page" 2>/dev/null | col -b >"$tmp/text"
+# In the C locale man renders for an ASCII terminal: still no warning, and
+# every character of the page has an ASCII form there (a glyph the device
+# lacks comes out as nothing, e.g. a name shown as "").
+if ! LC_ALL=C LANG=C MANWIDTH=80 man --warnings -l "$page" >"$tmp/c-out" 2>"$tmp/c-err"; then
+  fail "man -l failed in the C locale: $(cat "$tmp/c-err")"
+elif [ -s "$tmp/c-err" ]; then
+  fail "warnings in the C locale:"; cat "$tmp/c-err" >&2
+else
+  echo "ok: renders in the C locale without warnings"
+fi
+col -b <"$tmp/c-out" >"$tmp/c-text"
+if LC_ALL=C grep -n '[^ -~	]' "$tmp/c-text" >"$tmp/c-bad"; then
+  fail "non-ASCII output in the C locale:"; head -5 "$tmp/c-bad" >&2
+fi
+if grep -n '""' "$tmp/c-text" >"$tmp/c-bad"; then
+  fail "an empty quotation in the C locale (a glyph with no ASCII form?):"; head -5 "$tmp/c-bad" >&2
+fi
+
+# groff itself, at its pickiest (-ww), as packagers and linters run it: on its
+# default device, and with tbl on the terminal devices.
+if groff -ww -man -z "$page" 2>"$tmp/g-err" && [ ! -s "$tmp/g-err" ]; then
+  echo "ok: groff -ww -man: no warning"
+else
+  fail "groff -ww -man warns:"; cat "$tmp/g-err" >&2
+fi
+for dev in ascii latin1 utf8; do
+  if groff -t -ww -man -z -T"$dev" "$page" 2>"$tmp/g-err" && [ ! -s "$tmp/g-err" ]; then
+    echo "ok: groff -t -ww -man -T$dev: no warning"
+  else
+    fail "groff -t -ww -man -T$dev warns:"; cat "$tmp/g-err" >&2
+  fi
+done
+
+# Tabs expanded and runs of spaces squeezed: justification spreads words.
+MANWIDTH=200 man -l "$page" 2>/dev/null | col -bx | tr -s " " >"$tmp/text"
+# Phrases may wrap: they are looked for in the text as one line.
+tr '\n' ' ' <"$tmp/text" | tr -s " " >"$tmp/flat"
 for section in NAME SYNOPSIS DESCRIPTION OPTIONS CONFIGURATION FILES \
                "THE TREE" READING WRITING ERRORS "RATE LIMITS" "TIME SCALE" \
                EXAMPLES "SEE ALSO"; do
@@ -31,8 +67,9 @@ for word in client_id client_secret refresh_token access_token dc= api_url \
             "--demo" "cliqfs auth" "chmod 600" "Default: 100" "Default: 60" \
             "Default: us" "Default: 1" "chats.messages" "15/60" \
             ".local/state/cliqfs" ".cache/cliqfs" "messages.jsonl" \
-            "followers" "nonfollowers" "ctl" "fusermount3 -u"; do
-  grep -qF -- "$word" "$tmp/text" || fail "the page does not mention '$word'"
+            "followers" "nonfollowers" "ctl" "fusermount3 -u" \
+            "sync FILE" "sync MOUNTPOINT" "still queued"; do
+  grep -qF -- "$word" "$tmp/flat" || fail "the page does not mention '$word'"
 done
 # All nine data centres.
 for dc in us eu in au jp cn ca sa uk; do

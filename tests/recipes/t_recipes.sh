@@ -4,8 +4,12 @@
 # at the emulator (/_emulator/state) or in their output (suite 'mount').
 #
 #   t_recipes.sh NAME             run the recipe tagged ```sh recipe:NAME
+#   t_recipes.sh --in-order       every recipe in the doc's order on one mount,
+#                                 each with its check (what a reader does)
 #   t_recipes.sh --index NAME...  the recipes of the doc, the checks of this
-#                                 script and NAME... (meson's list) agree
+#                                 script and NAME... (meson's list) agree, and
+#                                 every recipe stops, touching nothing, when
+#                                 CLIQ is not set
 #
 # The snippet is taken from the doc itself (never a copy), run with
 # `bash -e -o pipefail` in a scratch folder with CLIQ set to the mount point,
@@ -64,13 +68,58 @@ if [ "${1:-}" = "--index" ]; then
   for name in "${doc[@]}"; do
     extract_recipe "$name" | bash -n 2>/dev/null || fail "recipe $name does not parse"
   done
+  # Without CLIQ a recipe must stop before it reads or writes anything, not
+  # run in the current folder (`cd ""` succeeds and stays there).  The
+  # current folder is a decoy with the demo's channel and thread names.
+  decoy=$(mktemp -d "${TMPDIR:-/tmp}/cliqfs-recipes-decoy.XXXXXX") || exit 1
+  trap 'rm -rf "$decoy"' EXIT
+  W=$decoy/w                      # what the recipes must leave alone
+  for th in "general/Holiday party 2026" "engineering/Postgres 16 upgrade" \
+            "engineering/Load test results for 4.13" "marketing/Launch plan"; do
+    mkdir -p "$W/cwd/$th"
+    for f in state title main messages messages.jsonl info members followers nonfollowers ctl; do
+      echo "decoy $f" >"$W/cwd/$th/$f"
+    done
+    echo open >"$W/cwd/$th/state"
+    echo '{"is_follower": true}' >"$W/cwd/$th/info"
+    touch -d '30 days ago' "$W/cwd/$th"
+  done
+  for ch in general engineering marketing; do echo '{}' >"$W/cwd/$ch/info"; done
+  echo "step 1: ok" >"$W/cwd/build.log"
+  mkdir -p "$W/home" "$W/tmp"
+  snapshot() { (cd "$W" && find . -printf '%y %p %s %T@\n' | LC_ALL=C sort && find . -type f -exec cat {} +); }
+  snapshot >"$decoy/before"
+  for name in "${doc[@]}"; do
+    extract_recipe "$name" >"$decoy/recipe.sh"
+    (cd "$W/cwd" && env -u CLIQ HOME="$W/home" TMPDIR="$W/tmp" \
+       timeout 10 bash -e -o pipefail "$decoy/recipe.sh") >"$decoy/out" 2>&1
+    rc=$?
+    if [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ]; then
+      fail "recipe $name ran without CLIQ (exit $rc): $(head -c 300 "$decoy/out")"
+    elif ! grep -q 'CLIQ' "$decoy/out"; then
+      fail "recipe $name without CLIQ does not say CLIQ is missing: $(head -c 300 "$decoy/out")"
+    elif [ -s "$decoy/out" ] && [ "$(grep -vc 'CLIQ' "$decoy/out")" -ne 0 ]; then
+      fail "recipe $name without CLIQ did more than stop: $(head -c 300 "$decoy/out")"
+    fi
+    snapshot >"$decoy/after"
+    if ! cmp -s "$decoy/before" "$decoy/after"; then
+      fail "recipe $name without CLIQ changed the current folder"
+      mv "$decoy/after" "$decoy/before"   # the next recipe is judged on its own
+    fi
+  done
+  [ "$FAILS" -eq 0 ] && ok "every recipe stops without CLIQ, touching nothing"
   [ "$FAILS" -eq 0 ] || { echo "$FAILS check(s) failed" >&2; exit 1; }
   echo "all checks passed"
   exit 0
 fi
 
+# --in-order: the recipes one after the other on one mount, as a reader
+# pasting them down the page would run them; each check then sees what the
+# recipes before it did (replies, follows, closed threads, a lock).
+IN_ORDER=0
 NAME=${1:-}
-[ -n "$NAME" ] || { echo "usage: $0 NAME | --index NAME..." >&2; exit 2; }
+[ -n "$NAME" ] || { echo "usage: $0 NAME | --in-order | --index NAME..." >&2; exit 2; }
+[ "$NAME" = --in-order ] && IN_ORDER=1
 
 # The mount tests' helpers: emulator harness, mt_mount, and an EXIT
 # trap that unmounts, stops cliqfs and the emulator by PID, fails on a
@@ -102,8 +151,11 @@ trap recipes_cleanup EXIT
 
 emu_start --quiet --time-scale "$SCALE" || { echo "FATAL: no emulator" >&2; exit 1; }
 
-# mount_demo [TIME_SCALE]: mounts the emulator's organization at $MNT.
+# mount_demo [TIME_SCALE]: mounts the emulator's organization at $MNT
+# (--in-order: once, at $SCALE, for all the recipes).
 mount_demo() {
+  if [ "$IN_ORDER" = 1 ] && mountpoint -q "$MNT"; then return 0; fi
+  [ "$IN_ORDER" = 1 ] && set -- "$SCALE"
   mt_mount "time_scale=${1:-$SCALE}"
   mountpoint -q "$MNT" || { echo "FATAL: cliqfs did not mount" >&2; exit 1; }
 }
@@ -123,6 +175,16 @@ run_recipe() {
     ok "recipe $NAME ran ($(wc -l <"$T/out") lines of output)"
   fi
   return "$rc"
+}
+
+# run_recipe_failing [VAR=VALUE...]: runs the recipe $NAME on input it must
+# refuse; succeeds when it exits non-zero (RECIPE_RC) within the time limit.
+run_recipe_failing() {
+  extract_recipe "$NAME" >"$T/recipe.sh" || return 1
+  (cd "$WORK" && env CLIQ="$MNT" "$@" timeout "$RUN_TIMEOUT" bash -e -o pipefail "$T/recipe.sh") \
+    >"$T/out" 2>"$T/err"
+  RECIPE_RC=$?
+  [ "$RECIPE_RC" -ne 0 ] && [ "$RECIPE_RC" -ne 124 ]
 }
 
 # ---- The organization as the emulator has it -----------------------------------
@@ -181,6 +243,22 @@ same_lines() {
   else
     fail "$1 differs (< expected, > got):"; cat "$T/diff" >&2
   fi
+}
+
+# mount_mtimes_at_least LIST: every "PATH<TAB>EPOCH" line of LIST (PATH
+# under the mount) has a modification time of at least EPOCH, once the root
+# and its channel are listed (as the recipes' globs and find do: a thread's
+# times come with its channel's thread list, a channel's with the channel
+# list).  A fresh mount shows what the
+# emulator has at once; --in-order, a mount that listed before the check's
+# posts shows them once its cache of that list expires.
+mount_mtimes_at_least() {
+  local path at
+  while IFS=$'\t' read -r path at; do
+    ls "$MNT" "$MNT/${path%%/*}" >/dev/null 2>&1
+    MTIME_SEEN=$(stat -c %Y "$MNT/$path" 2>/dev/null || echo none)
+    [ "$MTIME_SEEN" != none ] && [ "$MTIME_SEEN" -ge "$at" ] || { MTIME_SEEN="$path: $MTIME_SEEN < $at"; return 1; }
+  done <"$1"
 }
 
 SCOTT=855727962   # demo people who post in the checks
@@ -244,6 +322,10 @@ recipe_close-quiet() {
   [ "$(wc -l <"$T/want")" -ge 5 ] || fail "only $(wc -l <"$T/want") open threads are quiet for $days days"
   grep -qxF "$fresh1" "$T/want" && fail "$fresh1 counts as quiet although it just spoke"
   mount_demo
+  jqs 'threads[] | select(.state == "open" and .last_ms >= (now - $d * 86400) * 1000)
+       | "\(.dir)\t\(.last_ms / 1000 | floor)"' --argjson d "$days" >"$T/recent"
+  wait_for 30 mount_mtimes_at_least "$T/recent" \
+    || fail "the mount does not show the threads that spoke as recent: $MTIME_SEEN"
   run_recipe DAYS="$days" || return
   sed -n 's/^closed //p' "$T/out" >"$T/said"
   same_lines "threads the recipe says it closed" "$T/want" "$T/said"
@@ -341,20 +423,33 @@ recipe_daily-digest() {
   post_as "$SCOTT" "$(chat_id_of "$t2")" "Great, scheduling the upgrade."
   post_as "$PRIYA" "$general_chat" $'Deploy of 4.13.1 done.\nAll checks green.'
   mount_demo
+  # Each heading's messages file as new as its newest message.
+  jqs '((now - 86400) * 1000) as $since
+       | [.channels[] | select(.joined != false) | .unique_name as $c | .messages[] | select(.time >= $since) | {h: $c, t: .time}]
+         + [threads[] | .dir as $d | .replies[] | select(.time >= $since) | {h: $d, t: .time}]
+       | group_by(.h)[] | "\(.[0].h)/messages\t\(map(.t) | max / 1000 | floor)"' >"$T/fresh"
+  wait_for 30 mount_mtimes_at_least "$T/fresh" || fail "the mount does not show the new messages: $MTIME_SEEN"
   run_recipe || return
-  # Expected: every message of the last 24 hours (the demo's own are older),
-  # under a heading of its thread or channel.
+  # Expected: every message of the last 24 hours (the demo's own are older;
+  # --in-order, also those the recipes before wrote), under a heading of its
+  # thread or channel.
   jqs 'users as $u | ((now - 86400) * 1000) as $since
        | ([.channels[] | select(.joined != false) | .unique_name as $c | .messages[]
            | select(.time >= $since) | {h: $c, m: .}]
           + [threads[] | .dir as $d | .replies[] | select(.time >= $since) | {h: $d, m: .}])
        | .[] | "## \(.h)\t\(.m.time / 1000 | floor | todate) \($u[.m.sender].name): \(.m.text | split("\n")[0])"' >"$T/want"
-  [ "$(wc -l <"$T/want")" -eq 4 ] || fail "expected the 4 new messages in the digest, the state has $(wc -l <"$T/want")"
+  if [ "$IN_ORDER" = 1 ]; then
+    [ "$(wc -l <"$T/want")" -ge 4 ] || fail "expected at least the 4 new messages in the digest, the state has $(wc -l <"$T/want")"
+  else
+    [ "$(wc -l <"$T/want")" -eq 4 ] || fail "expected the 4 new messages in the digest, the state has $(wc -l <"$T/want")"
+  fi
   awk '/^## / { h = $0; next } /^\t/ { next } { print h "\t" $0 }' "$T/out" >"$T/got"
   same_lines "digest messages under their headings" "$T/want" "$T/got"
   grep -qxF $'\tAll checks green.' "$T/out" && ok "a message's second line follows it" \
     || fail "no continuation line in: $(cat "$T/out")"
-  [ "$(grep -c '^## ' "$T/out")" -eq 3 ] && ok "3 headings" || fail "headings: $(grep '^## ' "$T/out")"
+  local headings
+  headings=$(cut -f1 "$T/want" | sort -u | wc -l)
+  [ "$(grep -c '^## ' "$T/out")" -eq "$headings" ] && ok "$headings headings" || fail "headings: $(grep '^## ' "$T/out")"
 }
 
 recipe_export-channel() {
@@ -412,11 +507,20 @@ recipe_watch-threads() {
 
 recipe_post-log() {
   local dir="engineering/Load test results for 4.13"
+  local mine='.me as $me | [threads[] | select(.dir == $d) | .replies[] | select(.sender == $me) | .text]'
+  local before
+  before=$(jqs "$mine | length" --arg d "$dir")
+  mount_demo
+  # A log that is missing, or empty: the recipe fails, saying why for the
+  # missing one, and posts nothing (not even its first line).
+  run_recipe_failing LOG=missing.log && grep -q 'missing.log' "$T/err" \
+    && ok "a missing log: exit $RECIPE_RC, $(head -n 1 "$T/err")" || fail "a missing log: exit $RECIPE_RC, $(cat "$T/err")"
+  : >"$WORK/empty.log"
+  run_recipe_failing LOG=empty.log && ok "an empty log: exit $RECIPE_RC" || fail "an empty log: exit $RECIPE_RC, $(cat "$T/err")"
   seq -f 'step %g: ok' 1 7 >"$WORK/build.log"
   echo "step 8: FAILED (p99 latency 870 ms > 500 ms)" >>"$WORK/build.log"
   local want
   want=$(printf 'Nightly load test failed, last lines of build.log:\n%s' "$(tail -n 5 "$WORK/build.log")")
-  mount_demo
   run_recipe || return
   if poll_state 30 '.me as $me | threads[] | select(.dir == $d) | any(.replies[]; .text == $t and .sender == $me)' \
        --arg d "$dir" --arg t "$want"; then
@@ -424,6 +528,10 @@ recipe_post-log() {
   else
     fail "the last replies of $dir: $(jqs 'threads[] | select(.dir == $d) | .replies[-2:]' --arg d "$dir" -c)"
   fi
+  # Delivery keeps a thread's order: anything the failed runs had queued
+  # would be there before it.
+  jqs "$mine | .[\$n:]" --arg d "$dir" --argjson n "$before" -c >"$T/new"
+  [ "$(jq length "$T/new")" = 1 ] && ok "nothing else posted" || fail "posted to $dir: $(cat "$T/new")"
 }
 
 recipe_new-thread() {
@@ -462,11 +570,32 @@ recipe_rate-budget() {
     && ok "threads.list: locked until a time" || fail "threads.list line: $(grep '^threads.list' "$T/out")"
 }
 
-if ! declare -F "recipe_$NAME" >/dev/null; then
-  echo "FATAL: no check for recipe '$NAME' in $0" >&2
-  exit 1
+if [ "$IN_ORDER" = 1 ]; then
+  mapfile -t order < <(list_recipes)
+  [ "${#order[@]}" -ge 10 ] || { echo "FATAL: only ${#order[@]} recipes in $RECIPES_MD" >&2; exit 1; }
+  mount_demo
+  for NAME in "${order[@]}"; do
+    echo "---- recipe $NAME (after: ${done_list:-none})"
+    if ! declare -F "recipe_$NAME" >/dev/null; then
+      fail "no check for recipe '$NAME' in $0"
+      continue
+    fi
+    before=$FAILS
+    "recipe_$NAME"
+    if [ "$FAILS" -eq "$before" ]; then
+      ok "recipe $NAME works after the ones before it"
+    else
+      echo "recipe $NAME: $((FAILS - before)) check(s) failed after: ${done_list:-none}" >&2
+    fi
+    done_list="${done_list:+$done_list }$NAME"
+  done
+else
+  if ! declare -F "recipe_$NAME" >/dev/null; then
+    echo "FATAL: no check for recipe '$NAME' in $0" >&2
+    exit 1
+  fi
+  "recipe_$NAME"
 fi
-"recipe_$NAME"
 
 if [ "$FAILS" -ne 0 ]; then
   echo "$FAILS check(s) failed" >&2
