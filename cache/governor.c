@@ -9,6 +9,7 @@
  * do.  Reads that modify nothing (status) need no lock: rename makes every
  * version of the file whole. */
 #include "cache/governor.h"
+#include "cache/patience.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -545,6 +546,19 @@ int gov_acquire_stamped(gov *g, enum cliq_api api, enum cliq_priority prio,
       if (wake > deadline)
         wake = deadline;
     }
+    /* A thread that may not wait hands its request on instead; one whose
+     * request was interrupted stops waiting. */
+    if (patience_none()) {
+      patience_note_refused();
+      rc = -EAGAIN;
+      break;
+    }
+    if (patience_cancelled()) {
+      rc = -EINTR;
+      break;
+    }
+    if (patience_cancellable() && wake > mono + PATIENCE_RECHECK_US)
+      wake = mono + PATIENCE_RECHECK_US;
     wait_until_mono(g, wake);
   }
   s->waiting[prio]--;

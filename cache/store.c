@@ -1,5 +1,6 @@
 /* cache/store: see store.h.  docs/design.md "Cache" tells the story. */
 #include "cache/store.h"
+#include "cache/patience.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -274,6 +275,7 @@ struct store_log {
   int64_t disk_cursor_ms;
   double fetched_at;        /* wall time of the last fetch attempt's end */
   double next_try_at;       /* refresher: not before (after failures) */
+  bool wanted;              /* served stale to a reader: refresher fetches it */
   int readers;
 };
 
@@ -640,8 +642,17 @@ static int cached_fetch(store *s, const char *key, double ttl,
   }
   ctx->inner = fn;
   ctx->api = api;
+  /* A stale copy is served at once when the API cannot be asked now (the
+   * next read after the budget frees refreshes it). */
+  enum patience was = patience_none() ? PATIENCE_NONE : PATIENCE_WAIT;
+  if (ctx->prio == CLIQ_PRIO_READ && was == PATIENCE_WAIT &&
+      tcache_state_of(s->cache, key) == TCACHE_STALE)
+    was = patience_swap(PATIENCE_NONE);
+  else
+    was = patience_swap(was);
   int r = tcache_fetch(s->cache, key, ttl_for(s, ttl, api), fetch_retrying,
                        ctx, out, err);
+  patience_swap(was);
   if (r == -ENOENT)
     tcache_put_negative(s->cache, key, STORE_TTL_NEGATIVE);
   if (r == 0 && !*out)
@@ -1832,11 +1843,29 @@ int store_log_get(store *s, const char *chat_id, enum store_mode mode,
    * asked at once, once (if this fetch does not show it, e.g. a refresh took
    * it in before the probe was set, the next post tries again). */
   bool probe = self_probe_pending(s, chat_id);
+  /* A log with content is served at once: when its API cannot be asked now,
+   * the copy we have, and the refresher fetches it once it can.  Only a read
+   * with nothing to show waits. */
+  bool known = store_log_known(log);
+  enum patience was = patience_swap(known ? PATIENCE_NONE : patience_none()
+                                                ? PATIENCE_NONE
+                                                : PATIENCE_WAIT);
   int r = log_refresh(s, log, CLIQ_PRIO_READ, probe ? 0 : -1, err);
-  if (probe && r == 0)
+  patience_swap(was);
+  if (probe && r == 0 && !(err && err->err))
     self_probe_drop(s, chat_id);
-  if (r < 0 && store_log_known(log))
+  if (known && (r < 0 || (err && err->err))) {
+    pthread_mutex_lock(&log->lock);
+    log->wanted = true;
+    pthread_mutex_unlock(&log->lock);
+    pthread_mutex_lock(&s->lock);
+    pthread_cond_broadcast(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    clear_err(err);
     r = 0;                        /* served from what we have, however old */
+  } else if (r < 0 && store_log_known(log)) {
+    r = 0;
+  }
   return r;
 }
 
@@ -1960,6 +1989,11 @@ static bool follow_fetch(store *s, store_log *log, double max_age_s,
 {
   cliq_error err;
   int r = log_refresh(s, log, CLIQ_PRIO_BACKGROUND, max_age_s, &err);
+  if (r == 0 && !err.err) {
+    pthread_mutex_lock(&log->lock);
+    log->wanted = false;
+    pthread_mutex_unlock(&log->lock);
+  }
   if (r < 0 || err.err) {
     pthread_mutex_lock(&log->lock);
     log->next_try_at = now_wall() + fresh_s / 4;
@@ -2103,7 +2137,7 @@ static void *refresher_main(void *arg)
     for (size_t i = 0; due && i < nall; i++) {
       store_log *log = all[i];
       pthread_mutex_lock(&log->lock);
-      bool followed = log->known && log->readers > 0;
+      bool followed = log->known && (log->readers > 0 || log->wanted);
       bool stale = now - log->fetched_at >= fresh_s;
       pthread_mutex_unlock(&log->lock);
       if (followed)

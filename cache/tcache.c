@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache/patience.h"
 #include "cache/statefile.h"
 
 #define TCACHE_DEFAULT_MAX_BYTES ((size_t)64 << 20)
@@ -405,6 +406,18 @@ static tcache_state state_of(const tcache *c, const struct entry *e, double now)
   return fresh ? TCACHE_FRESH : TCACHE_STALE;
 }
 
+tcache_state tcache_state_of(tcache *c, const char *key)
+{
+  if (!c || !key)
+    return TCACHE_MISS;
+  pthread_mutex_lock(&c->mu);
+  struct entry *e = find(c, key);
+  tcache_state st = state_of(c, e, statefile_now_real());
+  release(e);
+  pthread_mutex_unlock(&c->mu);
+  return st;
+}
+
 tcache_state tcache_get(tcache *c, const char *key, json_t **value_out,
                         double *age_s)
 {
@@ -557,9 +570,52 @@ int tcache_fetch_younger(tcache *c, const char *key, double max_age_s,
 
   struct flight *f = flight_find(c, key);
   if (f) {
+    /* Another thread is fetching: a thread without patience does not wait
+     * for it (the copy it has, or a refusal); an interrupted one stops. */
+    if (patience_none() || patience_cancelled()) {
+      int rc;
+      if (stale) {
+        rc = finish(0, stale, NULL, value_out, err);
+      } else if (patience_none()) {
+        patience_note_refused();
+        rc = -EAGAIN;
+        statefile_fail(err, EAGAIN, "%s: being fetched by another request", key);
+      } else {
+        rc = -EINTR;
+        statefile_fail(err, EINTR, "%s: interrupted", key);
+      }
+      pthread_mutex_unlock(&c->mu);
+      json_decref(stale);
+      return rc;
+    }
     f->followers++;
-    while (!f->done)
-      pthread_cond_wait(&c->flight_done, &c->mu);
+    while (!f->done) {
+      if (!patience_cancellable()) {
+        pthread_cond_wait(&c->flight_done, &c->mu);
+        continue;
+      }
+      if (patience_cancelled())
+        break;
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_nsec += (long)(PATIENCE_RECHECK_US * 1000);
+      if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+      }
+      pthread_cond_timedwait(&c->flight_done, &c->mu, &ts);
+    }
+    if (!f->done) {
+      f->followers--;
+      pthread_mutex_unlock(&c->mu);
+      if (stale) {
+        int rc = finish(0, stale, NULL, value_out, err);
+        json_decref(stale);
+        return rc;
+      }
+      statefile_fail(err, EINTR, "%s: interrupted", key);
+      return -EINTR;
+    }
     int rc = finish(f->rc, f->value, &f->err, value_out, err);
     if (--f->followers == 0)
       flight_free(f);

@@ -46,6 +46,8 @@ typedef enum tcache_state {
  * STALE; *age_s (may be NULL) the entry's age. */
 tcache_state tcache_get(tcache *c, const char *key, json_t **value_out,
                         double *age_s);
+/* The state of a key only (no statistics, no LRU move). */
+tcache_state tcache_state_of(tcache *c, const char *key);
 /* Stores value with a TTL (seconds, unscaled) and writes it through to disk. */
 void tcache_put(tcache *c, const char *key, json_t *value, double ttl_s);
 void tcache_put_negative(tcache *c, const char *key, double ttl_s);

@@ -33,11 +33,13 @@
 #include "api/log.h"
 #include "cache/governor.h"
 #include "cache/outbox.h"
+#include "cache/patience.h"
 #include "cache/store.h"
 #include "cache/tcache.h"
 #include "fs/cliqfs.h"
 #include "fs/inval.h"
 #include "fs/names.h"
+#include "fs/waiters.h"
 #include "fs/wrules.h"
 
 /* ---- Kinds of nodes ------------------------------------------------------- */
@@ -183,6 +185,7 @@ struct fs {
   tcache *cache;
   store *store;
   inval_queue *inval;
+  struct waiters *waiters;    /* answers the requests that wait */
   bool daemonized;            /* stderr is /dev/null: errors go to syslog */
   uid_t uid;
   gid_t gid;
@@ -422,6 +425,30 @@ static const char *errno_name(int e)
   return n ? n : "E?";
 }
 
+/* ---- Requests that wait ------------------------------------------------------
+ * A request is first tried on the FUSE worker with no patience: whatever
+ * would wait (a rate budget, a lock, another request's fetch) refuses at once
+ * instead.  Such an attempt ends in an error reply, which reply_err() keeps
+ * back: the request is handed to a waiter thread and run again there, where
+ * it may wait and an interrupt ends the wait (EINTR). */
+
+static __thread bool t_handed_on;
+
+/* Whether this attempt is to be run again by a waiter. */
+static bool handing_on(void)
+{
+  return patience_none() && patience_refused();
+}
+
+static int reply_err(fuse_req_t req, int e)
+{
+  if (e != 0 && handing_on()) {
+    t_handed_on = true;
+    return 0;
+  }
+  return fuse_reply_err(req, e);
+}
+
 /* Records a failure and returns -e. */
 static int fs_fail_path(struct fs *fs, const char *path, int e,
                         const cliq_error *err, const char *fmt, ...)
@@ -429,6 +456,9 @@ static int fs_fail_path(struct fs *fs, const char *path, int e,
 static int fs_fail_path(struct fs *fs, const char *path, int e,
                         const cliq_error *err, const char *fmt, ...)
 {
+  /* A first attempt that could not wait is tried again: not a failure. */
+  if (handing_on())
+    return -e;
   char what[1024] = "";
   if (err && err->message[0]) {
     snprintf(what, sizeof what, "%s", err->message);
@@ -1567,7 +1597,7 @@ static void reply_entry_for(fuse_req_t req, struct fs *fs, struct node *n)
   double attr_to = 0;
   int r = node_attr(fs, n, &e.attr, &attr_to, &err);
   if (r < 0) {
-    fuse_reply_err(req, -r);
+    reply_err(req, -r);
     return;
   }
   e.ino = n->ino;
@@ -1765,12 +1795,12 @@ static int lookup_child(struct fs *fs, struct node *p, const char *name,
   }
 }
 
-static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void run_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
   struct fs *fs = fuse_req_userdata(req);
   struct node *p = node_by_ino(fs, parent);
   if (!p) {
-    fuse_reply_err(req, ENOENT);
+    reply_err(req, ENOENT);
     return;
   }
   struct node *n = NULL;
@@ -1785,7 +1815,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
       fs_fail_path(fs, path, -r, &err, NULL);
       free(path);
     }
-    fuse_reply_err(req, -r);
+    reply_err(req, -r);
     return;
   }
   reply_entry_for(req, fs, n);
@@ -1806,13 +1836,13 @@ static void op_forget_multi(fuse_req_t req, size_t count,
   fuse_reply_none(req);
 }
 
-static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void run_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
   (void)fi;
   struct fs *fs = fuse_req_userdata(req);
   struct node *n = node_by_ino(fs, ino);
   if (!n) {
-    fuse_reply_err(req, ENOENT);
+    reply_err(req, ENOENT);
     return;
   }
   __atomic_add_fetch(&fs->getattr_count[n->kind], 1, __ATOMIC_RELAXED);
@@ -1824,7 +1854,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   if (r < 0) {
     if (r != -ENOENT)
       fs_fail(fs, n, -r, &err, NULL);
-    fuse_reply_err(req, -r);
+    reply_err(req, -r);
     return;
   }
   note_reported(n, &st);
@@ -1842,14 +1872,14 @@ static bool is_message_log(enum nkind k)
   return k == N_CH_MESSAGES || k == N_T_MESSAGES;
 }
 
-static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+static void run_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
                        int to_set, struct fuse_file_info *fi)
 {
   (void)fi;
   struct fs *fs = fuse_req_userdata(req);
   struct node *n = node_by_ino(fs, ino);
   if (!n) {
-    fuse_reply_err(req, ENOENT);
+    reply_err(req, ENOENT);
     return;
   }
   /* The shell's ">" arrives as an open with O_TRUNC (atomic_o_trunc), so
@@ -1862,13 +1892,13 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
     fs_fail(fs, n, EPERM, NULL,
             "messages only grow: truncating would not remove anything from "
             "Cliq (append with >>)");
-    fuse_reply_err(req, EPERM);
+    reply_err(req, EPERM);
     return;
   }
   if (!(to_set & FUSE_SET_ATTR_SIZE) || !only_size || attr->st_size != 0 ||
       !writable_kind(n->kind)) {
     fs_fail(fs, n, EPERM, NULL, "attributes cannot be changed");
-    fuse_reply_err(req, EPERM);
+    reply_err(req, EPERM);
     return;
   }
   struct stat st;
@@ -1876,19 +1906,19 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
   double attr_to = 0;
   int r = node_attr(fs, n, &st, &attr_to, &err);
   if (r < 0) {
-    fuse_reply_err(req, -r);
+    reply_err(req, -r);
     return;
   }
   note_reported(n, &st);
   fuse_reply_attr(req, &st, attr_to);
 }
 
-static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+static void run_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
   struct fs *fs = fuse_req_userdata(req);
   struct node *n = node_by_ino(fs, ino);
   if (!n) {
-    fuse_reply_err(req, ENOENT);
+    reply_err(req, ENOENT);
     return;
   }
   struct stat st;
@@ -1896,7 +1926,7 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
   double attr_to = 0;
   int r = node_attr(fs, n, &st, &attr_to, &err);
   if (r < 0) {
-    fuse_reply_err(req, -r);
+    reply_err(req, -r);
     return;
   }
   /* The bits of the caller's class, as the kernel's own check would pick
@@ -1910,9 +1940,9 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
     bits = ctx->gid == st.st_gid ? (m >> 3) & 7 : m & 7;
   if (((mask & R_OK) && !(bits & 4)) || ((mask & W_OK) && !(bits & 2)) ||
       ((mask & X_OK) && !(bits & 1)))
-    fuse_reply_err(req, EACCES);
+    reply_err(req, EACCES);
   else
-    fuse_reply_err(req, 0);
+    reply_err(req, 0);
 }
 
 /* ---- Directories ------------------------------------------------------------------- */
@@ -2085,21 +2115,21 @@ static int list_entries(struct fs *fs, struct node *dir, struct dirh *d)
   return r;
 }
 
-static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void run_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
   struct fs *fs = fuse_req_userdata(req);
   struct node *n = node_by_ino(fs, ino);
   if (!n) {
-    fuse_reply_err(req, ENOENT);
+    reply_err(req, ENOENT);
     return;
   }
   if (!kinds[n->kind].dir) {
-    fuse_reply_err(req, ENOTDIR);
+    reply_err(req, ENOTDIR);
     return;
   }
   struct dirh *d = calloc(1, sizeof *d);
   if (!d) {
-    fuse_reply_err(req, ENOMEM);
+    reply_err(req, ENOMEM);
     return;
   }
   cliq_error err;
@@ -2139,7 +2169,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   if (r < 0) {
     fs_fail(fs, n, -r, &err, NULL);
     dirh_free(d);
-    fuse_reply_err(req, -r);
+    reply_err(req, -r);
     return;
   }
   handle_add(fs, &d->h, true);
@@ -2154,7 +2184,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
   struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
   char *buf = malloc(size);
   if (!buf) {
-    fuse_reply_err(req, ENOMEM);
+    reply_err(req, ENOMEM);
     return;
   }
   size_t pos = 0;
@@ -2181,19 +2211,19 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
   struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
   handle_del(fs, &d->h);
   dirh_free(d);
-  fuse_reply_err(req, 0);
+  reply_err(req, 0);
 }
 
 /* ---- mkdir, rmdir, and everything that is not allowed ------------------------------- */
 
-static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+static void run_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
                      mode_t mode)
 {
   (void)mode;
   struct fs *fs = fuse_req_userdata(req);
   struct node *p = node_by_ino(fs, parent);
   if (!p) {
-    fuse_reply_err(req, ENOENT);
+    reply_err(req, ENOENT);
     return;
   }
   char *path = node_path_child(fs, p, name);
@@ -2235,7 +2265,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
   struct node *n = draft_node(fs, p, name);
   free(path);
   if (!n) {
-    fuse_reply_err(req, ENOMEM);
+    reply_err(req, ENOMEM);
     return;
   }
   inval_inode(fs->inval, p->ino);
@@ -2243,7 +2273,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
   return;
 out:
   free(path);
-  fuse_reply_err(req, -r);
+  reply_err(req, -r);
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -2251,7 +2281,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
   struct fs *fs = fuse_req_userdata(req);
   struct node *p = node_by_ino(fs, parent);
   if (!p) {
-    fuse_reply_err(req, ENOENT);
+    reply_err(req, ENOENT);
     return;
   }
   char *path = node_path_child(fs, p, name);
@@ -2275,7 +2305,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
     fs_fail_path(fs, path, EBUSY, NULL,
                  "the draft's main or its thread is waiting in the outbox");
   free(path);
-  fuse_reply_err(req, -r);
+  reply_err(req, -r);
 }
 
 static void deny(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -2286,7 +2316,7 @@ static void deny(fuse_req_t req, fuse_ino_t parent, const char *name,
   char *path = p ? node_path_child(fs, p, name) : NULL;
   fs_fail_path(fs, path, EPERM, NULL, "%s is not supported", what);
   free(path);
-  fuse_reply_err(req, EPERM);
+  reply_err(req, EPERM);
 }
 
 /* The one removal allowed: `rm` in .cliqfs/failed/ discards a refused
@@ -2313,7 +2343,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
     fs_fail_path(fs, path, -r, NULL, "the refused entry could not be discarded");
     free(path);
   }
-  fuse_reply_err(req, -r);
+  reply_err(req, -r);
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -2348,7 +2378,7 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
   deny(req, parent, name, "creating files");
 }
 
-static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+static void run_create(fuse_req_t req, fuse_ino_t parent, const char *name,
                       mode_t mode, struct fuse_file_info *fi)
 {
   (void)mode;
@@ -2472,16 +2502,16 @@ static int write_allowed(struct fs *fs, struct node *n, cliq_error *err,
   return r;
 }
 
-static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void run_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
   struct fs *fs = fuse_req_userdata(req);
   struct node *n = node_by_ino(fs, ino);
   if (!n) {
-    fuse_reply_err(req, ENOENT);
+    reply_err(req, ENOENT);
     return;
   }
   if (kinds[n->kind].dir) {
-    fuse_reply_err(req, EISDIR);
+    reply_err(req, EISDIR);
     return;
   }
   int acc = fi->flags & O_ACCMODE;
@@ -2493,7 +2523,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   const char *why = NULL;
   struct fh *h = calloc(1, sizeof *h);
   if (!h) {
-    fuse_reply_err(req, ENOMEM);
+    reply_err(req, ENOMEM);
     return;
   }
   pthread_mutex_init(&h->lock, NULL);
@@ -2564,7 +2594,7 @@ fail:
   if (h->reader)
     store_log_close_reader(h->log);
   fh_free(h);
-  fuse_reply_err(req, -r);
+  reply_err(req, -r);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -2573,13 +2603,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
   (void)ino;
   struct fh *h = (struct fh *)(uintptr_t)fi->fh;
   if (!h->can_read) {
-    fuse_reply_err(req, EBADF);
+    reply_err(req, EBADF);
     return;
   }
   if (h->log) {
     char *buf = malloc(size ? size : 1);
     if (!buf) {
-      fuse_reply_err(req, ENOMEM);
+      reply_err(req, ENOMEM);
       return;
     }
     size_t n = store_log_read(h->log, h->form, off, buf, size);
@@ -2598,7 +2628,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
    * while this reply is still being written. */
   char *copy = malloc(n ? n : 1);
   if (!copy) {
-    fuse_reply_err(req, ENOMEM);
+    reply_err(req, ENOMEM);
     return;
   }
   memcpy(copy, h->content + off, n);
@@ -2787,7 +2817,7 @@ out:
   fs_fail(fs, n, -r, &err, why);
 out_quiet:
   pthread_mutex_unlock(&h->lock);
-  fuse_reply_err(req, -r);
+  reply_err(req, -r);
 }
 
 /* Journals what this open wrote (store_* append to the outbox, fsync'd);
@@ -2944,7 +2974,7 @@ static double settle_s(struct fs *fs)
   return max_wait < WRITE_SETTLE_S ? max_wait : WRITE_SETTLE_S;
 }
 
-static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void run_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
   (void)ino;
   struct fs *fs = fuse_req_userdata(req);
@@ -2966,7 +2996,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
   }
   store_ids_clear(&now);
-  fuse_reply_err(req, -r);
+  reply_err(req, -r);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,
@@ -2979,7 +3009,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
   if (h->reader)
     store_log_close_reader(h->log);
   fh_free(h);
-  fuse_reply_err(req, 0);
+  reply_err(req, 0);
 }
 
 /* The journal targets whose queue an fsync of n waits for (0, 1 or 2:
@@ -3032,7 +3062,7 @@ static int wait_delivered(struct fs *fs, fuse_req_t req, const store_ids *ids)
  * waits until everything its file's target has queued (and everything this
  * open journaled) is delivered.  A refusal is the fsync's error, now and at
  * every later fsync of this open. */
-static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+static void run_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
                      struct fuse_file_info *fi)
 {
   (void)ino;
@@ -3061,11 +3091,11 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
   pthread_mutex_unlock(&h->lock);
   store_ids_clear(&now);
   store_ids_clear(&wait);
-  fuse_reply_err(req, -r);
+  reply_err(req, -r);
 }
 
 /* fsync of a directory: everything queued below it is delivered. */
-static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+static void run_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
                         struct fuse_file_info *fi)
 {
   (void)datasync;
@@ -3073,7 +3103,7 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
   struct fs *fs = fuse_req_userdata(req);
   struct node *n = node_by_ino(fs, ino);
   if (!n) {
-    fuse_reply_err(req, ENOENT);
+    reply_err(req, ENOENT);
     return;
   }
   store_ids wait = { 0 };
@@ -3108,7 +3138,7 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
   if (r == 0)
     r = wait_delivered(fs, req, &wait);
   store_ids_clear(&wait);
-  fuse_reply_err(req, -r);
+  reply_err(req, -r);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -3133,6 +3163,194 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
   if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
     conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+}
+
+
+/* ---- Handing requests on ------------------------------------------------------ */
+
+enum call_kind {
+  CALL_LOOKUP, CALL_GETATTR, CALL_SETATTR, CALL_ACCESS, CALL_OPEN,
+  CALL_CREATE, CALL_OPENDIR, CALL_MKDIR, CALL_FLUSH, CALL_FSYNC,
+  CALL_FSYNCDIR,
+};
+
+/* A request's arguments, kept while a waiter runs it (name owned). */
+struct call {
+  enum call_kind kind;
+  fuse_req_t req;
+  fuse_ino_t ino;
+  char *name;
+  mode_t mode;
+  int num;                     /* access mask, setattr's to_set, datasync */
+  struct stat attr;
+  struct fuse_file_info fi;
+  bool has_fi;
+};
+
+static void call_dispatch(struct call *c)
+{
+  struct fuse_file_info *fi = c->has_fi ? &c->fi : NULL;
+  switch (c->kind) {
+  case CALL_LOOKUP: run_lookup(c->req, c->ino, c->name); break;
+  case CALL_GETATTR: run_getattr(c->req, c->ino, fi); break;
+  case CALL_SETATTR: run_setattr(c->req, c->ino, &c->attr, c->num, fi); break;
+  case CALL_ACCESS: run_access(c->req, c->ino, c->num); break;
+  case CALL_OPEN: run_open(c->req, c->ino, fi); break;
+  case CALL_CREATE: run_create(c->req, c->ino, c->name, c->mode, fi); break;
+  case CALL_OPENDIR: run_opendir(c->req, c->ino, fi); break;
+  case CALL_MKDIR: run_mkdir(c->req, c->ino, c->name, c->mode); break;
+  case CALL_FLUSH: run_flush(c->req, c->ino, fi); break;
+  case CALL_FSYNC: run_fsync(c->req, c->ino, c->num, fi); break;
+  case CALL_FSYNCDIR: run_fsyncdir(c->req, c->ino, c->num, fi); break;
+  }
+}
+
+static bool req_cancelled(void *req)
+{
+  return fuse_req_interrupted(req) != 0;
+}
+
+static void call_free(struct call *c)
+{
+  free(c->name);
+  free(c);
+}
+
+/* A waiter runs the request, with patience; its interrupt ends the wait. */
+static void call_run(void *arg)
+{
+  struct call *c = arg;
+  patience_set(PATIENCE_WAIT, req_cancelled, c->req);
+  call_dispatch(c);
+  patience_reset();
+  call_free(c);
+}
+
+static void hand_on(struct call *tmpl)
+{
+  struct fs *fs = fuse_req_userdata(tmpl->req);
+  struct call *c = malloc(sizeof *c);
+  if (c) {
+    *c = *tmpl;
+    c->name = tmpl->name ? strdup(tmpl->name) : NULL;
+    if (tmpl->name && !c->name) {
+      free(c);
+      c = NULL;
+    }
+  }
+  if (!c) {
+    fuse_reply_err(tmpl->req, ENOMEM);
+    return;
+  }
+  if (!fs->waiters || waiters_submit(fs->waiters, call_run, c) < 0)
+    call_run(c);                /* no waiter to be had: this worker waits */
+}
+
+/* Tries the request now, without waiting; hands it on if it would wait. */
+static void try_now(struct call *c)
+{
+  patience_set(PATIENCE_NONE, NULL, NULL);
+  t_handed_on = false;
+  call_dispatch(c);
+  patience_reset();
+  if (t_handed_on) {
+    t_handed_on = false;
+    hand_on(c);
+  }
+}
+
+static void with_fi(struct call *c, struct fuse_file_info *fi)
+{
+  if (fi) {
+    c->fi = *fi;
+    c->has_fi = true;
+  }
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+  struct call c = { .kind = CALL_LOOKUP, .req = req, .ino = parent,
+                    .name = (char *)name };
+  try_now(&c);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+  struct call c = { .kind = CALL_GETATTR, .req = req, .ino = ino };
+  with_fi(&c, fi);
+  try_now(&c);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+                       int to_set, struct fuse_file_info *fi)
+{
+  struct call c = { .kind = CALL_SETATTR, .req = req, .ino = ino,
+                    .attr = *attr, .num = to_set };
+  with_fi(&c, fi);
+  try_now(&c);
+}
+
+static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+  struct call c = { .kind = CALL_ACCESS, .req = req, .ino = ino, .num = mask };
+  try_now(&c);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+  struct call c = { .kind = CALL_OPEN, .req = req, .ino = ino };
+  with_fi(&c, fi);
+  try_now(&c);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+                      mode_t mode, struct fuse_file_info *fi)
+{
+  struct call c = { .kind = CALL_CREATE, .req = req, .ino = parent,
+                    .name = (char *)name, .mode = mode };
+  with_fi(&c, fi);
+  try_now(&c);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+  struct call c = { .kind = CALL_OPENDIR, .req = req, .ino = ino };
+  with_fi(&c, fi);
+  try_now(&c);
+}
+
+/* These wait for Cliq or for a delivery by nature: always a waiter's. */
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+                     mode_t mode)
+{
+  struct call c = { .kind = CALL_MKDIR, .req = req, .ino = parent,
+                    .name = (char *)name, .mode = mode };
+  hand_on(&c);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+  struct call c = { .kind = CALL_FLUSH, .req = req, .ino = ino };
+  with_fi(&c, fi);
+  hand_on(&c);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+                     struct fuse_file_info *fi)
+{
+  struct call c = { .kind = CALL_FSYNC, .req = req, .ino = ino,
+                    .num = datasync };
+  with_fi(&c, fi);
+  hand_on(&c);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+                        struct fuse_file_info *fi)
+{
+  struct call c = { .kind = CALL_FSYNCDIR, .req = req, .ino = ino,
+                    .num = datasync };
+  with_fi(&c, fi);
+  hand_on(&c);
 }
 
 static const struct fuse_lowlevel_ops ops = {
@@ -3496,6 +3714,11 @@ static void startup_error(struct fs *fs, const char *fmt, ...)
     syslog(LOG_ERR, "%s", msg);
 }
 
+/* FUSE workers when -o max_threads is not given, and the most threads that
+ * wait at once (more requests queue for them). */
+#define FUSE_WORKERS 16
+#define WAITER_THREADS 256
+
 int cliqfs_run(struct cliqfs_config *cfg, struct fuse_args *args,
                const struct cliqfs_hooks *hooks)
 {
@@ -3508,6 +3731,12 @@ int cliqfs_run(struct cliqfs_config *cfg, struct fuse_args *args,
   struct fuse_loop_config *loop_cfg = NULL;
   struct startup st = { -1, -1, cfg->verbose, cfg->log_path != NULL };
 
+  /* libfuse fills in its own default (10) when -o max_threads is not given:
+   * whether the user chose one is seen in the arguments. */
+  bool threads_given = false;
+  for (int i = 1; i < args->argc; i++)
+    if (strstr(args->argv[i], "max_threads="))
+      threads_given = true;
   if (fuse_parse_cmdline(args, &opts) != 0)
     return 1;
   if (opts.show_help) {
@@ -3578,8 +3807,9 @@ int cliqfs_run(struct cliqfs_config *cfg, struct fuse_args *args,
     startup_error(fs, "%s", msg);
     goto out;
   }
+  fs->waiters = waiters_new(WAITER_THREADS);
   fs->inval = inval_start(se);
-  if (!fs->inval) {
+  if (!fs->waiters || !fs->inval) {
     startup_error(fs, "cannot start threads");
     goto out;
   }
@@ -3606,11 +3836,13 @@ int cliqfs_run(struct cliqfs_config *cfg, struct fuse_args *args,
       fuse_loop_cfg_set_clone_fd(loop_cfg, (unsigned)opts.clone_fd);
       if (opts.max_idle_threads < 100000)
         fuse_loop_cfg_set_idle_threads(loop_cfg, opts.max_idle_threads);
-      /* UINT_MAX: not given on the command line. */
-      fuse_loop_cfg_set_max_threads(loop_cfg, opts.max_threads > 0 &&
+      /* The workers only answer what can be answered now (what waits is
+       * a waiter's), so a few are enough. */
+      fuse_loop_cfg_set_max_threads(loop_cfg, threads_given &&
+                                                      opts.max_threads > 0 &&
                                                       opts.max_threads < 100000
                                                   ? opts.max_threads
-                                                  : 64);
+                                                  : FUSE_WORKERS);
       loop_rc = fuse_session_loop_mt(se, loop_cfg);
     }
   }
@@ -3634,6 +3866,12 @@ out:
      * then the store stops its workers and closes the journal. */
     if (fs->gov)
       gov_shutdown(fs->gov);
+    /* Requests still waiting get their answer (the waits end), then the
+     * waiters are gone before what they use. */
+    if (fs->store)
+      store_shutdown(fs->store);
+    waiters_free(fs->waiters);
+    fs->waiters = NULL;
     if (fs->store)
       store_free(fs->store);
     fs->store = NULL;
