@@ -616,11 +616,17 @@ int tcache_fetch_younger(tcache *c, const char *key, double max_age_s,
       statefile_fail(err, EINTR, "%s: interrupted", key);
       return -EINTR;
     }
-    int rc = finish(f->rc, f->value, &f->err, value_out, err);
+    /* The fetch this thread waited for was given up by its own caller (an
+     * interrupted request): this one has not been, and asks itself. */
+    bool again = f->rc == -EINTR && !patience_cancelled();
+    int rc = again ? 0 : finish(f->rc, f->value, &f->err, value_out, err);
     if (--f->followers == 0)
       flight_free(f);
     pthread_mutex_unlock(&c->mu);
     json_decref(stale);
+    if (again)
+      return tcache_fetch_younger(c, key, max_age_s, ttl_s, fetch, ctx,
+                                  value_out, err);
     return rc;
   }
 

@@ -1529,9 +1529,10 @@ static char *status_text(struct fs *fs)
       gs.window_s = info->window_s;
     }
     json_object_set_new(apis, cliq_api_name((enum cliq_api)a),
-                        json_pack("{s:i, s:f, s:i, s:f}", "limit", gs.limit,
-                                  "window_s", gs.window_s, "used", gs.used,
-                                  "locked_until", gs.locked_until));
+                        json_pack("{s:i, s:f, s:i, s:f, s:i}", "limit",
+                                  gs.limit, "window_s", gs.window_s, "used",
+                                  gs.used, "locked_until", gs.locked_until,
+                                  "waiting", gs.waiting));
   }
   json_object_set_new(root, "apis", apis);
   tcache_stats ts = { 0 };
@@ -1574,6 +1575,8 @@ static char *status_text(struct fs *fs)
   json_object_set_new(fuse, "flush",
                       json_integer((json_int_t)__atomic_load_n(
                           &fs->flush_count, __ATOMIC_RELAXED)));
+  json_object_set_new(fuse, "waiting",
+                      json_integer((json_int_t)waiters_busy(fs->waiters)));
   json_object_set_new(fuse, "invalidations_sent",
                       json_integer((json_int_t)inval_sent(fs->inval)));
   json_object_set_new(root, "fuse", fuse);
