@@ -2418,10 +2418,51 @@ struct fh {
   int poisoned;
   struct fop *ops;
   size_t n_ops, cap_ops;
+  pid_t opener;               /* the process that opened it to write */
   /* journaled */
   store_ids ids;              /* every entry this open journaled */
   int failed;                 /* a refusal seen at close or fsync: sticky */
 };
+
+/* The process (thread group) a task belongs to: FUSE names the calling
+ * thread.  0 when it is gone or a zombie (its files are closed). */
+static pid_t process_of(pid_t task)
+{
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/status", (int)task);
+  FILE *f = fopen(path, "re");
+  if (!f)
+    return 0;
+  char line[256];
+  pid_t tgid = 0;
+  bool gone = false;
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, "State:", 6) == 0) {
+      const char *c = line + 6;
+      while (*c == ' ' || *c == '\t')
+        c++;
+      gone = *c == 'Z' || *c == 'X';
+    } else if (strncmp(line, "Tgid:", 5) == 0) {
+      tgid = (pid_t)strtol(line + 5, NULL, 10);
+      break;
+    }
+  }
+  fclose(f);
+  return gone ? 0 : tgid;
+}
+
+/* Whether a close by task ends what h's open wrote.  One open is one message
+ * (or one set of changes) however many processes share the descriptor:
+ * children that inherited it (date, tail in `{ ...; } >> messages`) close
+ * their copies first; the opener's close, or the first close after the
+ * opener is gone, is the one that commits. */
+static bool closes_the_open(struct fh *h, pid_t task)
+{
+  if (h->opener <= 0)
+    return true;
+  pid_t closer = process_of(task);
+  return closer == 0 || closer == h->opener || process_of(h->opener) == 0;
+}
 
 static void fh_reset_write(struct fh *h)
 {
@@ -2542,6 +2583,7 @@ static void run_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     if (r < 0)
       goto fail;
     h->append = (fi->flags & O_APPEND) != 0;
+    h->opener = process_of(fuse_req_ctx(req)->pid);
   }
   h->can_read = want_read;
   int64_t size_now = -1;
@@ -2985,7 +3027,11 @@ static void run_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   __atomic_add_fetch(&fs->flush_count, 1, __ATOMIC_RELAXED);
   store_ids now = { 0 };
   pthread_mutex_lock(&h->lock);
-  int r = h->wk == W_NONE ? 0 : commit_pending(fs, h, &now);
+  int r = 0;
+  if (h->wk != W_NONE && closes_the_open(h, fuse_req_ctx(req)->pid))
+    r = commit_pending(fs, h, &now);
+  else if (h->poisoned)
+    r = -h->poisoned;           /* a child's close: nothing sent yet */
   pthread_mutex_unlock(&h->lock);
   if (r == 0 && now.n > 0) {
     /* Journaled: close may return.  It waits a moment for the delivery
@@ -3011,6 +3057,15 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
   handle_del(fs, &h->h);
   if (h->reader)
     store_log_close_reader(h->log);
+  /* Written after the opener's close, by a process that held on to the
+   * descriptor: journaled now (a failure is in .cliqfs/errors). */
+  if (h->wk != W_NONE && !h->poisoned && h->wlen > 0) {
+    store_ids now = { 0 };
+    pthread_mutex_lock(&h->lock);
+    (void)commit_pending(fs, h, &now);
+    pthread_mutex_unlock(&h->lock);
+    store_ids_clear(&now);
+  }
   fh_free(h);
   reply_err(req, 0);
 }
