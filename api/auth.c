@@ -144,7 +144,7 @@ static int token_request(cliq_client *c, enum cliq_priority prio,
     goto out;
   }
   json_error_t jerr;
-  reply = rs.len ? json_loadb(rs.body, rs.len, JSON_ALLOW_NUL, &jerr) : NULL;
+  reply = rs.len ? cliq__json_load(rs.body, rs.len, &jerr) : NULL;
   if (!json_is_object(reply)) {
     r = cliq__fail(err, EIO, "token endpoint: unparsable reply (HTTP %ld)",
                    rs.status);

@@ -168,6 +168,16 @@ static int message_cmp(const void *a, const void *b)
   return strcmp(x->id, y->id);
 }
 
+/* One malformed entry of a list is left out (counted, the first reason
+ * kept), not the whole list: the rest is still worth showing. */
+static void skip_entry(size_t *skipped, char *why, size_t why_len,
+                       const cliq_error *err)
+{
+  if ((*skipped)++ == 0)
+    snprintf(why, why_len, "%s", err && err->message[0] ? err->message
+                                                        : "malformed entry");
+}
+
 /* ---- list parsers (used below; also unit-tested) ------------------------ */
 
 int cliq__parse_channel_page(json_t *reply, cliq_channel_list *out,
@@ -183,9 +193,17 @@ int cliq__parse_channel_page(json_t *reply, cliq_channel_list *out,
   json_array_foreach(arr, i, item) {
     if (grow((void **)&out->items, &cap, out->count, sizeof *out->items) < 0)
       return cliq__fail(err, ENOMEM, "out of memory");
-    int r = cliq_parse_channel(item, &out->items[out->count], err);
-    if (r < 0)
+    cliq_error one = {0};
+    int r = cliq_parse_channel(item, &out->items[out->count], &one);
+    if (r == -EIO) {
+      skip_entry(&out->skipped, out->skipped_why, sizeof out->skipped_why, &one);
+      continue;
+    }
+    if (r < 0) {
+      if (err)
+        *err = one;
       return r;
+    }
     out->count++;
   }
   return 0;
@@ -204,9 +222,17 @@ int cliq__parse_thread_page(json_t *reply, cliq_thread_list *out,
   json_array_foreach(arr, i, item) {
     if (grow((void **)&out->items, &cap, out->count, sizeof *out->items) < 0)
       return cliq__fail(err, ENOMEM, "out of memory");
-    int r = cliq_parse_thread(item, &out->items[out->count], err);
-    if (r < 0)
+    cliq_error one = {0};
+    int r = cliq_parse_thread(item, &out->items[out->count], &one);
+    if (r == -EIO) {
+      skip_entry(&out->skipped, out->skipped_why, sizeof out->skipped_why, &one);
+      continue;
+    }
+    if (r < 0) {
+      if (err)
+        *err = one;
       return r;
+    }
     out->count++;
   }
   return 0;
@@ -227,9 +253,18 @@ int cliq__parse_message_list(json_t *reply, cliq_message_list *out,
       r = cliq__fail(err, ENOMEM, "out of memory");
       goto out;
     }
-    r = cliq_parse_message(item, &out->items[out->count], err);
-    if (r < 0)
+    cliq_error one = {0};
+    r = cliq_parse_message(item, &out->items[out->count], &one);
+    if (r == -EIO) {
+      skip_entry(&out->skipped, out->skipped_why, sizeof out->skipped_why, &one);
+      r = 0;
+      continue;
+    }
+    if (r < 0) {
+      if (err)
+        *err = one;
       goto out;
+    }
     out->count++;
   }
   if (dedupe(out->items, &out->count, sizeof *out->items, message_key,
@@ -262,9 +297,18 @@ int cliq__parse_user_list(json_t *reply, const char *key, cliq_user_list *out,
       r = cliq__fail(err, ENOMEM, "out of memory");
       break;
     }
-    r = cliq_parse_user(item, &out->items[out->count], err);
-    if (r < 0)
+    cliq_error one = {0};
+    r = cliq_parse_user(item, &out->items[out->count], &one);
+    if (r == -EIO) {
+      skip_entry(&out->skipped, out->skipped_why, sizeof out->skipped_why, &one);
+      r = 0;
+      continue;
+    }
+    if (r < 0) {
+      if (err)
+        *err = one;
       break;
+    }
     out->count++;
   }
   if (r < 0)

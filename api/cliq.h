@@ -104,6 +104,8 @@ typedef struct cliq_user {
 typedef struct cliq_user_list {
   cliq_user *items;
   size_t count;
+  size_t skipped;           /* malformed entries left out */
+  char skipped_why[256];    /* why the first of them was */
 } cliq_user_list;
 
 typedef struct cliq_channel {
@@ -120,6 +122,8 @@ typedef struct cliq_channel {
 typedef struct cliq_channel_list {
   cliq_channel *items;
   size_t count;
+  size_t skipped;           /* malformed entries left out */
+  char skipped_why[256];    /* why the first of them was */
 } cliq_channel_list;
 
 typedef enum cliq_thread_state {
@@ -143,6 +147,8 @@ typedef struct cliq_thread {
 typedef struct cliq_thread_list {
   cliq_thread *items;
   size_t count;
+  size_t skipped;           /* malformed entries left out */
+  char skipped_why[256];    /* why the first of them was */
 } cliq_thread_list;
 
 typedef struct cliq_message {
@@ -161,6 +167,8 @@ typedef struct cliq_message {
 typedef struct cliq_message_list {
   cliq_message *items;      /* sorted by time, then id; no duplicate ids */
   size_t count;
+  size_t skipped;           /* malformed entries left out */
+  char skipped_why[256];    /* why the first of them was */
 } cliq_message_list;
 
 void cliq_user_list_clear(cliq_user_list *list);

@@ -531,9 +531,7 @@ int cliq__call(cliq_client *c, enum cliq_api api, enum cliq_priority prio,
    * garbled answer does not prove that a write took effect (cliqfs(1) ERRORS: unparsable
    * reply -> EIO), and the outbox then verifies before it sends again. */
   json_error_t jerr;
-  json_t *parsed = json_loadb(rs.body, rs.len, JSON_ALLOW_NUL, &jerr);
-  if (parsed)
-    cliq__strip_nul(parsed, NULL);
+  json_t *parsed = cliq__json_load(rs.body, rs.len, &jerr);
   if (out)
     *out = parsed;
   else

@@ -135,6 +135,12 @@ char *cliq__posted_message_id(json_t *reply);
  * v in place; key is the member name v is held under (NULL at the top). */
 void cliq__strip_nul(json_t *v, const char *key);
 
+/* Loads an answer's JSON: NUL allowed (and stripped, cliq__strip_nul), a
+ * lone surrogate escape read as U+FFFD, an integer beyond 64 bits as a
+ * string of its digits.  A new reference, or NULL with *jerr (may be NULL)
+ * telling why the text is not JSON. */
+json_t *cliq__json_load(const char *text, size_t len, json_error_t *jerr);
+
 /* Percent-encodes one path segment or query value (RFC 3986 unreserved
  * characters stay).  Returns a new string or NULL on allocation failure. */
 char *cliq__escape(const char *s);

@@ -253,7 +253,7 @@ void cliq_parse_error_body(const char *body, size_t len, cliq_error *err)
   err->message[0] = '\0';
   if (!body || len == 0)
     return;
-  json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
+  json_t *j = cliq__json_load(body, len, NULL);
   if (!json_is_object(j)) {
     json_decref(j);
     return;

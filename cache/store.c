@@ -294,6 +294,8 @@ struct store {
   void (*drafts_changed)(void *ctx, const char *channel_id);
   void (*write_failed)(void *ctx, const outbox_entry *e, const char *path,
                        const cliq_error *err);
+  void (*entries_skipped)(void *ctx, const char *what, size_t count,
+                          const char *why);
   void *cb_ctx;
 
   outbox *ob;               /* NULL: no journal */
@@ -309,6 +311,7 @@ struct store {
   struct smap threads;      /* channel_id -> struct threads_slot */
   struct smap logs;         /* chat_id -> store_log */
   struct smap follow;       /* chat_id -> struct follow_info (refresher) */
+  struct smap skips;        /* what -> reason last reported (entries_skipped) */
   json_t *drafts;           /* channel_id -> {name -> draft object} */
   char *self_id;
   char *self_name;
@@ -357,6 +360,7 @@ store *store_new(const store_options *o, cliq_error *err)
   s->threads_changed = o->threads_changed;
   s->drafts_changed = o->drafts_changed;
   s->write_failed = o->write_failed;
+  s->entries_skipped = o->entries_skipped;
   s->cb_ctx = o->cb_ctx;
   s->drafts = json_object();
   if (!s->drafts) {
@@ -506,6 +510,7 @@ void store_free(store *s)
   smap_free(&s->threads, slot_free);
   smap_free(&s->logs, log_free);
   smap_free(&s->follow, follow_info_free);
+  smap_free(&s->skips, free);
   json_decref(s->drafts);
   free(s->self_id);
   free(s->self_name);
@@ -679,6 +684,33 @@ static char *make_key(const char *kind, const char *id)
 
 /* ---- Channels ------------------------------------------------------------------ */
 
+/* Tells the fs of entries left out of an answer, once per what and reason. */
+static void report_skipped(store *s, const char *what, size_t count,
+                           const char *why)
+{
+  if (count == 0 || !s->entries_skipped)
+    return;
+  pthread_mutex_lock(&s->lock);
+  char *before = smap_get(&s->skips, what);
+  bool fresh = !before || strcmp(before, why) != 0;
+  if (fresh) {
+    char *copy = strdup(why);
+    if (before) {
+      for (size_t b = 0; b < s->skips.n_buckets; b++)
+        for (struct smap_entry *e = s->skips.buckets[b]; e; e = e->next)
+          if (e->value == before) {
+            e->value = copy;
+            free(before);
+          }
+    } else if (copy && smap_put(&s->skips, what, copy) < 0) {
+      free(copy);
+    }
+  }
+  pthread_mutex_unlock(&s->lock);
+  if (fresh)
+    s->entries_skipped(s->cb_ctx, what, count, why);
+}
+
 static int fetch_channels(void *vctx, const char *key, json_t **out,
                           cliq_error *err)
 {
@@ -689,6 +721,7 @@ static int fetch_channels(void *vctx, const char *key, json_t **out,
   int r = cliq_list_channels(ctx->s->client, ctx->prio, &list, err);
   if (r < 0)
     return r;
+  report_skipped(ctx->s, "channel list", list.skipped, list.skipped_why);
   json_t *arr = json_array();
   for (size_t i = 0; arr && i < list.count; i++)
     json_array_append(arr, list.items[i].raw);
@@ -769,6 +802,11 @@ static int fetch_threads(void *vctx, const char *key, json_t **out,
   int r = cliq_list_threads(ctx->s->client, ctx->prio, ctx->arg, &list, err);
   if (r < 0)
     return r;
+  if (list.skipped) {
+    char what[160];
+    snprintf(what, sizeof what, "threads of channel %s", ctx->arg);
+    report_skipped(ctx->s, what, list.skipped, list.skipped_why);
+  }
   json_t *arr = json_array();
   for (size_t i = 0; arr && i < list.count; i++)
     json_array_append(arr, list.items[i].raw);
@@ -1102,6 +1140,13 @@ static int fetch_people(void *vctx, const char *key, json_t **out,
   }
   if (r < 0)
     return r;
+  if (list.skipped) {
+    static const char *const kind[] = { "members", "followers", "non-followers" };
+    char what[160];
+    snprintf(what, sizeof what, "%s of thread %s",
+             kind[ctx->which >= 0 && ctx->which <= 2 ? ctx->which : 0], ctx->arg);
+    report_skipped(ctx->s, what, list.skipped, list.skipped_why);
+  }
   *out = users_to_json(&list);
   cliq_user_list_clear(&list);
   return *out ? 0 : fail(err, ENOMEM, "out of memory");
@@ -1679,6 +1724,16 @@ static void self_probe_drop(store *s, const char *chat_id);
 static void self_spot(store *s, const char *chat_id, const cliq_message *msgs,
                       size_t n);
 
+static void log_report_skipped(store *s, store_log *log,
+                               const cliq_message_list *page)
+{
+  if (!page->skipped)
+    return;
+  char what[160];
+  snprintf(what, sizeof what, "messages of %s", log->chat_id);
+  report_skipped(s, what, page->skipped, page->skipped_why);
+}
+
 static int fetch_log(void *vctx, const char *key, json_t **out,
                      cliq_error *err)
 {
@@ -1710,9 +1765,11 @@ static int fetch_log(void *vctx, const char *key, json_t **out,
                             limit, &page, err);
       if (r < 0)
         goto out;
-      size_t got = page.count, added = 0;
-      int64_t oldest = got ? page.items[0].time_ms : 0;
-      for (size_t i = 0; i < got; i++)
+      log_report_skipped(s, log, &page);
+      /* Entries left out still count for where the pages end. */
+      size_t got = page.count + page.skipped, added = 0;
+      int64_t oldest = page.count ? page.items[0].time_ms : 0;
+      for (size_t i = 0; i < page.count; i++)
         if (page.items[i].time_ms < oldest)
           oldest = page.items[i].time_ms;
       self_spot(s, log->chat_id, page.items, page.count);
@@ -1737,9 +1794,10 @@ static int fetch_log(void *vctx, const char *key, json_t **out,
                             &page, err);
       if (r < 0)
         goto out;
-      size_t got = page.count, added = 0;
+      log_report_skipped(s, log, &page);
+      size_t got = page.count + page.skipped, added = 0;
       int64_t newest = from;
-      for (size_t i = 0; i < got; i++)
+      for (size_t i = 0; i < page.count; i++)
         if (page.items[i].time_ms > newest)
           newest = page.items[i].time_ms;
       self_spot(s, log->chat_id, page.items, page.count);

@@ -82,6 +82,12 @@ typedef struct store_options {
    * to failed/).  path is the file it was written to (may be NULL). */
   void (*write_failed)(void *ctx, const outbox_entry *e, const char *path,
                        const cliq_error *err);
+  /* An answer had malformed entries, left out of what is shown (once per
+   * what and reason, not at every refresh).  what names the listing or log
+   * ("channel list", "threads of channel O1", "messages of CT_1"), why the
+   * first entry's fault.  May be NULL. */
+  void (*entries_skipped)(void *ctx, const char *what, size_t count,
+                          const char *why);
   void *cb_ctx;
 } store_options;
 

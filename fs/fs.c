@@ -1491,6 +1491,19 @@ static void on_drafts_changed(void *ctx, const char *channel_id)
   on_threads_changed(ctx, channel_id);
 }
 
+/* An answer had malformed entries: the rest is shown, and one errors line
+ * says what was left out (also from an attempt that is handed on: the
+ * store reports each reason once). */
+static void on_entries_skipped(void *ctx, const char *what, size_t count,
+                               const char *why)
+{
+  struct fs *fs = ctx;
+  enum patience was = patience_swap(PATIENCE_WAIT);
+  fs_fail_path(fs, what, EIO, NULL, "%zu malformed %s left out: %s", count,
+               count == 1 ? "entry" : "entries", why);
+  patience_swap(was);
+}
+
 /* Cliq refused a journaled write for good: one errors line, saying where
  * the entry is kept. */
 static void on_write_failed(void *ctx, const outbox_entry *e, const char *path,
@@ -3584,6 +3597,7 @@ static int fs_connect(struct fs *fs, char *msg, size_t msglen)
     .threads_changed = on_threads_changed,
     .drafts_changed = on_drafts_changed,
     .write_failed = on_write_failed,
+    .entries_skipped = on_entries_skipped,
     .cb_ctx = fs,
   };
   fs->store = store_new(&so, &err);

@@ -169,7 +169,7 @@ static void test_start_serves_and_stop_cleans(void **state)
   memset(&cerr, 0, sizeof cerr);
   cliq_client *client = cliq_client_new(&ccfg, NULL, &cerr);
   assert_non_null(client);
-  cliq_channel_list channels = { NULL, 0 };
+  cliq_channel_list channels = { 0 };
   assert_int_equal(cliq_list_channels(client, CLIQ_PRIO_READ, &channels,
                                       &cerr), 0);
   assert_true(channels.count >= 2);

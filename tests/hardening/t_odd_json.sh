@@ -22,7 +22,9 @@ jq -n --arg ch "$CH" '
                  msg("1790000000000_2"; 1790000000000; "100"; "p2"),
                  msg("1790000000000_3"; 1790000000000; "100"; "p3"),
                  msg("1790000000000_4"; 1790000000000; "100"; "p4"),
-                 msg("1790000000000_5"; 1790000000000; "100"; "p5")],
+                 msg("1790000000000_5"; 1790000000000; "100"; "p5"),
+                 msg("1790000000000_6"; 1790000000000; "100"; "p6"),
+                 msg("1790000000000_7"; 1790000000000; "100"; "p7")],
       threads: [
         thread("1000000000000000001"; "nul@NUL@byte";
                [msg("1790000100000_1"; 1790000100000; "101"; "before"),
@@ -36,11 +38,28 @@ jq -n --arg ch "$CH" '
                [msg("1790000100005_4"; 1790000100005; "101";
                     "clear\u001b[2J\u001b]0;owned\u0007 clip\u001b]52;c;cm0gLXJmIH4=\u0007 x\rFAKE csi\u009b31m end")]),
         thread("1000000000000000005"; "T\u001b[31mred";
-               [msg("1790000100006_5"; 1790000100006; "101"; "red title")])]}]}' >"$org"
+               [msg("1790000100006_5"; 1790000100006; "101"; "red title")]),
+        thread("1000000000000000006"; "bad@SUR@name";
+               [msg("1790000100007_6"; 1790000100007; "101"; "surrogate title")]),
+        thread("1000000000000000007"; "Times";
+               [msg("1790000100008_7"; 1790000100008; "101"; "t-before"),
+                msg("1790000100009_7"; 1790000100009; "101"; "t-huge"),
+                msg("1790000100010_7"; 1790000100010; "101"; "t-after")])]},
+     {channel_id: "O300", chat_id: "CT_300_400", unique_name: "broken", name: "#Broken", members: ["100"],
+      messages: [], threads: []},
+     {channel_id: "O500", chat_id: "CT_500_600", unique_name: "fine", name: "#Fine", members: ["100"],
+      messages: [], threads: []}]}' >"$org"
 
 emu_start --org "$org" --time-scale 20 || fail "emulator did not start"
 # The organization file holds a marker; the emulator sends \u0000 for it.
 emu_ctl POST /_emulator/rewrites '{"from":"@NUL@","to":"\\u0000"}' >/dev/null ||
+  fail "rewrites"
+# Malformed entries: a channel without chat_id, a lone surrogate in a title,
+# a message time of 2^63.
+emu_ctl POST /_emulator/rewrites '{"from":"\"chat_id\":\"CT_300_400\"","to":"\"chatid\":\"CT_300_400\""}' >/dev/null ||
+  fail "rewrites"
+emu_ctl POST /_emulator/rewrites '{"from":"@SUR@","to":"\\ud800"}' >/dev/null || fail "rewrites"
+emu_ctl POST /_emulator/rewrites '{"from":"\"time\":1790000100009","to":"\"time\":9223372036854775808"}' >/dev/null ||
   fail "rewrites"
 raw=$(curl -s -H "Authorization: Zoho-oauthtoken $EMU_TOKEN" "$EMU_URL/api/v2/channels/O100/threads")
 grep -qF 'nul\u0000byte' <<<"$raw" || fail "the emulator does not send \\u0000: $raw"
@@ -68,3 +87,23 @@ ok "ESC, OSC 0/52, BEL, CR and C1 CSI escaped in messages (^[, ^G, ^M, M-^[); js
 title=$(cat "T[31mred/title") || fail "cat title of a title with ESC"
 assert_eq "$title" 'T^[[31mred' "title file of a title with ESC"
 ok "a title with ESC: the folder drops it, the title file shows ^["
+
+# ---- Malformed entries are left out, the rest is served ----------------------------
+roots=$(ls "$MNT")
+grep -qx team <<<"$roots" && grep -qx fine <<<"$roots" || fail "channels beside a malformed one: [$roots]"
+grep -qx broken <<<"$roots" && fail "a channel without chat_id is listed: [$roots]"
+grep -q $'channel list\tEIO\t-\t1 malformed entry left out' "$MNT/.cliqfs/errors" ||
+  fail "no errors line for the channel left out: $(cat "$MNT/.cliqfs/errors")"
+ok "a channel without chat_id is left out with an errors line; the others are listed"
+
+names=$(ls "$MNT/team")
+grep -qx $'bad\xef\xbf\xbdname' <<<"$names" || fail "a title with a lone surrogate: [$names]"
+grep -qx Times <<<"$names" || fail "threads after the surrogate: [$names]"
+ok "a title with a lone surrogate shows U+FFFD; the listing is whole"
+
+out=$(cat "$MNT/team/Times/messages") || fail "cat a log with a time of 2^63"
+grep -q 't-before' <<<"$out" && grep -q 't-after' <<<"$out" || fail "log with a bad time: [$out]"
+grep -q 't-huge' <<<"$out" && fail "the message with a time of 2^63 is shown: [$out]"
+grep -q $'messages of CT_100_200-T-1000000000000000007\tEIO\t-\t1 malformed entry left out' \
+  "$MNT/.cliqfs/errors" || fail "no errors line for the message left out: $(cat "$MNT/.cliqfs/errors")"
+ok "a message with time 2^63 is left out with an errors line; the others are served"
