@@ -1386,8 +1386,22 @@ static int log_batch_add(struct log_batch *b, const cliq_message *m)
   };
   int r = buf_append(&b->ids, &b->ids_len, &b->ids_cap, m->id,
                      strlen(m->id) + 1);
-  if (r == 0 && json_dump_callback(m->raw, dump_to_batch, b, JSON_COMPACT) < 0)
+  /* messages.jsonl gives every time the same way, whatever Cliq sent (a
+   * number, a numeric string, ISO 8601): "time" in epoch milliseconds and
+   * "time_iso" in UTC.  The rest is Cliq's object as it came. */
+  json_t *line = json_is_object(m->raw) ? json_copy(m->raw) : json_object();
+  char iso[48];
+  store_format_time(m->time_ms - m->time_ms % 1000, iso, sizeof iso);
+  size_t il = strlen(iso);
+  if (il > 0 && iso[il - 1] == 'Z')
+    snprintf(iso + il - 1, sizeof iso - il + 1, ".%03dZ",
+             (int)(m->time_ms % 1000));
+  if (!line || json_object_set_new(line, "time", json_integer(m->time_ms)) < 0 ||
+      json_object_set_new(line, "time_iso", json_string(iso)) < 0)
     r = -ENOMEM;
+  if (r == 0 && json_dump_callback(line, dump_to_batch, b, JSON_COMPACT) < 0)
+    r = -ENOMEM;
+  json_decref(line);
   if (r == 0)
     r = buf_append_str(&b->jsonl, &b->jsonl_len, &b->jsonl_cap, "\n");
   if (r == 0)

@@ -59,6 +59,11 @@ emu_ctl POST /_emulator/rewrites '{"from":"@NUL@","to":"\\u0000"}' >/dev/null ||
 emu_ctl POST /_emulator/rewrites '{"from":"\"chat_id\":\"CT_300_400\"","to":"\"chatid\":\"CT_300_400\""}' >/dev/null ||
   fail "rewrites"
 emu_ctl POST /_emulator/rewrites '{"from":"@SUR@","to":"\\ud800"}' >/dev/null || fail "rewrites"
+# Times as Cliq may send them: a numeric string, ISO 8601.
+emu_ctl POST /_emulator/rewrites '{"from":"\"time\":1790000100010","to":"\"time\":\"1790000100010\""}' >/dev/null ||
+  fail "rewrites"
+emu_ctl POST /_emulator/rewrites '{"from":"\"time\":1790000100008","to":"\"time\":\"2026-09-21T14:15:00.008Z\""}' >/dev/null ||
+  fail "rewrites"
 emu_ctl POST /_emulator/rewrites '{"from":"\"time\":1790000100009","to":"\"time\":9223372036854775808"}' >/dev/null ||
   fail "rewrites"
 raw=$(curl -s -H "Authorization: Zoho-oauthtoken $EMU_TOKEN" "$EMU_URL/api/v2/channels/O100/threads")
@@ -107,3 +112,12 @@ grep -q 't-huge' <<<"$out" && fail "the message with a time of 2^63 is shown: [$
 grep -q $'messages of CT_100_200-T-1000000000000000007\tEIO\t-\t1 malformed entry left out' \
   "$MNT/.cliqfs/errors" || fail "no errors line for the message left out: $(cat "$MNT/.cliqfs/errors")"
 ok "a message with time 2^63 is left out with an errors line; the others are served"
+
+# ---- messages.jsonl: every time in epoch milliseconds, and in ISO ------------------
+# The emulator sends times as numbers and as numeric strings; the demo too.
+jq -e -s 'length > 0 and all(.[]; (.time | type) == "number" and
+            (.time_iso | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$")) and
+            ((.time / 1000 | floor | todate) == (.time_iso | sub("\\.[0-9]{3}Z$"; "Z"))))' \
+  "$MNT/team/Times/messages.jsonl" "$MNT/team/nulbyte/messages.jsonl" >/dev/null ||
+  fail "messages.jsonl times: $(jq -c '{time, time_iso}' "$MNT/team/Times/messages.jsonl" "$MNT/team/nulbyte/messages.jsonl" 2>&1)"
+ok "messages.jsonl: time is epoch ms (jq '.time/1000' works on every line), time_iso the same instant"
