@@ -80,3 +80,13 @@ assert_eq "$(thread_jq general "Q1 planning" '.state')" "closed" "state after a 
 { echo reopen; } >"$T/state" || fail "reopen"
 assert_eq "$(emu_count threads.update)" "$((c0 + 2))" "threads.update requests"
 ok "state written by a child process: one change per open"
+
+# ---- our own reply shows at once ---------------------------------------------------
+echo "shown at once" >>"$M" || fail "post"
+last=$(tail -n 1 "$M")
+case "$last" in
+  *": shown at once") ;;
+  *) fail "our reply is not the last line of messages right after close: [$last]" ;;
+esac
+grep -c '"shown at once"' "$T/messages.jsonl" | grep -qx 1 || fail "our reply not once in messages.jsonl"
+ok "our own reply is in messages and messages.jsonl as soon as close returns"
