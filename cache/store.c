@@ -1922,7 +1922,10 @@ int store_log_get(store *s, const char *chat_id, enum store_mode mode,
   enum patience was = patience_swap(known ? PATIENCE_NONE : patience_none()
                                                 ? PATIENCE_NONE
                                                 : PATIENCE_WAIT);
-  int r = log_refresh(s, log, CLIQ_PRIO_READ, probe ? 0 : -1, err);
+  /* Nothing known after the disk copy was tried: the log is fetched even if
+   * a record has appeared meanwhile (another mount sharing the cache wrote
+   * it after we looked; taken as fresh, it would leave this log empty). */
+  int r = log_refresh(s, log, CLIQ_PRIO_READ, probe || !known ? 0 : -1, err);
   patience_swap(was);
   if (probe && r == 0 && !(err && err->err))
     self_probe_drop(s, chat_id);
