@@ -85,6 +85,7 @@ struct delivery {
   bool api_busy[CLIQ_API_COUNT];
   delivery_stats stats;
   unsigned rng;
+  bool stall_told;              /* hooks.stalled called since the last delivery */
 
   /* The delivery record (under mu; written under persist_mu). */
   struct record *recs;
@@ -974,11 +975,26 @@ static void count(delivery *d, uint64_t *field)
   pthread_mutex_unlock(&d->mu);
 }
 
+/* Errors of our own disk, not of Cliq. */
+static bool is_local_storage_error(const cliq_error *err)
+{
+  return !err->http_status && !err->curl_code &&
+         (err->err == ENOSPC || err->err == EDQUOT || err->err == EROFS);
+}
+
 static enum outcome retry_later(delivery *d, const outbox_entry *e,
                                 bool uncertain, const cliq_error *err)
 {
   outbox_note_failure(d->ob, e->id, uncertain, err->message);
   count(d, &d->stats.retries);
+  if (is_local_storage_error(err)) {
+    pthread_mutex_lock(&d->mu);
+    bool tell = !d->stall_told;
+    d->stall_told = true;
+    pthread_mutex_unlock(&d->mu);
+    if (tell && d->hooks.stalled)
+      d->hooks.stalled(d->hooks.ctx, e, err);
+  }
   return O_RETRY;
 }
 
@@ -1091,6 +1107,12 @@ static enum outcome finish(delivery *d, const outbox_entry *e, struct op *op,
     pthread_mutex_unlock(&d->mu);
     if (r == 0)
       r = record_persist(d);
+    /* A post's record only spares a check after a crash: once its journal
+     * entry is gone (removing a file needs no space) it cannot be sent
+     * twice, so a full state folder does not hold it.  A draft's step must
+     * be recorded: its thread is known from there. */
+    if (r < 0 && r != -ENOMEM && !op->draft_main && !tid)
+      r = 0;
     if (r < 0) {
       statefile_fail(&err, -r, "delivered, but the delivery record could not be "
                         "written: %s", strerror(-r));
@@ -1138,6 +1160,9 @@ static enum outcome finish(delivery *d, const outbox_entry *e, struct op *op,
     return retry_later(d, e, true, &err);
   }
   count(d, &d->stats.delivered);
+  pthread_mutex_lock(&d->mu);
+  d->stall_told = false;
+  pthread_mutex_unlock(&d->mu);
   if (mid && is_post_kind(e->kind))
     learn_self_from_post(d,
                          e->kind == OUTBOX_REPLY          ? e->target

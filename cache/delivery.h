@@ -128,6 +128,11 @@ typedef struct delivery_hooks {
   /* Refused for good (err->err is the errno, err->message the reason); the
    * entry moves to failed/ right after.  May be NULL. */
   void (*failed)(void *ctx, const outbox_entry *e, const cliq_error *err);
+  /* The state folder cannot be written (full, read-only): e waits in the
+   * journal and is tried again; nothing is lost or sent twice.  Called once
+   * when deliveries start waiting for that reason, again only after one
+   * went through.  May be NULL. */
+  void (*stalled)(void *ctx, const outbox_entry *e, const cliq_error *err);
   void *ctx;
 } delivery_hooks;
 

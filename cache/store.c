@@ -296,6 +296,7 @@ struct store {
                        const cliq_error *err);
   void (*entries_skipped)(void *ctx, const char *what, size_t count,
                           const char *why);
+  void (*delivery_stalled)(void *ctx, const cliq_error *err);
   void *cb_ctx;
 
   outbox *ob;               /* NULL: no journal */
@@ -341,6 +342,13 @@ static void on_delivered(void *ctx, const outbox_entry *e,
 static void on_thread_created(void *ctx, const outbox_entry *e,
                               const char *thread_chat_id);
 static void on_failed(void *ctx, const outbox_entry *e, const cliq_error *err);
+static void on_stalled(void *ctx, const outbox_entry *e, const cliq_error *err)
+{
+  (void)e;
+  store *s = ctx;
+  if (s->delivery_stalled)
+    s->delivery_stalled(s->cb_ctx, err);
+}
 
 store *store_new(const store_options *o, cliq_error *err)
 {
@@ -361,6 +369,7 @@ store *store_new(const store_options *o, cliq_error *err)
   s->drafts_changed = o->drafts_changed;
   s->write_failed = o->write_failed;
   s->entries_skipped = o->entries_skipped;
+  s->delivery_stalled = o->delivery_stalled;
   s->cb_ctx = o->cb_ctx;
   s->drafts = json_object();
   if (!s->drafts) {
@@ -380,6 +389,7 @@ store *store_new(const store_options *o, cliq_error *err)
         .delivered = on_delivered,
         .thread_created = on_thread_created,
         .failed = on_failed,
+        .stalled = on_stalled,
         .ctx = s,
       };
       /* An outcome lost with a request is checked once that request cannot

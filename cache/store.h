@@ -88,6 +88,9 @@ typedef struct store_options {
    * first entry's fault.  May be NULL. */
   void (*entries_skipped)(void *ctx, const char *what, size_t count,
                           const char *why);
+  /* Deliveries wait because the state folder cannot be written (full,
+   * read-only); told once until one goes through.  May be NULL. */
+  void (*delivery_stalled)(void *ctx, const cliq_error *err);
   void *cb_ctx;
 } store_options;
 

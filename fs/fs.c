@@ -1504,6 +1504,20 @@ static void on_entries_skipped(void *ctx, const char *what, size_t count,
   patience_swap(was);
 }
 
+/* Deliveries wait for the state folder (full, read-only): one errors line
+ * until one goes through again. */
+static void on_delivery_stalled(void *ctx, const cliq_error *err)
+{
+  struct fs *fs = ctx;
+  enum patience was = patience_swap(PATIENCE_WAIT);
+  fs_fail_path(fs, ".cliqfs/outbox", err && err->err ? err->err : EIO, NULL,
+               "deliveries wait: the state folder %s cannot be written (%s); "
+               "nothing is lost, they go out once there is room",
+               fs->cfg->state_dir ? fs->cfg->state_dir : "?",
+               err && err->message[0] ? err->message : "?");
+  patience_swap(was);
+}
+
 /* Cliq refused a journaled write for good: one errors line, saying where
  * the entry is kept. */
 static void on_write_failed(void *ctx, const outbox_entry *e, const char *path,
@@ -3598,6 +3612,7 @@ static int fs_connect(struct fs *fs, char *msg, size_t msglen)
     .drafts_changed = on_drafts_changed,
     .write_failed = on_write_failed,
     .entries_skipped = on_entries_skipped,
+    .delivery_stalled = on_delivery_stalled,
     .cb_ctx = fs,
   };
   fs->store = store_new(&so, &err);
