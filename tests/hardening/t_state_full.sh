@@ -34,6 +34,12 @@ stall_line() { grep -q $'\t.cliqfs/outbox\tENOSPC\t.*deliveries wait: the state 
 wait_until 60 stall_line || fail "no errors line while the state folder is full: $(cat "$MNT/.cliqfs/errors")"
 ok "a full state folder is an errors line: $(grep ENOSPC "$MNT/.cliqfs/errors" | head -n 1 | cut -f 5)"
 
+d_full=$(depth)
+out=$(echo "no room" | "$FSOP" write "$MNT/$T/messages" -a)
+assert_eq "$out" "ENOSPC@close" "a new message while the state folder is full"
+assert_eq "$(depth)" "$d_full" "outbox depth after a message that could not be journaled"
+ok "a new message that cannot be journaled fails at close with ENOSPC (and is not journaled)"
+
 # Room again: everything goes out, once each, in order.
 rm -f "$STATEFS/fill"
 emptied() { [ "$(depth)" = 0 ]; }
