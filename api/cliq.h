@@ -92,6 +92,9 @@ void cliq_client_free(cliq_client *client);
 /* Auth state for .cliqfs/status: "static", "valid", "refreshing", "failed",
  * "none" (no token fetched yet, or no credentials).  Static storage. */
 const char *cliq_client_auth_state(cliq_client *client);
+/* The server's clock minus ours in seconds (±1 s), from the Date header of
+ * the latest answer; false while no answer had one. */
+bool cliq_client_clock_offset(cliq_client *client, double *offset_s);
 
 /* ---- Results ---------------------------------------------------------- */
 

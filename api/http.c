@@ -198,6 +198,7 @@ cliq_client *cliq_client_new(const cliq_client_config *cfg,
   for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
     pthread_mutex_init(&c->share_locks[i], NULL);
   pthread_mutex_init(&c->pool_lock, NULL);
+  pthread_mutex_init(&c->clock_lock, NULL);
   c->pool = calloc(POOL_CAP, sizeof *c->pool);
   c->pool_cap = POOL_CAP;
   oom |= !c->pool;
@@ -245,6 +246,7 @@ void cliq_client_free(cliq_client *c)
   if (c->share)
     curl_share_cleanup(c->share);
   pthread_mutex_destroy(&c->pool_lock);
+  pthread_mutex_destroy(&c->clock_lock);
   for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
     pthread_mutex_destroy(&c->share_locks[i]);
   free(c->api_url);
@@ -316,6 +318,39 @@ static size_t sink_write(char *data, size_t size, size_t nmemb, void *userp)
 }
 
 /* Performs one HTTP exchange.  Returns the CURLcode; fills rs. */
+/* The server's clock against ours, from an answer's Date header (whole
+ * seconds): checks for a message whose outcome was lost look for it at the
+ * server's time of sending, whatever our clock says. */
+static void learn_server_clock(cliq_client *c, CURL *h)
+{
+  struct curl_header *date = NULL;
+  if (curl_easy_header(h, "Date", 0, CURLH_HEADER, -1, &date) != CURLHE_OK ||
+      !date || !date->value)
+    return;
+  time_t server = curl_getdate(date->value, NULL);
+  if (server <= 0)
+    return;
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  /* The header was written somewhere in the last moments, within its second. */
+  double offset = ((double)server + 0.5) -
+                  ((double)now.tv_sec + (double)now.tv_nsec / 1e9);
+  pthread_mutex_lock(&c->clock_lock);
+  c->clock_offset_s = offset;
+  c->clock_known = true;
+  pthread_mutex_unlock(&c->clock_lock);
+}
+
+bool cliq_client_clock_offset(cliq_client *c, double *offset_s)
+{
+  pthread_mutex_lock(&c->clock_lock);
+  bool known = c->clock_known;
+  if (known && offset_s)
+    *offset_s = c->clock_offset_s;
+  pthread_mutex_unlock(&c->clock_lock);
+  return known;
+}
+
 static CURLcode transfer(cliq_client *c, const struct cliq__request *rq,
                          struct cliq__response *rs, struct sink *sink,
                          char *errbuf)
@@ -391,6 +426,8 @@ static CURLcode transfer(cliq_client *c, const struct cliq__request *rq,
   long status = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
   rs->status = status;
+  if (status > 0)
+    learn_server_clock(c, h);
   if (cc == CURLE_FILESIZE_EXCEEDED)
     sink->oversize = true;
 

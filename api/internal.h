@@ -63,6 +63,10 @@ struct cliq_client {
   size_t pool_count, pool_cap;
 
   struct cliq_auth auth;
+
+  pthread_mutex_t clock_lock;
+  bool clock_known;           /* an answer had a Date header */
+  double clock_offset_s;      /* the server's clock minus ours */
 };
 
 struct cliq__request {

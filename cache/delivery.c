@@ -839,7 +839,18 @@ static int check_message(delivery *d, const outbox_entry *e, struct op *op,
   if (!self && others.self)
     self = strdup(others.self); /* same account, same user */
 
-  int64_t from = (int64_t)(e->created * 1000.0) - CHECK_SLACK_MS;
+  /* Where to look, on the server's clock: it stamped the message, and it may
+   * be minutes off ours.  Its offset comes with every answer; a process that
+   * has had none yet (just restarted) asks for one first. */
+  double offset = 0;
+  if (!cliq_client_clock_offset(d->client, &offset)) {
+    cliq_message_list probe;
+    if (cliq_get_messages(d->client, CLIQ_PRIO_WRITE, chat, 0, 0, 1, &probe,
+                          err) == 0)
+      cliq_message_list_clear(&probe);
+    (void)cliq_client_clock_offset(d->client, &offset);
+  }
+  int64_t from = (int64_t)((e->created + offset) * 1000.0) - CHECK_SLACK_MS;
   if (last_ms > from)
     from = last_ms;
   if (from < 1)

@@ -154,7 +154,8 @@ void emu_uset_del(struct emu_uset *s, int u);
 void emu_normalize_id(const char *in, char *out, size_t outlen);
 /* Unicode code points in a valid UTF-8 string. */
 size_t emu_utf8_chars(const char *s);
-int64_t emu_now_ms(void);      /* wall clock, epoch ms */
+int64_t emu_now_ms(void);      /* the server's wall clock, epoch ms */
+void emu_set_clock_offset_ms(int64_t ms);  /* server clock = machine's + ms */
 int64_t emu_mono_ms(void);     /* monotonic */
 uint64_t emu_splitmix(uint64_t *state);
 void emu_iso8601(int64_t ms, char *buf, size_t len);

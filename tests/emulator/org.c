@@ -50,11 +50,21 @@ static uint64_t mix64(uint64_t x)
   return emu_splitmix(&x);
 }
 
+/* The server's clock may be set off the machine's (a server minutes behind
+ * or ahead of its clients). */
+static int64_t clock_offset_ms;
+
+void emu_set_clock_offset_ms(int64_t ms)
+{
+  __atomic_store_n(&clock_offset_ms, ms, __ATOMIC_RELAXED);
+}
+
 int64_t emu_now_ms(void)
 {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
+         __atomic_load_n(&clock_offset_ms, __ATOMIC_RELAXED);
 }
 
 int64_t emu_mono_ms(void)

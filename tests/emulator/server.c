@@ -1377,6 +1377,13 @@ static void ctl_config(struct call *c)
     }
     s->cfg.token_lifetime_s = json_number_value(v);
   }
+  if ((v = json_object_get(c->body, "clock_offset_s"))) {
+    if (!json_is_number(v) || fabs(json_number_value(v)) > 86400 * 365) {
+      ctl_error(c, 400, "clock_offset_s must be a number of seconds");
+      return;
+    }
+    emu_set_clock_offset_ms((int64_t)llround(json_number_value(v) * 1000));
+  }
   if ((v = json_object_get(c->body, "chatter"))) {
     if (!json_is_number(v) || json_number_value(v) < 0) {
       ctl_error(c, 400, "chatter must be >= 0");
@@ -1493,6 +1500,13 @@ static enum MHD_Result send_answer(struct MHD_Connection *conn, int status,
   if (body)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             "application/json;charset=UTF-8");
+  /* The server's own clock (clock_offset_s), as an HTTP server tells it. */
+  char date[64];
+  time_t now = (time_t)(emu_now_ms() / 1000);
+  struct tm tm;
+  if (gmtime_r(&now, &tm) &&
+      strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm) > 0)
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_DATE, date);
   enum MHD_Result r = MHD_queue_response(conn, (unsigned int)status, resp);
   MHD_destroy_response(resp);
   return r;
