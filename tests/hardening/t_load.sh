@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Load (issue 7): 16 concurrent readers (cat, ls -l, stat, grep, grep -r,
-# jq on .cliqfs/status) and 4 writers (appends to four threads the readers
-# also read) for 2 simulated minutes (time_scale 10: 12 s).  No command may
-# fail, everything must finish within a deadline (no deadlock), a messages
-# file never shrinks while it is read, and every appended line arrives
-# exactly once at the emulator and shows in its thread's messages.  The
-# emulator must never have to refuse a request (the budget holds under load).
+# Load: 16 concurrent readers (cat, ls -l, stat, grep, grep -r, jq on
+# .cliqfs/status) and 4 writers (appends to four threads the readers also
+# read) for 2 simulated minutes (time_scale 10: 12 s), while 4 cold readers
+# read 12 threads of a channel never listed (each read waits for budget the
+# others spend) and a probe times stat and a cached cat every 0.2 s.  No
+# command may fail, everything must finish within a deadline (no deadlock),
+# a messages file never shrinks while it is read, and every appended line
+# arrives exactly once at the emulator and shows in its thread's messages.
+# The emulator must never have to refuse a request (the budget holds under
+# load).  The summary gives the cold reads' and the probe's longest times.
 . "$MOUNT_LIB"
 set -o pipefail
 : "${FSOP:?}"
@@ -18,7 +21,7 @@ WRITERS=4
 CMD_TIMEOUT=30                  # one command; longer is a hang
 FINISH_DEADLINE=$((LOAD_S + 2 * CMD_TIMEOUT))
 
-emu_start --synthetic 3x6x20 --time-scale "$TS" || fail "emulator did not start"
+emu_start --synthetic 3x12x20 --time-scale "$TS" || fail "emulator did not start"
 mt_mount "time_scale=$TS"
 cd "$MNT"
 CHS=(synthetic-001 synthetic-002)
@@ -29,6 +32,11 @@ for t in "${T1[@]}"; do FILES+=("${CHS[0]}/$t"); done
 for t in "${T2[@]}"; do FILES+=("${CHS[1]}/$t"); done
 [ "${#FILES[@]}" = 8 ] || fail "expected 8 open threads, got ${#FILES[@]}"
 WT=("${FILES[0]}" "${FILES[2]}" "${FILES[4]}" "${FILES[6]}")
+# Cold: a channel nobody lists or reads before the load starts.
+COLD_CH=synthetic-003
+mapfile -t COLD < <(emu_state ".channels[2].threads[].title" | head -n 12)
+[ "${#COLD[@]}" = 12 ] || fail "expected 12 threads in $COLD_CH, got ${#COLD[@]}"
+COLD_READERS=4
 
 # Warm what the readers read, so that a read can always be served (stale if
 # need be) and never has to wait for a budget that the writers spend.
@@ -97,8 +105,41 @@ writer() {
   done
 }
 
+now_s() { date +%s.%N; }
+
+# cold reader N: reads its share of the cold threads once each; one line per
+# read in $LOGS/cold.N: seconds taken, exit status, thread.
+cold_reader() {
+  local n=$1 i t0 rc
+  for ((i = n; i < ${#COLD[@]}; i += COLD_READERS)); do
+    t0=$(now_s)
+    timeout -k 2 $CMD_TIMEOUT cat "$COLD_CH/${COLD[i]}/messages" >/dev/null 2>>"$LOGS/cold.$n.err"
+    rc=$?
+    printf '%s\t%s\t%s\n' "$(awk -v a="$t0" -v b="$(now_s)" 'BEGIN { printf "%.3f", b - a }')" \
+      "$rc" "${COLD[i]}" >>"$LOGS/cold.$n"
+  done
+}
+
+# probe: stat and a cached cat, timed, every 0.2 s until END_AT.
+probe() {
+  local t0
+  while [ "$(date +%s)" -lt "$END_AT" ]; do
+    t0=$(now_s)
+    stat "${FILES[1]}/messages" >/dev/null && cat "${FILES[1]}/messages" >/dev/null ||
+      echo "probe failed" >>"$LOGS/probe.err"
+    awk -v a="$t0" -v b="$(now_s)" 'BEGIN { printf "%.3f\n", b - a }' >>"$LOGS/probe"
+    sleep 0.2
+  done
+}
+
 RUN_ID=$RANDOM$RANDOM
 PIDS=()
+for n in $(seq 0 $((COLD_READERS - 1))); do
+  cold_reader "$n" &
+  PIDS+=($!)
+done
+probe &
+PIDS+=($!)
 for n in $(seq 0 $((READERS - 1))); do
   reader "$n" &
   PIDS+=($!)
@@ -128,6 +169,12 @@ READS=$(cat "$LOGS"/reader.*.count | awk '{ s += $1 } END { print s + 0 }')
 READ_ERRORS=$(cat "$LOGS"/reader.*.err 2>/dev/null | wc -l)
 WRITES=$(cat "$LOGS"/writer.* | wc -l)
 WRITE_ERRORS=$(awk -F'\t' '$2 != "OK"' "$LOGS"/writer.* | wc -l)
+COLD_READS=$(cat "$LOGS"/cold.[0-9]* | wc -l)
+COLD_ERRORS=$(awk -F'\t' '$2 != 0' "$LOGS"/cold.[0-9]* | wc -l)
+COLD_MAX=$(cut -f 1 "$LOGS"/cold.[0-9]* | sort -g | tail -n 1)
+PROBES=$(wc -l <"$LOGS/probe")
+PROBE_MAX=$(sort -g "$LOGS/probe" | tail -n 1)
+PROBE_ERRORS=$(cat "$LOGS/probe.err" 2>/dev/null | wc -l)
 
 # Deliveries finish: fsync each written thread, then the outbox is empty.
 # The deadline follows the write budget (messages.post: 19 a scaled minute):
@@ -177,7 +224,9 @@ THROTTLED=$(emu_ctl GET /_emulator/counters | jq .throttled)
 echo "SUMMARY hardening-load: $READERS readers and $WRITERS writers for $SIM_SECONDS simulated s" \
   "($LOAD_S s at time_scale $TS, all done after $ELAPSED s): $READS reads, $READ_ERRORS errors;" \
   "$WRITES appends, $WRITE_ERRORS errors; at the emulator: lost $LOST, doubled $DOUBLED," \
-  "phantom $PHANTOM, throttled $THROTTLED; every delivered line shown in messages: $SHOWN_OK"
+  "phantom $PHANTOM, throttled $THROTTLED; every delivered line shown in messages: $SHOWN_OK;" \
+  "$COLD_READS cold reads (waiting for budget), $COLD_ERRORS errors, longest $COLD_MAX s;" \
+  "$PROBES probes (stat + cached cat), $PROBE_ERRORS errors, longest $PROBE_MAX s"
 if [ "$READ_ERRORS" != 0 ]; then
   echo "first read errors:" >&2
   cat "$LOGS"/reader.*.err | head -n 10 >&2
@@ -187,6 +236,9 @@ if [ "$WRITE_ERRORS" != 0 ]; then
   awk -F'\t' '$2 != "OK"' "$LOGS"/writer.* | head -n 10 >&2
 fi
 [ "$READ_ERRORS" = 0 ] || fail "$READ_ERRORS read error(s) under load"
+[ "$COLD_READS" = 12 ] && [ "$COLD_ERRORS" = 0 ] ||
+  fail "cold reads: $COLD_READS of 12, $COLD_ERRORS failed: $(cat "$LOGS"/cold.*.err 2>/dev/null | head -n 5)"
+[ "$PROBE_ERRORS" = 0 ] || fail "$PROBE_ERRORS probe(s) failed under load"
 [ "$WRITE_ERRORS" = 0 ] || fail "$WRITE_ERRORS write error(s) under load"
 [ "$LOST" = 0 ] && [ "$DOUBLED" = 0 ] && [ "$PHANTOM" = 0 ] || fail "lost $LOST, doubled $DOUBLED, phantom $PHANTOM"
 [ "$WRITES" -ge "$WRITERS" ] || fail "only $WRITES appends in $LOAD_S s"
