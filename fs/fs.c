@@ -3714,6 +3714,50 @@ static void startup_report(struct startup *st, bool ok)
   }
 }
 
+/* The daemon says it started once the kernel has accepted the mount (its
+ * INIT answered: an option libfuse accepts on the command line may still be
+ * refused there, e.g. max_read), not before: a statvfs of the mount point,
+ * answered by op_statfs, proves it.  The loop's end reports a failure if
+ * that did not come first. */
+struct ready_probe {
+  pthread_mutex_t lock;
+  struct startup *st;
+  const char *mountpoint;
+  bool reported;
+  bool ok;                    /* what was reported */
+};
+
+static void refused_note(const char *mountpoint)
+{
+  fprintf(stderr, "cliqfs: the kernel did not take the mount of %s (FUSE "
+                  "refused its options: see the line above)\n", mountpoint);
+}
+
+static void ready_report(struct ready_probe *p, bool ok)
+{
+  pthread_mutex_lock(&p->lock);
+  if (!p->reported) {
+    p->reported = true;
+    p->ok = ok;
+    startup_report(p->st, ok);
+  }
+  pthread_mutex_unlock(&p->lock);
+}
+
+static void *ready_probe_main(void *arg)
+{
+  struct ready_probe *p = arg;
+  struct statvfs sv;
+  int r = statvfs(p->mountpoint, &sv);
+  bool ok = r == 0 && sv.f_namemax == NAMES_MAX_BYTES;
+  pthread_mutex_lock(&p->lock);
+  if (!ok && !p->reported)
+    refused_note(p->mountpoint);
+  pthread_mutex_unlock(&p->lock);
+  ready_report(p, ok);
+  return NULL;
+}
+
 /* Copies the daemon's start-up output to our stderr. */
 static void startup_relay(int log_fd)
 {
@@ -3815,8 +3859,13 @@ int cliqfs_run(struct cliqfs_config *cfg, struct fuse_args *args,
   struct fs *fs = NULL;
   struct fuse_session *se = NULL;
   bool mounted = false, handlers = false, started = false;
+
   struct fuse_loop_config *loop_cfg = NULL;
   struct startup st = { -1, -1, cfg->verbose, cfg->log_path != NULL };
+  struct ready_probe ready = { .st = &st };
+  pthread_mutex_init(&ready.lock, NULL);
+  pthread_t ready_thread;
+  bool ready_running = false;
 
   /* libfuse fills in its own default (10) when -o max_threads is not given:
    * whether the user chose one is seen in the arguments. */
@@ -3911,7 +3960,10 @@ int cliqfs_run(struct cliqfs_config *cfg, struct fuse_args *args,
   pthread_t wd_thread;
   bool wd_running = pthread_create(&wd_thread, NULL, watchdog_main, &wd) == 0;
 
-  startup_report(&st, true);
+  ready.mountpoint = opts.mountpoint;
+  ready_running = pthread_create(&ready_thread, NULL, ready_probe_main, &ready) == 0;
+  if (!ready_running)
+    startup_report(&st, true);
   int loop_rc;
   if (opts.singlethread) {
     loop_rc = fuse_session_loop(se);
@@ -3933,6 +3985,17 @@ int cliqfs_run(struct cliqfs_config *cfg, struct fuse_args *args,
       loop_rc = fuse_session_loop_mt(se, loop_cfg);
     }
   }
+  /* Ended before the kernel took the mount: a failed start. */
+  bool took_mount = true;
+  if (ready_running) {
+    pthread_mutex_lock(&ready.lock);
+    took_mount = ready.reported && ready.ok;
+    bool told = ready.reported;
+    pthread_mutex_unlock(&ready.lock);
+    if (!told)
+      refused_note(opts.mountpoint);
+    ready_report(&ready, false);
+  }
   if (wd_running) {
     pthread_mutex_lock(&wd.lock);
     wd.stop = true;
@@ -3943,8 +4006,8 @@ int cliqfs_run(struct cliqfs_config *cfg, struct fuse_args *args,
   pthread_cond_destroy(&wd.cond);
   pthread_mutex_destroy(&wd.lock);
   /* A signal ends the loop with its number; an unmount with 0. */
-  ret = loop_rc == 0 || loop_rc == SIGTERM || loop_rc == SIGINT ||
-                loop_rc == SIGHUP
+  ret = took_mount && (loop_rc == 0 || loop_rc == SIGTERM ||
+                       loop_rc == SIGINT || loop_rc == SIGHUP)
             ? 0
             : 1;
 out:
@@ -3977,6 +4040,9 @@ out:
   }
   if (started && hooks->on_stop)
     hooks->on_stop(hooks->ctx);
+  if (ready_running)
+    pthread_join(ready_thread, NULL);
+  pthread_mutex_destroy(&ready.lock);
   if (loop_cfg)
     fuse_loop_cfg_destroy(loop_cfg);
   free(opts.mountpoint);

@@ -29,6 +29,17 @@ mountpoint -q "$MNT" && fail "a --demo mount was left behind"
 wait_until 5 no_daemon || fail "a --demo daemon was left behind"
 ok "--demo start-up failure: exit $rc with the reason"
 
+# ---- a FUSE option the kernel refuses at INIT ----------------------------------------
+rc=0
+"$CLIQFS" -o "$OPTS,max_read=4096" "$MNT" >"$MT_DIR/out" 2>"$MT_DIR/err" || rc=$?
+[ "$rc" -ne 0 ] || fail "cliqfs -o max_read=4096 exited 0: [$(cat "$MT_DIR/err")]"
+grep -q "^cliqfs: the kernel did not take the mount" "$MT_DIR/err" ||
+  fail "no reason for the refused option: [$(cat "$MT_DIR/err")]"
+grep -q "max.* read size" "$MT_DIR/err" || fail "libfuse's own reason is not relayed: [$(cat "$MT_DIR/err")]"
+mountpoint -q "$MNT" && fail "a mount was left behind after a refused option"
+wait_until 5 no_daemon || fail "a daemon was left behind after a refused option"
+ok "an option refused at INIT (max_read=4096): exit $rc with [$(tail -n 1 "$MT_DIR/err")]"
+
 # ---- success: exit 0 once the mount serves ---------------------------------------
 "$CLIQFS" -o "$OPTS" "$MNT" 2>"$MT_DIR/err" || fail "daemon mount: $(cat "$MT_DIR/err")"
 CLIQFS_PID=$(daemon_of)
