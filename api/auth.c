@@ -23,6 +23,16 @@
 #define REFRESH_MARGIN_S 60.0
 #define DEFAULT_LIFETIME_S 3600.0
 
+/* What a person does about a refused credential, after the reason. */
+static void append_fix(cliq_error *err, const char *fix)
+{
+  size_t n = strlen(err->message);
+  if (strstr(err->message, fix))
+    return;
+  snprintf(err->message + n, sizeof err->message - n, "%s%s",
+           n ? ": " : "", fix);
+}
+
 static void set_state(cliq_client *c, enum cliq_auth_state s)
 {
   atomic_store(&c->auth.state, (int)s);
@@ -69,6 +79,8 @@ const char *cliq_client_auth_state(cliq_client *c)
     return "refreshing";
   case CLIQ_AUTH_FAILED:
     return "failed";
+  case CLIQ_AUTH_REJECTED:
+    return "rejected";
   case CLIQ_AUTH_NONE:
   default:
     return "none";
@@ -317,7 +329,12 @@ int cliq__auth_token(cliq_client *c, enum cliq_priority prio, char **token,
     bool usable = a->token && now < a->expires_at;
     if (usable) /* try again half-way to expiry, not on every call */
       a->refresh_at = now + (a->expires_at - now) / 2;
-    set_state(c, usable ? CLIQ_AUTH_VALID : CLIQ_AUTH_FAILED);
+    if (a->failed_err == EACCES)
+      append_fix(&local, "run cliqfs auth again for a new refresh token, or "
+                         "check client_id and client_secret in the config");
+    set_state(c, usable ? CLIQ_AUTH_VALID
+                 : a->failed_err == EACCES ? CLIQ_AUTH_REJECTED
+                                           : CLIQ_AUTH_FAILED);
     if (usable) {
       r = copy_token(a, token, generation, err);
     } else if (err) {
@@ -327,6 +344,24 @@ int cliq__auth_token(cliq_client *c, enum cliq_priority prio, char **token,
   pthread_mutex_unlock(&a->state_lock);
   pthread_mutex_unlock(&a->refresh_lock);
   return r;
+}
+
+void cliq__auth_refused(cliq_client *c, cliq_error *err)
+{
+  set_state(c, CLIQ_AUTH_REJECTED);
+  if (err)
+    append_fix(err, c->static_token
+                        ? "Cliq rejected access_token: put a new one in the "
+                          "config, or run cliqfs auth for a refresh token"
+                        : "run cliqfs auth again for a new refresh token");
+}
+
+void cliq__auth_accepted(cliq_client *c)
+{
+  int expected = CLIQ_AUTH_REJECTED;
+  if (c->static_token)
+    atomic_compare_exchange_strong(&c->auth.state, &expected,
+                                   (int)CLIQ_AUTH_STATIC);
 }
 
 bool cliq__auth_rejected(cliq_client *c, unsigned generation)

@@ -557,6 +557,9 @@ int cliq__call(cliq_client *c, enum cliq_api api, enum cliq_priority prio,
       if (err)
         strncat(err->message, attempt ? " (after a token refresh)" : "",
                 sizeof err->message - strlen(err->message) - 1);
+      cliq__auth_refused(c, err);
+    } else if (rs.status > 0) {
+      cliq__auth_accepted(c);
     }
     break;
   }

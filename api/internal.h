@@ -22,7 +22,8 @@ enum cliq_auth_state {
   CLIQ_AUTH_STATIC,
   CLIQ_AUTH_VALID,
   CLIQ_AUTH_REFRESHING,
-  CLIQ_AUTH_FAILED,
+  CLIQ_AUTH_FAILED,      /* the token endpoint could not be reached */
+  CLIQ_AUTH_REJECTED,    /* Cliq refused the credentials: a person must act */
 };
 
 struct cliq_auth {
@@ -116,6 +117,11 @@ int cliq__auth_token(cliq_client *c, enum cliq_priority prio, char **token,
 /* The server refused the token of `generation` with a 401.  Returns true
  * when a retry with a new token makes sense (not a static token). */
 bool cliq__auth_rejected(cliq_client *c, unsigned generation);
+/* A 401 that a refresh cannot (or did not) cure: the state becomes
+ * "rejected" and err's message gets what to do about it. */
+void cliq__auth_refused(cliq_client *c, cliq_error *err);
+/* An answer that is not a 401: a static token works (again). */
+void cliq__auth_accepted(cliq_client *c);
 
 /* calls.c: whole-answer parsers (unit-tested).  Page parsers append to out
  * (on error out keeps what it had, the caller clears); the list parsers fill

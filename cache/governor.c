@@ -10,6 +10,7 @@
  * version of the file whole. */
 #include "cache/governor.h"
 #include "cache/patience.h"
+#include "api/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -484,6 +485,7 @@ int gov_acquire_stamped(gov *g, enum cliq_api api, enum cliq_priority prio,
   pthread_mutex_lock(&g->mu);
   struct api_state *s = &g->apis[api];
   int64_t deadline = now_mono_us() + (int64_t)llround(g->max_wait_s * 1e6);
+  bool told = false;
   s->waiting[prio]++;
   for (;;) {
     if (g->shutdown) {
@@ -559,9 +561,28 @@ int gov_acquire_stamped(gov *g, enum cliq_api api, enum cliq_priority prio,
     }
     if (patience_cancellable() && wake > mono + PATIENCE_RECHECK_US)
       wake = mono + PATIENCE_RECHECK_US;
+    if (!told) {
+      /* Once per request that waits: the log (and .cliqfs/status through
+       * the thread's report slot) says what for and how long. */
+      told = true;
+      patience_waiting_for(cliq_api_name(api));
+      if (s->locked_until > now)
+        cliq_log(prio == CLIQ_PRIO_READ ? CLIQ_LOG_NOTE : CLIQ_LOG_INFO,
+                 "waiting for %s: locked by Cliq for %.0f s more",
+                 cliq_api_name(api), (double)(s->locked_until - now) / 1e6);
+      else if (free_at > 0)
+        cliq_log(prio == CLIQ_PRIO_READ ? CLIQ_LOG_NOTE : CLIQ_LOG_INFO,
+                 "waiting for %s: next request slot in %.0f s",
+                 cliq_api_name(api), ceil((double)(free_at - now) / 1e6));
+      else
+        cliq_log(CLIQ_LOG_INFO, "waiting for %s behind other requests",
+                 cliq_api_name(api));
+    }
     wait_until_mono(g, wake);
   }
   s->waiting[prio]--;
+  if (told)
+    patience_waiting_for(NULL);
   /* Lanes below may have been waiting for this one to go. */
   pthread_cond_broadcast(&g->cond);
   pthread_mutex_unlock(&g->mu);

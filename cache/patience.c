@@ -7,6 +7,7 @@ static __thread enum patience cur_patience;
 static __thread bool cur_refused;
 static __thread bool (*cur_cancelled)(void *ctx);
 static __thread void *cur_ctx;
+static __thread const char *volatile *cur_report;
 
 void patience_set(enum patience p, bool (*cancelled)(void *ctx), void *ctx)
 {
@@ -14,6 +15,18 @@ void patience_set(enum patience p, bool (*cancelled)(void *ctx), void *ctx)
   cur_refused = false;
   cur_cancelled = cancelled;
   cur_ctx = ctx;
+  cur_report = NULL;
+}
+
+void patience_report_to(const char *volatile *slot)
+{
+  cur_report = slot;
+}
+
+void patience_waiting_for(const char *what)
+{
+  if (cur_report)
+    __atomic_store_n(cur_report, what, __ATOMIC_RELEASE);
 }
 
 void patience_reset(void)

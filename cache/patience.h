@@ -29,6 +29,13 @@ enum patience {
 void patience_set(enum patience p, bool (*cancelled)(void *ctx), void *ctx);
 /* Back to the default (PATIENCE_WAIT, no cancel test). */
 void patience_reset(void);
+/* Where the thread's waits say what they wait for (NULL: nowhere): a wait
+ * for a rate slot stores its API's name there (a static string) while it
+ * waits, NULL when it ends.  Kept until patience_set()/patience_reset(). */
+void patience_report_to(const char *volatile *slot);
+/* Called by a wait: what it waits for now (NULL: nothing). */
+void patience_waiting_for(const char *what);
+
 /* Changes only the level (the mark and the cancel test stay); returns the
  * level before, for the caller to put back. */
 enum patience patience_swap(enum patience p);

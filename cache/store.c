@@ -2251,6 +2251,17 @@ int store_start_refresher(store *s)
 
 /* ---- Own messages --------------------------------------------------------------------- */
 
+static void self_load(store *s);
+
+void store_self_get(store *s, char **id_out, char **name_out)
+{
+  self_load(s);
+  pthread_mutex_lock(&s->lock);
+  *id_out = s->self_id ? strdup(s->self_id) : NULL;
+  *name_out = s->self_name ? strdup(s->self_name) : NULL;
+  pthread_mutex_unlock(&s->lock);
+}
+
 static void self_load(store *s)
 {
   pthread_mutex_lock(&s->lock);

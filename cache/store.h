@@ -356,6 +356,9 @@ typedef struct store_outbox_stats {
 } store_outbox_stats;
 
 void store_outbox_stats_get(store *s, store_outbox_stats *out);
+/* Who "me" is, once learnt (from the cache or a fetch that showed one of
+ * our messages): *id_out and *name_out (caller frees; NULL when unknown). */
+void store_self_get(store *s, char **id_out, char **name_out);
 
 /* ---- Drafts (mkdir in a channel; kept locally, also on disk) -------------- */
 

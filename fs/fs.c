@@ -186,6 +186,8 @@ struct fs {
   store *store;
   inval_queue *inval;
   struct waiters *waiters;    /* answers the requests that wait */
+  pthread_mutex_t calls_lock;
+  struct call *calls;         /* requests a waiter is running (status) */
   bool daemonized;            /* stderr is /dev/null: errors go to syslog */
   uid_t uid;
   gid_t gid;
@@ -1542,6 +1544,16 @@ static void on_write_failed(void *ctx, const outbox_entry *e, const char *path,
 
 /* ---- Status ------------------------------------------------------------------------ */
 
+static json_t *calls_json(struct fs *fs);
+
+/* Epoch seconds as ISO 8601 UTC (status shows both). */
+static json_t *iso_of(double epoch_s)
+{
+  char iso[40];
+  store_format_time((int64_t)(epoch_s * 1000), iso, sizeof iso);
+  return json_string(iso);
+}
+
 static char *status_text(struct fs *fs)
 {
   json_t *root = json_object();
@@ -1555,11 +1567,13 @@ static char *status_text(struct fs *fs)
       gs.limit = info->limit;
       gs.window_s = info->window_s;
     }
-    json_object_set_new(apis, cliq_api_name((enum cliq_api)a),
-                        json_pack("{s:i, s:f, s:i, s:f, s:i}", "limit",
-                                  gs.limit, "window_s", gs.window_s, "used",
-                                  gs.used, "locked_until", gs.locked_until,
-                                  "waiting", gs.waiting));
+    json_t *o = json_pack("{s:i, s:f, s:i, s:f, s:i}", "limit", gs.limit,
+                          "window_s", gs.window_s, "used", gs.used,
+                          "locked_until", gs.locked_until, "waiting",
+                          gs.waiting);
+    if (o && gs.locked_until > 0)
+      json_object_set_new(o, "locked_until_iso", iso_of(gs.locked_until));
+    json_object_set_new(apis, cliq_api_name((enum cliq_api)a), o);
   }
   json_object_set_new(root, "apis", apis);
   tcache_stats ts = { 0 };
@@ -1588,6 +1602,20 @@ static char *status_text(struct fs *fs)
   json_object_set_new(root, "auth",
                       json_string(fs->client ? cliq_client_auth_state(fs->client)
                                              : "none"));
+  if (fs->store) {
+    char *me_id = NULL, *me_name = NULL;
+    store_self_get(fs->store, &me_id, &me_name);
+    if (me_id) {
+      char *me = NULL;
+      if (asprintf(&me, "%s (%s)", me_name ? me_name : "?", me_id) >= 0) {
+        json_object_set_new(root, "me", json_string(me));
+        free(me);
+      }
+    }
+    free(me_id);
+    free(me_name);
+  }
+  json_object_set_new(root, "waiting", calls_json(fs));
   json_t *fuse = json_object();
   json_t *getattr = json_object();
   pthread_mutex_lock(&fs->lock);
@@ -3261,6 +3289,9 @@ enum call_kind {
 
 /* A request's arguments, kept while a waiter runs it (name owned). */
 struct call {
+  struct call *next, *prev;    /* fs->calls while a waiter runs it */
+  double since;                /* wall time it was handed on */
+  const char *volatile api;    /* the API it waits for a slot of, if any */
   enum call_kind kind;
   fuse_req_t req;
   fuse_ino_t ino;
@@ -3301,14 +3332,77 @@ static void call_free(struct call *c)
   free(c);
 }
 
-/* A waiter runs the request, with patience; its interrupt ends the wait. */
+/* A waiter runs the request, with patience; its interrupt ends the wait.
+ * While it runs it is listed in .cliqfs/status ("waiting"). */
 static void call_run(void *arg)
 {
   struct call *c = arg;
+  struct fs *fs = fuse_req_userdata(c->req);
+  pthread_mutex_lock(&fs->calls_lock);
+  c->prev = NULL;
+  c->next = fs->calls;
+  if (fs->calls)
+    fs->calls->prev = c;
+  fs->calls = c;
+  pthread_mutex_unlock(&fs->calls_lock);
   patience_set(PATIENCE_WAIT, req_cancelled, c->req);
+  patience_report_to(&c->api);
   call_dispatch(c);
   patience_reset();
+  pthread_mutex_lock(&fs->calls_lock);
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    fs->calls = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  pthread_mutex_unlock(&fs->calls_lock);
   call_free(c);
+}
+
+static const char *const call_names[] = {
+  [CALL_LOOKUP] = "lookup", [CALL_GETATTR] = "stat", [CALL_SETATTR] = "setattr",
+  [CALL_ACCESS] = "access", [CALL_OPEN] = "open", [CALL_CREATE] = "create",
+  [CALL_OPENDIR] = "opendir", [CALL_MKDIR] = "mkdir", [CALL_FLUSH] = "close",
+  [CALL_FSYNC] = "fsync", [CALL_FSYNCDIR] = "fsync",
+};
+
+/* The requests waiters run now, for .cliqfs/status: path, operation, the
+ * API whose slot it waits for (when it does), since when. */
+static json_t *calls_json(struct fs *fs)
+{
+  json_t *arr = json_array();
+  struct { fuse_ino_t ino; char *name; enum call_kind kind; double since;
+           const char *api; } seen[64];
+  size_t n = 0;
+  pthread_mutex_lock(&fs->calls_lock);
+  for (struct call *c = fs->calls; c && n < 64; c = c->next) {
+    seen[n].ino = c->ino;
+    seen[n].name = c->name ? strdup(c->name) : NULL;
+    seen[n].kind = c->kind;
+    seen[n].since = c->since;
+    seen[n].api = __atomic_load_n(&c->api, __ATOMIC_ACQUIRE);
+    n++;
+  }
+  pthread_mutex_unlock(&fs->calls_lock);
+  for (size_t i = 0; i < n; i++) {
+    struct node *node = node_by_ino(fs, seen[i].ino);
+    char *path = !node ? NULL
+                 : seen[i].name ? node_path_child(fs, node, seen[i].name)
+                                : node_path(fs, node);
+    char iso[40];
+    store_format_time((int64_t)(seen[i].since * 1000), iso, sizeof iso);
+    json_t *o = json_pack("{s:s, s:s, s:f, s:s}", "path", path ? path : "?",
+                          "op", call_names[seen[i].kind], "since",
+                          seen[i].since, "since_iso", iso);
+    if (o && seen[i].api)
+      json_object_set_new(o, "api", json_string(seen[i].api));
+    if (o)
+      json_array_append_new(arr, o);
+    free(path);
+    free(seen[i].name);
+  }
+  return arr;
 }
 
 static void hand_on(struct call *tmpl)
@@ -3317,6 +3411,10 @@ static void hand_on(struct call *tmpl)
   struct call *c = malloc(sizeof *c);
   if (c) {
     *c = *tmpl;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    c->since = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+    c->api = NULL;
     c->name = tmpl->name ? strdup(tmpl->name) : NULL;
     if (tmpl->name && !c->name) {
       free(c);
@@ -3484,6 +3582,7 @@ static struct fs *fs_new(struct cliqfs_config *cfg)
   fs->last_errors = json_array();
   fs->handles.next = fs->handles.prev = &fs->handles;
   pthread_mutex_init(&fs->lock, NULL);
+  pthread_mutex_init(&fs->calls_lock, NULL);
   pthread_mutex_init(&fs->memo_lock, NULL);
   fs->memo = calloc(DOC_MEMO_SLOTS, sizeof *fs->memo);
   if (!fs->by_ino || !fs->by_ident || !fs->last_errors || !fs->memo)
@@ -3509,6 +3608,7 @@ fail:
   json_decref(fs->last_errors);
   pthread_mutex_destroy(&fs->memo_lock);
   pthread_mutex_destroy(&fs->lock);
+  pthread_mutex_destroy(&fs->calls_lock);
   free(fs);
   return NULL;
 }
@@ -3546,6 +3646,7 @@ static void fs_free(struct fs *fs)
   json_decref(fs->last_errors);
   pthread_mutex_destroy(&fs->memo_lock);
   pthread_mutex_destroy(&fs->lock);
+  pthread_mutex_destroy(&fs->calls_lock);
   free(fs);
 }
 

@@ -81,12 +81,14 @@ static void print_waiting(FILE *out, json_t *waiting, double now)
   json_t *w;
   json_array_foreach(waiting, i, w) {
     const char *what = json_string_value(json_object_get(w, "path"));
+    const char *op = json_string_value(json_object_get(w, "op"));
     const char *api = json_string_value(json_object_get(w, "api"));
     double since = num(w, "since");
-    fprintf(out, "    %s%s%s", what ? what : "?", api ? " on " : "",
+    fprintf(out, "    %s%s%s%s%s", op ? op : "", op ? " " : "",
+            what ? what : "?", api ? ": waiting for a slot of " : "",
             api ? api : "");
     if (since > 0)
-      fprintf(out, " for %.0f s", now - since);
+      fprintf(out, " for %.0f s", now > since ? now - since : 0.0);
     fputc('\n', out);
   }
 }

@@ -745,7 +745,9 @@ static void test_wrong_client_secret(void **state)
   assert_non_null(strstr(err.message, "invalid_client_secret"));
   assert_null(strstr(err.message, "not-the-emulator-secret"));
   assert_null(strstr(err.message, EMU_REFRESH_TOKEN));
-  assert_string_equal(cliq_client_auth_state(c), "failed");
+  /* a person must act: the state says so, the message says what to do */
+  assert_string_equal(cliq_client_auth_state(c), "rejected");
+  assert_non_null(strstr(err.message, "cliqfs auth"));
   assert_int_equal(emu_count(&e->emu, "oauth.token"), 1);
   assert_int_equal(emu_count(&e->emu, "threads.get"), 0);
 }
@@ -767,7 +769,8 @@ static void test_static_token_refused(void **state)
   assert_null(strstr(err.message, EMU_STATIC_TOKEN));
   assert_null(strstr(err.code, EMU_STATIC_TOKEN));
   assert_int_equal(emu_count(&e->emu, "channels.list"), 1); /* no retry */
-  assert_string_equal(cliq_client_auth_state(c), "static");
+  assert_string_equal(cliq_client_auth_state(c), "rejected");
+  assert_non_null(strstr(err.message, "put a new one in the config"));
 }
 
 static void test_oauth_exchange_code(void **state)

@@ -604,7 +604,8 @@ static void test_token_error_with_200(void **state)
   assert_string_equal(err.code, "invalid_client_secret");
   assert_non_null(strstr(err.message, "invalid_client_secret"));
   assert_no_secret(&err);
-  assert_string_equal(cliq_client_auth_state(c), "failed");
+  assert_string_equal(cliq_client_auth_state(c), "rejected");
+  assert_non_null(strstr(err.message, "run cliqfs auth again"));
   /* refused credentials are not offered again at once */
   memset(&err, 0, sizeof err);
   assert_int_equal(cliq_get_thread(c, CLIQ_PRIO_READ, "CT_1-T-1", &t, &err), -EACCES);

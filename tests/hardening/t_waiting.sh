@@ -67,6 +67,22 @@ waiting_now ||
   fail "requests waiting: $(status '.fuse.waiting'), expected 30 reads and 12 fsyncs"
 ok "$(status '.fuse.waiting') requests waiting (chats.messages waiting for a slot: $(status '.apis["chats.messages"].waiting'), outbox depth $(status '.outbox.depth'))"
 
+# What waits shows: in .cliqfs/status (path, operation, API, since), in
+# `cliqfs status`, and one line in the log per waiting read.
+jq -e '[.waiting[] | select(.op == "open" and .api == "chats.messages" and
+                             (.path | endswith("/messages")) and (.since_iso | test("Z$")))]
+       | length >= 20' "$MNT/.cliqfs/status" >/dev/null ||
+  fail "status does not list the waiting reads: $(jq -c '.waiting[:3]' "$MNT/.cliqfs/status")"
+jq -e '[.waiting[] | select(.op == "close" or .op == "fsync" or .op == "open")] | length >= 42' \
+  "$MNT/.cliqfs/status" >/dev/null || fail "status lists $(jq '.waiting | length' "$MNT/.cliqfs/status") waiting requests"
+"$CLIQFS" status "$MNT" >"$MT_DIR/status.txt" || fail "cliqfs status"
+grep -q "waiting for Cliq: [0-9]" "$MT_DIR/status.txt" && grep -q "^    open .*/messages: waiting for a slot of chats.messages for [0-9]* s$" "$MT_DIR/status.txt" ||
+  fail "cliqfs status does not show the waits: $(head -n 30 "$MT_DIR/status.txt")"
+grep -q "waiting for chats.messages: next request slot in [0-9]* s" "$MT_LOG" ||
+  fail "no log line for a read waiting for budget: $(tail -n 5 "$MT_LOG")"
+head -n 12 "$MT_DIR/status.txt"
+ok "waits show in status ($(jq '.waiting | length' "$MNT/.cliqfs/status") listed), in cliqfs status and in the log: $(grep -m 1 'waiting for chats.messages' "$MT_LOG" | cut -c 1-120)"
+
 # A's copy is stale (10 s stretched at most 4x, scaled by 20: 2 s).
 stale() { awk -v r="$read_at" -v n="$(now)" 'BEGIN { exit !(n - r > 2.5) }'; }
 wait_until 10 stale || fail "A never became stale"
