@@ -733,6 +733,16 @@ static char *xdg_dir(const char *var, const char *fallback)
   return join_path(home, fallback, NULL);
 }
 
+char *cliqfs_state_base(void)
+{
+  char *base = xdg_dir("XDG_STATE_HOME", ".local/state");
+  if (!base)
+    return NULL;
+  char *path = join_path(base, "cliqfs", NULL);
+  free(base);
+  return path;
+}
+
 char *cliqfs_default_config_path(void)
 {
   char *base = xdg_dir("XDG_CONFIG_HOME", ".config");

@@ -68,6 +68,9 @@ int cliqfs_config_finalize(struct cliqfs_config *cfg, char *errbuf,
 /* The default config path: $XDG_CONFIG_HOME/cliqfs/config or
  * ~/.config/cliqfs/config.  Caller frees. */
 char *cliqfs_default_config_path(void);
+/* $XDG_STATE_HOME/cliqfs (or ~/.local/state/cliqfs): one folder per account
+ * below it.  Caller frees; NULL when no home is known. */
+char *cliqfs_state_base(void);
 
 /* ---- Additions for main.c and `cliqfs auth` ---------------------------- */
 

@@ -1616,6 +1616,8 @@ static char *status_text(struct fs *fs)
     free(me_name);
   }
   json_object_set_new(root, "waiting", calls_json(fs));
+  if (fs->cfg->state_dir)
+    json_object_set_new(root, "state_dir", json_string(fs->cfg->state_dir));
   json_t *fuse = json_object();
   json_t *getattr = json_object();
   pthread_mutex_lock(&fs->lock);
@@ -4119,8 +4121,17 @@ out:
       gov_shutdown(fs->gov);
     /* Requests still waiting get their answer (the waits end), then the
      * waiters are gone before what they use. */
-    if (fs->store)
+    if (fs->store) {
+      store_outbox_stats os;
+      store_outbox_stats_get(fs->store, &os);
+      if (os.depth > 0)
+        cliq_log(CLIQ_LOG_NOTE,
+                 "unmounted with %zu message%s queued: kept in %s, they go out "
+                 "at the next mount of this account (cliqfs status lists them)",
+                 (size_t)os.depth, os.depth == 1 ? "" : "s",
+                 fs->cfg->state_dir ? fs->cfg->state_dir : "the state folder");
       store_shutdown(fs->store);
+    }
     waiters_free(fs->waiters);
     fs->waiters = NULL;
     if (fs->store)

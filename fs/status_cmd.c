@@ -1,7 +1,10 @@
 /* fs/status_cmd: the `cliqfs status` command (see status_cmd.h). */
 #include "fs/status_cmd.h"
+#include "fs/config.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -91,6 +94,67 @@ static void print_waiting(FILE *out, json_t *waiting, double now)
       fprintf(out, " for %.0f s", now > since ? now - since : 0.0);
     fputc('\n', out);
   }
+}
+
+/* The accounts of the mounts shown: their queues are in their status. */
+static char *shown_dirs[CLIQFS_MAX_MOUNTS];
+static size_t n_shown_dirs;
+
+/* Journal entries (NNNN.json) in one outbox folder. */
+static size_t count_entries(const char *dir)
+{
+  DIR *d = opendir(dir);
+  if (!d)
+    return 0;
+  size_t n = 0;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    size_t l = strlen(de->d_name);
+    if (l > 5 && strcmp(de->d_name + l - 5, ".json") == 0)
+      n++;
+  }
+  closedir(d);
+  return n;
+}
+
+/* With nothing mounted: messages written earlier and still queued in an
+ * account's journal, which its next mount delivers. */
+static void print_queued_offline(FILE *out)
+{
+  char *base = cliqfs_state_base();
+  DIR *accounts = base ? opendir(base) : NULL;
+  struct dirent *acc;
+  while (accounts && (acc = readdir(accounts))) {
+    if (acc->d_name[0] == '.')
+      continue;
+    char *dir = NULL;
+    if (asprintf(&dir, "%s/%s", base, acc->d_name) < 0)
+      continue;
+    DIR *slots = opendir(dir);
+    size_t queued = 0;
+    struct dirent *sl;
+    while (slots && (sl = readdir(slots))) {
+      if (strncmp(sl->d_name, "outbox", 6) != 0)
+        continue;
+      char *sub = NULL;
+      if (asprintf(&sub, "%s/%s", dir, sl->d_name) >= 0) {
+        queued += count_entries(sub);
+        free(sub);
+      }
+    }
+    if (slots)
+      closedir(slots);
+    bool mounted = false;
+    for (size_t i = 0; i < n_shown_dirs; i++)
+      mounted |= shown_dirs[i] && strcmp(shown_dirs[i], dir) == 0;
+    if (queued && !mounted)
+      fprintf(out, "%zu message%s queued for the account of %s: delivered "
+                   "at its next mount\n", queued, queued == 1 ? "" : "s", dir);
+    free(dir);
+  }
+  if (accounts)
+    closedir(accounts);
+  free(base);
 }
 
 void cliqfs_status_print(FILE *out, const char *mountpoint, json_t *status,
@@ -225,6 +289,9 @@ static int show_one(const char *mountpoint, bool raw, double now)
               mountpoint, e ? strerror(e) : jerr.text);
     return 1;
   }
+  const char *sd = json_string_value(json_object_get(status, "state_dir"));
+  if (sd && n_shown_dirs < CLIQFS_MAX_MOUNTS)
+    shown_dirs[n_shown_dirs++] = strdup(sd);
   if (raw) {
     json_dumpf(status, stdout, JSON_INDENT(2));
     fputc('\n', stdout);
@@ -269,6 +336,7 @@ int cliqfs_status_main(int argc, char **argv)
   if (n == 0) {
     fprintf(stderr, PROG " status: no cliqfs mount found; name one: " PROG
                     " status MOUNTPOINT\n");
+    print_queued_offline(stdout);
     return 1;
   }
   for (size_t i = 0; i < n; i++) {
@@ -277,5 +345,12 @@ int cliqfs_status_main(int argc, char **argv)
     rc |= show_one(mounts[i], raw, now);
     free(mounts[i]);
   }
+  if (!raw) {
+    /* Accounts not mounted now whose messages wait for their next mount. */
+    print_queued_offline(stdout);
+  }
+  for (size_t i = 0; i < n_shown_dirs; i++)
+    free(shown_dirs[i]);
+  n_shown_dirs = 0;
   return rc;
 }

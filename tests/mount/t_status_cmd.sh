@@ -50,6 +50,22 @@ grep -q 'our rate budget for threads.main is spent (1 of 1 requests' "$MNT/.cliq
   fail "own budget not named: $(tail -n 2 "$MNT/.cliqfs/errors")"
 ok "a refusal for our own budget says so, with its use"
 
+# Unmounting with a message queued: the log says it is kept and goes out at
+# the next mount; `cliqfs status` lists it while the account is not mounted.
+emu_ctl POST /_emulator/lock '{"api":"messages.post","seconds":600}' >/dev/null
+echo "queued at unmount" >>"$MNT/general/Q1 planning/messages" || fail "append"
+queued() { [ "$(jq -r .outbox.depth "$MNT/.cliqfs/status")" = 1 ]; }
+wait_until 10 queued || fail "the message is not queued"
+cd /
+mt_unmount || fail "unmount"
+grep -q "unmounted with 1 message queued: kept in .*, they go out at the next mount of this account" "$MT_LOG" ||
+  fail "no log line about the queued message: $(tail -n 3 "$MT_LOG")"
+out=$("$CLIQFS" status 2>/dev/null)
+grep -q "^1 message queued for the account of $XDG_STATE_HOME/cliqfs/.*: delivered at its next mount\$" <<<"$out" ||
+  fail "cliqfs status does not list the queued message: [$out]"
+ok "unmount with a message queued: [$(grep -o 'unmounted with.*' "$MT_LOG" | head -n 1)]; status: [$(grep 'message queued' <<<"$out")]"
+mt_mount "time_scale=20,max_wait=0,limit.threads.main=1/600"
+
 # A folder that is not a cliqfs mount.
 if msg=$("$CLIQFS" status "$MT_DIR" 2>&1); then fail "status of a plain folder succeeded"; fi
 grep -q 'is not a cliqfs mount' <<<"$msg" || fail "plain folder: [$msg]"
