@@ -1599,6 +1599,21 @@ static char *status_text(struct fs *fs)
                 (json_int_t)os.refused, "retries", (json_int_t)os.retries,
                 "sends", (json_int_t)os.sends, "checks", (json_int_t)os.checks,
                 "found", (json_int_t)os.found));
+  if (fs->store && os.depth > 0) {
+    /* The oldest message still waiting, and since when. */
+    outbox_entry *items = NULL;
+    size_t n = 0;
+    if (store_outbox_list(fs->store, false, &items, &n) == 0 && n > 0) {
+      double oldest = items[0].created;
+      for (size_t i = 1; i < n; i++)
+        if (items[i].created < oldest)
+          oldest = items[i].created;
+      json_t *ob = json_object_get(root, "outbox");
+      json_object_set_new(ob, "oldest", json_real(oldest));
+      json_object_set_new(ob, "oldest_iso", iso_of(oldest));
+    }
+    outbox_entry_list_free(items, n);
+  }
   json_object_set_new(root, "auth",
                       json_string(fs->client ? cliq_client_auth_state(fs->client)
                                              : "none"));

@@ -180,6 +180,10 @@ void cliqfs_status_print(FILE *out, const char *mountpoint, json_t *status,
             depth, num(ob, "delivered"));
     if (failed > 0)
       fprintf(out, ", %.0f refused for good (see .cliqfs/failed/)", failed);
+    const char *oldest = json_string_value(json_object_get(ob, "oldest_iso"));
+    if (depth > 0 && oldest)
+      fprintf(out, "; the oldest waits since %s (%.0f s)", oldest,
+              now > num(ob, "oldest") ? now - num(ob, "oldest") : 0.0);
     fputc('\n', out);
   }
   json_t *cache = json_object_get(status, "cache");

@@ -56,6 +56,9 @@ emu_ctl POST /_emulator/lock '{"api":"messages.post","seconds":600}' >/dev/null
 echo "queued at unmount" >>"$MNT/general/Q1 planning/messages" || fail "append"
 queued() { [ "$(jq -r .outbox.depth "$MNT/.cliqfs/status")" = 1 ]; }
 wait_until 10 queued || fail "the message is not queued"
+out=$("$CLIQFS" status "$MNT")
+grep -qE '^  outbox: 1 waiting to be delivered, .*; the oldest waits since [0-9-]{10}T[0-9:]{8}Z \([0-9]+ s\)$' <<<"$out" ||
+  fail "the outbox line does not give the oldest message's time: [$(grep outbox <<<"$out")]"
 cd /
 mt_unmount || fail "unmount"
 grep -q "unmounted with 1 message queued: kept in .*, they go out at the next mount of this account" "$MT_LOG" ||
