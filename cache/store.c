@@ -595,7 +595,7 @@ static void sleep_s(double seconds)
 /* A read a user waits for (CLIQ_PRIO_READ) is asked again up to
  * READ_RETRIES times after a 5xx or a dropped connection, after a short,
  * jittered backoff (scaled by time_scale), as long as that stays within
- * max_wait; SPEC "Cliq 5xx after retries" is then EIO. */
+ * max_wait; cliqfs(1) ERRORS: Cliq 5xx after retries is then EIO. */
 static int fetch_retrying(void *vctx, const char *key, json_t **out,
                           cliq_error *err)
 {

@@ -30,7 +30,7 @@ md_findings() {
     jqs latency.jsonl '
       group_by(.fs) | map({key: .[0].fs, value: {p50: (map(.p50_us) | med), p99: (map(.p99_us) | med)}})
       | from_entries | select(.cliqfs and .floor and .cliqfs.p50 > 1.3 * .floor.p50)
-      | "- **cached reads**: cliqfs takes \(.cliqfs.p50 | f2) µs (p50) for what the FUSE floor does in \(.floor.p50 | f2) µs (\(.cliqfs.p50 / .floor.p50 | f2)×). The floor answering FLUSH on every close costs \(if .floorflush then ((.floorflush.p50 - .floor.p50) | f2) else "?" end) µs more than the floor; cliqfs sends no FLUSH for read-only opens (fs/fs.c `op_open`, `noflush`), so the \((.cliqfs.p50 - .floor.p50) | f2) µs are spent in the daemon per request."'
+      | "- **cached reads**: cliqfs takes \(.cliqfs.p50 | f2) µs (p50) for what the FUSE floor does in \(.floor.p50 | f2) µs (\(.cliqfs.p50 / .floor.p50 | f2)×). The floor answering FLUSH on every close costs \(if .floorflush then ((.floorflush.p50 - .floor.p50) | f2) else "?" end) µs more than the floor; cliqfs sends no FLUSH for read-only opens (fs/files.c `run_open`, `noflush`), so the \((.cliqfs.p50 - .floor.p50) | f2) µs are spent in the daemon per request."'
     jqs latency_kinds.jsonl '
       group_by(.kind) | map({k: .[0].kind, c: (map(select(.fs == "cliqfs"))[0]), f: (map(select(.fs == "floor"))[0])})
       | map(select(.c != null and .f != null)) | select(length > 0)

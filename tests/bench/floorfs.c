@@ -3,7 +3,7 @@
  * A minimal read-only FUSE filesystem (low-level API, like cliqfs) that copies
  * a directory tree into memory at start-up and serves it.  It answers every
  * request from memory without locks or allocation on the read path, and uses
- * the kernel cache settings cliqfs uses for the files measured (fs/fs.c
+ * the kernel cache settings cliqfs uses for the files measured (fs/nodes.c
  * kinds[]: entry and attribute timeouts of 30 s for small files, 5 s for
  * directories, no keep_cache on open, the multi-threaded loop), so that the
  * difference between the two is what cliqfs does above the bare FUSE round

@@ -1,4 +1,4 @@
-/* Harness: a write to `ctl`, cut into lines as fs/fs.c does: complete lines
+/* Harness: a write to `ctl`, cut into lines as fs/writes.c does: complete lines
  * with partial=false, the unfinished last one with partial=true (it is
  * checked at every write so that a bad verb fails at write, as cliqfs(1) WRITING wants).
  * A verb written in pieces must never be refused before it is complete. */

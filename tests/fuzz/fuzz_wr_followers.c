@@ -1,4 +1,4 @@
-/* Harness: a write to `followers`, cut into lines as fs/fs.c does
+/* Harness: a write to `followers`, cut into lines as fs/writes.c does
  * (wr_follower_line per '\n'-terminated line, the last one at close).  cliqfs(1)
  * WRITING: "-ID" removes, otherwise the line's first field (up to a TAB or
  * space) is a user id or an email; blank lines are nothing. */
