@@ -1,0 +1,466 @@
+/* cache/store_follow.c: the background refresher that keeps followed logs
+ * current, and who "me" is. */
+#include "cache/store_i.h"
+
+/* ---- Background refresher ------------------------------------------------------------ */
+
+/* Fetches of one announced last-message time that does not arrive. */
+#define FOLLOW_CHASE_TRIES 2
+
+static struct follow_info *follow_info_for(store *s, const char *chat_id)
+{
+  pthread_mutex_lock(&s->lock);
+  struct follow_info *fi = smap_get(&s->follow, chat_id);
+  if (!fi) {
+    fi = calloc(1, sizeof *fi);
+    if (fi && smap_put(&s->follow, chat_id, fi) < 0) {
+      free(fi);
+      fi = NULL;
+    }
+  }
+  pthread_mutex_unlock(&s->lock);
+  return fi;
+}
+
+/* Pages of a channel's thread list as last seen (0: never listed), and when
+ * its next poll may be tried. */
+static size_t threads_pages(store *s, const char *channel_id, double *retry_at)
+{
+  pthread_mutex_lock(&s->lock);
+  struct threads_slot *slot = smap_get(&s->threads, channel_id);
+  size_t pages = 0;
+  if (slot && slot->snap)
+    pages = slot->snap->count ? (slot->snap->count + 99) / 100 : 1;
+  *retry_at = slot ? slot->poll_retry_at : 0;
+  pthread_mutex_unlock(&s->lock);
+  return pages;
+}
+
+static void threads_poll_later(store *s, const char *channel_id, double at)
+{
+  pthread_mutex_lock(&s->lock);
+  struct threads_slot *slot = smap_get(&s->threads, channel_id);
+  if (slot)
+    slot->poll_retry_at = at;
+  pthread_mutex_unlock(&s->lock);
+}
+
+/* Fetches what is new in a followed log in the background lane; after a
+ * failure (or the governor's no) the log waits a quarter of its freshness,
+ * never a tight loop.  Returns true when the fetch succeeded. */
+static bool follow_fetch(store *s, store_log *log, double max_age_s,
+                         double fresh_s)
+{
+  cliq_error err;
+  int r = log_refresh(s, log, CLIQ_PRIO_BACKGROUND, max_age_s, &err);
+  if (r == 0 && !err.err) {
+    pthread_mutex_lock(&log->lock);
+    log->wanted = false;
+    pthread_mutex_unlock(&log->lock);
+  }
+  if (r < 0 || err.err) {
+    pthread_mutex_lock(&log->lock);
+    log->next_try_at = now_wall() + fresh_s / 4;
+    pthread_mutex_unlock(&log->lock);
+    return false;
+  }
+  return true;
+}
+
+/* Watches the followed threads of one channel through its thread list, which
+ * carries each thread's last message time: one request tells which of them
+ * changed, and only those are fetched.  f[first] and the later entries of
+ * the same channel are marked by_list. */
+static void follow_channel(store *s, struct followed *f, size_t n, size_t first,
+                           double retry_at, double fresh_s)
+{
+  const char *channel_id = f[first].fi->channel_id;
+  bool failed = false;
+  store_threads *t = NULL;
+  if (now_wall() >= retry_at) {
+    t = threads_poll(s, channel_id,
+                     ttl_for(s, STORE_TTL_LOG, CLIQ_API_THREADS_LIST), &failed);
+    if (failed)
+      threads_poll_later(s, channel_id, now_wall() + fresh_s / 4);
+  }
+  for (size_t j = first; j < n; j++) {
+    if (!f[j].fi || !f[j].fi->channel_id || f[j].by_list ||
+        strcmp(f[j].fi->channel_id, channel_id) != 0)
+      continue;
+    f[j].by_list = true;
+    if (!t)
+      continue;                   /* not asked this round */
+    store_log *log = f[j].log;
+    const store_thread *th = store_threads_find(t, log->chat_id);
+    if (!th || th->last_ms <= 0) {
+      f[j].by_list = false;       /* the list cannot tell: poll it directly */
+      continue;
+    }
+    struct follow_info *fi = f[j].fi;
+    pthread_mutex_lock(&log->lock);
+    int64_t cursor = log->cursor_ms;
+    double next_try = log->next_try_at;
+    pthread_mutex_unlock(&log->lock);
+    /* Fetched when the entry moved since the last poll (even to a time not
+     * newer than ours: the list's clock may be coarser than the messages'),
+     * or when it is newer than what we have and not chased yet. */
+    bool moved = fi->list_ms && th->last_ms != fi->list_ms;
+    bool newer = th->last_ms > cursor && th->last_ms > fi->chased_ms;
+    if (!moved && !newer) {
+      fi->list_ms = th->last_ms;
+      continue;
+    }
+    if (now_wall() < next_try || !follow_fetch(s, log, 0, fresh_s))
+      continue;                   /* the signal stays for the next round */
+    fi->list_ms = th->last_ms;
+    if (fi->trying_ms != th->last_ms) {
+      fi->trying_ms = th->last_ms;
+      fi->tries = 0;
+    }
+    pthread_mutex_lock(&log->lock);
+    int64_t got = log->cursor_ms;
+    pthread_mutex_unlock(&log->lock);
+    /* A fetch already on its way when the message came (joined by single
+     * flight) does not bring it: asked again.  A message the list announces
+     * but the messages endpoint does not return (deleted) is asked for
+     * FOLLOW_CHASE_TRIES times, not on every poll. */
+    if (got >= th->last_ms || ++fi->tries >= FOLLOW_CHASE_TRIES)
+      fi->chased_ms = th->last_ms;
+  }
+  store_threads_unref(t);
+}
+
+/* One round of the refresher over the followed chats.  A channel whose
+ * followed threads outnumber its thread-list pages is watched through that
+ * list; every other followed chat is fetched when it is stale. */
+static void follow_round(store *s, struct followed *f, size_t n, double fresh_s)
+{
+  for (size_t i = 0; i < n; i++) {
+    struct follow_info *fi = f[i].fi = follow_info_for(s, f[i].log->chat_id);
+    if (fi && !fi->resolved) {
+      fi->channel_id = channel_of_thread(s, f[i].log->chat_id);
+      fi->resolved = fi->channel_id != NULL;
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (f[i].by_list || !f[i].fi || !f[i].fi->channel_id)
+      continue;
+    size_t members = 0;
+    for (size_t j = i; j < n; j++)
+      if (f[j].fi && f[j].fi->channel_id && !f[j].by_list &&
+          strcmp(f[j].fi->channel_id, f[i].fi->channel_id) == 0)
+        members++;
+    double retry_at;
+    size_t pages = threads_pages(s, f[i].fi->channel_id, &retry_at);
+    if (pages > 0 && members > pages)
+      follow_channel(s, f, n, i, retry_at, fresh_s);
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (f[i].by_list || !f[i].stale)
+      continue;
+    pthread_mutex_lock(&f[i].log->lock);
+    bool may = now_wall() >= f[i].log->next_try_at;
+    pthread_mutex_unlock(&f[i].log->lock);
+    if (may)
+      follow_fetch(s, f[i].log, -1, fresh_s);
+  }
+}
+
+static void *refresher_main(void *arg)
+{
+  store *s = arg;
+  double ttl_s = STORE_TTL_LOG / s->scale;
+  double tick = ttl_s / 4;
+  if (tick > 1.0)
+    tick = 1.0;
+  if (tick < 0.05)
+    tick = 0.05;
+  pthread_mutex_lock(&s->lock);
+  while (!s->stopping) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    double t = (double)until.tv_sec + (double)until.tv_nsec / 1e9 + tick;
+    until.tv_sec = (time_t)t;
+    until.tv_nsec = (long)((t - (double)until.tv_sec) * 1e9);
+    pthread_cond_timedwait(&s->wake, &s->lock, &until);
+    if (s->stopping)
+      break;
+    /* The logs (references stay valid: logs live until store_free, which
+     * first stops this thread), then, without s->lock, the followed ones: a
+     * log's lock may be held over a disk write. */
+    size_t nall = 0;
+    store_log **all = malloc((s->logs.count ? s->logs.count : 1) * sizeof *all);
+    for (size_t b = 0; all && b < s->logs.n_buckets; b++)
+      for (struct smap_entry *e = s->logs.buckets[b]; e; e = e->next)
+        all[nall++] = e->value;
+    pthread_mutex_unlock(&s->lock);
+    size_t n = 0;
+    struct followed *due = nall ? calloc(nall, sizeof *due) : NULL;
+    double now = now_wall();
+    double fresh_s = ttl_for(s, STORE_TTL_LOG, CLIQ_API_CHATS_MESSAGES) / s->scale;
+    for (size_t i = 0; due && i < nall; i++) {
+      store_log *log = all[i];
+      pthread_mutex_lock(&log->lock);
+      bool followed = log->known && (log->readers > 0 || log->wanted);
+      bool stale = now - log->fetched_at >= fresh_s;
+      pthread_mutex_unlock(&log->lock);
+      if (followed)
+        due[n++] = (struct followed){ .log = log, .stale = stale };
+    }
+    free(all);
+    follow_round(s, due, n, fresh_s);
+    free(due);
+    pthread_mutex_lock(&s->lock);
+  }
+  pthread_mutex_unlock(&s->lock);
+  return NULL;
+}
+
+int store_start_refresher(store *s)
+{
+  pthread_mutex_lock(&s->lock);
+  int r = 0;
+  if (!s->refresher_running) {
+    r = -pthread_create(&s->refresher, NULL, refresher_main, s);
+    s->refresher_running = r == 0;
+  }
+  pthread_mutex_unlock(&s->lock);
+  return r;
+}
+
+/* ---- Own messages --------------------------------------------------------------------- */
+
+void store_self_get(store *s, char **id_out, char **name_out)
+{
+  self_load(s);
+  pthread_mutex_lock(&s->lock);
+  *id_out = s->self_id ? strdup(s->self_id) : NULL;
+  *name_out = s->self_name ? strdup(s->self_name) : NULL;
+  pthread_mutex_unlock(&s->lock);
+}
+
+void self_load(store *s)
+{
+  pthread_mutex_lock(&s->lock);
+  bool need = !s->self_loaded;
+  s->self_loaded = true;
+  pthread_mutex_unlock(&s->lock);
+  if (!need)
+    return;
+  json_t *v = NULL;
+  tcache_state st = tcache_get(s->cache, "self", &v, NULL);
+  if ((st == TCACHE_FRESH || st == TCACHE_STALE) && v) {
+    pthread_mutex_lock(&s->lock);
+    if (!s->self_id) {
+      s->self_id = strdup(jstr(v, "id"));
+      s->self_name = strdup(jstr(v, "name"));
+    }
+    pthread_mutex_unlock(&s->lock);
+  }
+  json_decref(v);
+}
+
+static void self_learn(store *s, const char *id, const char *name)
+{
+  if (!id || !*id)
+    return;
+  pthread_mutex_lock(&s->lock);
+  bool changed = !s->self_id || strcmp(s->self_id, id) != 0 ||
+                 strcmp(s->self_name ? s->self_name : "", name ? name : "") != 0;
+  if (changed) {
+    free(s->self_id);
+    free(s->self_name);
+    s->self_id = strdup(id);
+    s->self_name = strdup(name ? name : "");
+  }
+  pthread_mutex_unlock(&s->lock);
+  if (changed) {
+    json_t *v = json_pack("{s:s, s:s}", "id", id, "name", name ? name : "");
+    if (v)
+      tcache_put(s->cache, "self", v, 365.0 * 86400.0);
+    json_decref(v);
+  }
+}
+
+static bool line_sender_if_id(void *ctx, uint64_t off, const char *id)
+{
+  struct sender_of *so = ctx;
+  cliq_message m;
+  if (log_line_message(so->log, off, &m) < 0)
+    return false;
+  bool same = strcmp(m.id, id) == 0;
+  if (same && m.sender_id && *m.sender_id && !so->id) {
+    so->id = strdup(m.sender_id);
+    so->name = strdup(m.sender_name ? m.sender_name : "");
+  }
+  cliq_message_clear(&m);
+  return same;
+}
+
+/* Who sent message msg_id (normalized) of a known log, if it is there. */
+static bool log_sender_of(store *s, const char *chat_id, const char *msg_id,
+                          char **sender_id, char **sender_name)
+{
+  *sender_id = *sender_name = NULL;
+  pthread_mutex_lock(&s->lock);
+  store_log *log = smap_get(&s->logs, chat_id);
+  pthread_mutex_unlock(&s->lock);
+  if (!log)
+    return false;
+  struct sender_of so = { .log = log };
+  pthread_mutex_lock(&log->lock);
+  if (log->known)
+    idset_has(&log->ids, msg_id, idset_hash(msg_id), line_sender_if_id, &so);
+  pthread_mutex_unlock(&log->lock);
+  if (!so.id || !so.name) {
+    free(so.id);
+    free(so.name);
+    return false;
+  }
+  *sender_id = so.id;
+  *sender_name = so.name;
+  return true;
+}
+
+void self_probe_drop(store *s, const char *chat_id)
+{
+  pthread_mutex_lock(&s->lock);
+  if (s->probe_chat && (!chat_id || strcmp(s->probe_chat, chat_id) == 0)) {
+    free(s->probe_chat);
+    free(s->probe_msg);
+    s->probe_chat = s->probe_msg = NULL;
+  }
+  pthread_mutex_unlock(&s->lock);
+}
+
+/* Whether the next fetch of chat_id should go to Cliq at once: it holds the
+ * post we learn our own user from. */
+bool self_probe_pending(store *s, const char *chat_id)
+{
+  pthread_mutex_lock(&s->lock);
+  bool p = s->probe_chat && strcmp(s->probe_chat, chat_id) == 0;
+  pthread_mutex_unlock(&s->lock);
+  return p;
+}
+
+/* Looks for the probe post among fetched messages of chat_id: its sender is
+ * us. */
+void self_spot(store *s, const char *chat_id, const cliq_message *msgs,
+                      size_t n)
+{
+  if (!self_probe_pending(s, chat_id))
+    return;
+  pthread_mutex_lock(&s->lock);
+  char *want = s->probe_msg ? strdup(s->probe_msg) : NULL;
+  pthread_mutex_unlock(&s->lock);
+  for (size_t i = 0; want && i < n; i++) {
+    if (strcmp(msgs[i].id, want) != 0 || !msgs[i].sender_id)
+      continue;
+    self_learn(s, msgs[i].sender_id, msgs[i].sender_name);
+    self_probe_drop(s, chat_id);
+    if (s->dl)
+      delivery_learn_self(s->dl, msgs[i].sender_id);
+    break;
+  }
+  free(want);
+}
+
+/* The message we just posted, as Cliq would list it, built locally once we
+ * know who we are.  Until then (a fresh account) NULL, with no request: the
+ * post becomes the probe, the next fetch of its chat (at once, see
+ * self_probe_pending) brings it and tells who we are (self_spot). */
+json_t *own_message(store *s, const char *chat_id, const char *msg_id,
+                           const char *text)
+{
+  if (!msg_id || !*msg_id)
+    return NULL;
+  char *id = cliq_normalize_message_id(msg_id);
+  if (!id)
+    return NULL;
+  self_load(s);
+  pthread_mutex_lock(&s->lock);
+  char *self_id = s->self_id ? strdup(s->self_id) : NULL;
+  char *self_name = s->self_name ? strdup(s->self_name) : NULL;
+  pthread_mutex_unlock(&s->lock);
+  json_t *msg = NULL;
+  if (!self_id && log_sender_of(s, chat_id, id, &self_id, &self_name)) {
+    /* A refresh brought the post before this hook ran. */
+    self_learn(s, self_id, self_name);
+    self_probe_drop(s, NULL);
+  } else if (!self_id) {
+    pthread_mutex_lock(&s->lock);
+    if (!s->probe_msg) {
+      s->probe_chat = strdup(chat_id);
+      s->probe_msg = strdup(id);
+      if (!s->probe_chat || !s->probe_msg) {
+        free(s->probe_chat);
+        free(s->probe_msg);
+        s->probe_chat = s->probe_msg = NULL;
+      }
+    }
+    pthread_mutex_unlock(&s->lock);
+  } else {
+    /* Message ids are "<epoch ms>_<n>": the time is the id's first part. */
+    char *end = NULL;
+    long long ms = strtoll(id, &end, 10);
+    if (!end || *end != '_' || ms <= 0)
+      ms = (long long)(now_wall() * 1000);
+    msg = json_pack("{s:s, s:I, s:s, s:{s:s, s:s}, s:{s:s}}", "id", id, "time",
+                    (json_int_t)ms, "type", "text", "sender", "id", self_id,
+                    "name", self_name ? self_name : "", "content", "text",
+                    text);
+  }
+  /* The delivery worker needs our id too (checking lost outcomes). */
+  pthread_mutex_lock(&s->lock);
+  char *known_id = s->self_id ? strdup(s->self_id) : NULL;
+  pthread_mutex_unlock(&s->lock);
+  if (known_id && s->dl)
+    delivery_learn_self(s->dl, known_id);
+  free(known_id);
+  free(self_id);
+  free(self_name);
+  free(id);
+  return msg;
+}
+
+/* Appends our own message to a known log and persists it. */
+void log_append_own(store *s, const char *chat_id, json_t *raw)
+{
+  if (!raw)
+    return;
+  pthread_mutex_lock(&s->lock);
+  store_log *log = smap_get(&s->logs, chat_id);
+  pthread_mutex_unlock(&s->lock);
+  if (!log)
+    return;
+  cliq_message m;
+  if (cliq_parse_message(raw, &m, NULL) < 0)
+    return;
+  pthread_mutex_lock(&log->lock);
+  bool grew = false;
+  json_t *persist = NULL;
+  if (log->known) {
+    grew = log_append_locked(log, &m, false) > 0;
+    if (grew)
+      persist = log_persistent_locked(log);
+  }
+  pthread_mutex_unlock(&log->lock);
+  cliq_message_clear(&m);
+  if (persist) {
+    /* Keeps the entry's freshness (stretched as a fetch's is, or under
+     * pressure our own post would make the log stale at once): the other
+     * people's messages still come with the next refresh. */
+    double age = 0;
+    json_t *old = NULL;
+    tcache_state st = tcache_get(s->cache, log->key, &old, &age);
+    json_decref(old);
+    double left = ttl_for(s, STORE_TTL_LOG, CLIQ_API_CHATS_MESSAGES) -
+                  age * s->scale;
+    if (st != TCACHE_FRESH || left < 0)
+      left = 0;
+    tcache_put(s->cache, log->key, persist, left);
+    json_decref(persist);
+  }
+  if (grew && s->log_grew)
+    s->log_grew(s->cb_ctx, chat_id);
+}
