@@ -49,6 +49,16 @@ int cliq_errno_map(int curl_code, long http_status, const char *cliq_code);
  * 429, or 400 with request_limit_exceeded / rate_limit_exceeded. */
 bool cliq_is_throttle(long http_status, const char *cliq_code);
 
+/* Transport judgements, so that no caller reads curl codes.
+ * A read worth asking again at once: Cliq's 5xx, a connection dropped
+ * before the answer (not a 4xx, a timeout, or the governor's no). */
+bool cliq_error_read_retryable(const cliq_error *err);
+/* Whether a failed write may have reached Cliq and taken effect: a garbled
+ * success, a gateway that gave up waiting (502, 504), or a failure after
+ * the request was on its way; not an answer that said no, nor a request
+ * never sent (refused before sending, no connection, TLS refused). */
+bool cliq_error_may_have_reached(const cliq_error *err);
+
 /* URL policy: https always; http only to loopback (127.0.0.0/8, ::1,
  * localhost).  Returns 0 or -EINVAL (with a message in err). */
 int cliq_url_check(const char *url, cliq_error *err);

@@ -1,5 +1,5 @@
 /* api/errmap.c: the one mapping from (curl result, HTTP status, Cliq code) to
- * errno, the throttle test, and the URL policy. */
+ * errno, the throttle test, the transport judgements, and the URL policy. */
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -14,6 +14,40 @@
 static bool code_is(const char *code, const char *want)
 {
   return code && strcmp(code, want) == 0;
+}
+
+bool cliq_error_read_retryable(const cliq_error *e)
+{
+  if (e->http_status >= 500 && e->http_status <= 599)
+    return true;
+  switch (e->curl_code) {
+  case CURLE_GOT_NOTHING:
+  case CURLE_SEND_ERROR:
+  case CURLE_RECV_ERROR:
+    return true;
+  default:
+    return false;
+  }
+}
+
+bool cliq_error_may_have_reached(const cliq_error *err)
+{
+  if (err->http_status >= 100)
+    return err->http_status == 502 || err->http_status == 504 ||
+           (err->http_status >= 200 && err->http_status < 300);
+  switch (err->curl_code) {
+  case CURLE_OK:                    /* refused before sending (gate, auth) */
+  case CURLE_UNSUPPORTED_PROTOCOL:
+  case CURLE_URL_MALFORMAT:
+  case CURLE_COULDNT_RESOLVE_PROXY:
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_CONNECT:
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_PEER_FAILED_VERIFICATION:
+    return false;
+  default:
+    return true;
+  }
 }
 
 bool cliq_is_throttle(long http_status, const char *cliq_code)

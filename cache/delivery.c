@@ -5,7 +5,6 @@
  * race with a scan that would pick the thread's newer entries first. */
 #include "cache/delivery.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -591,29 +590,6 @@ static bool is_permanent(delivery *d, const cliq_error *err)
     return true;
   default:
     return false;
-  }
-}
-
-/* Whether a failed request may have reached Cliq and taken effect. */
-static bool may_have_reached(const cliq_error *err)
-{
-  if (err->http_status >= 100)
-    /* Cliq answered and said no, except gateways that gave up waiting for
-     * it, and a success whose answer came garbled (the write took effect). */
-    return err->http_status == 502 || err->http_status == 504 ||
-           (err->http_status >= 200 && err->http_status < 300);
-  switch (err->curl_code) {
-  case CURLE_OK:                    /* refused before sending (gate, auth) */
-  case CURLE_UNSUPPORTED_PROTOCOL:
-  case CURLE_URL_MALFORMAT:
-  case CURLE_COULDNT_RESOLVE_PROXY:
-  case CURLE_COULDNT_RESOLVE_HOST:
-  case CURLE_COULDNT_CONNECT:
-  case CURLE_SSL_CONNECT_ERROR:
-  case CURLE_PEER_FAILED_VERIFICATION:
-    return false;
-  default:
-    return true;
   }
 }
 
@@ -1279,7 +1255,7 @@ static enum outcome process(delivery *d, const outbox_entry *e,
     o = fail_entry(d, e, &err);
     goto out;
   }
-  o = retry_later(d, e, unsure || may_have_reached(&err), &err);
+  o = retry_later(d, e, unsure || cliq_error_may_have_reached(&err), &err);
 out:
   sent_clear(&s);
   op_clear(&op);

@@ -2,7 +2,6 @@
  * plumbing every cached fetch goes through. */
 #include "cache/store_i.h"
 
-#include <curl/curl.h>
 
 /* ---- The store -------------------------------------------------------------- */
 
@@ -215,23 +214,6 @@ void store_shutdown(store *s)
 
 /* ---- Fetch plumbing ---------------------------------------------------------- */
 
-/* Failures worth asking again at once: Cliq's 5xx, a connection dropped
- * before the answer.  Not 4xx (the answer would be the same), not timeouts
- * (the user already waited the client's timeout), not the governor's no. */
-static bool read_retryable(const cliq_error *e)
-{
-  if (e->http_status >= 500 && e->http_status <= 599)
-    return true;
-  switch (e->curl_code) {
-  case CURLE_GOT_NOTHING:
-  case CURLE_SEND_ERROR:
-  case CURLE_RECV_ERROR:
-    return true;
-  default:
-    return false;
-  }
-}
-
 #define READ_RETRIES 2
 #define READ_RETRY_BASE_S 0.5
 
@@ -279,7 +261,7 @@ int fetch_retrying(void *vctx, const char *key, json_t **out,
       return first_r;
     }
     if (r == 0 || ctx->prio != CLIQ_PRIO_READ || attempt >= READ_RETRIES ||
-        !read_retryable(err))
+        !cliq_error_read_retryable(err))
       return r;
     if (attempt == 0) {
       first = *err;

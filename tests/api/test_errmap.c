@@ -80,6 +80,40 @@ static void test_is_throttle(void **state)
   assert_false(cliq_is_throttle(503, "operation_failed"));
 }
 
+static cliq_error failure(int curl_code, long status)
+{
+  cliq_error e;
+  memset(&e, 0, sizeof e);
+  e.curl_code = curl_code;
+  e.http_status = status;
+  return e;
+}
+
+/* The transport judgements callers use instead of curl codes. */
+static void test_judgements(void **state)
+{
+  (void)state;
+  cliq_error e = failure(CURLE_OK, 503);
+  assert_true(cliq_error_read_retryable(&e));
+  e = failure(CURLE_RECV_ERROR, 0);
+  assert_true(cliq_error_read_retryable(&e));
+  assert_true(cliq_error_may_have_reached(&e));
+  e = failure(CURLE_OPERATION_TIMEDOUT, 0);
+  assert_false(cliq_error_read_retryable(&e));
+  assert_true(cliq_error_may_have_reached(&e));
+  e = failure(CURLE_OK, 404);
+  assert_false(cliq_error_read_retryable(&e));
+  assert_false(cliq_error_may_have_reached(&e));
+  e = failure(CURLE_COULDNT_CONNECT, 0);
+  assert_false(cliq_error_may_have_reached(&e));
+  e = failure(CURLE_OK, 0);   /* refused before sending */
+  assert_false(cliq_error_may_have_reached(&e));
+  e = failure(CURLE_OK, 504);
+  assert_true(cliq_error_may_have_reached(&e));
+  e = failure(CURLE_OK, 200);  /* a success whose answer was garbled */
+  assert_true(cliq_error_may_have_reached(&e));
+}
+
 static void test_url_check(void **state)
 {
   (void)state;
@@ -187,6 +221,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_errno_table),
       cmocka_unit_test(test_is_throttle),
+      cmocka_unit_test(test_judgements),
       cmocka_unit_test(test_url_check),
       cmocka_unit_test(test_client_refuses_plain_http),
       cmocka_unit_test(test_escape),
