@@ -4,6 +4,7 @@
  * to the disk runs without d->mu, except outbox_retarget(), which must not
  * race with a scan that would pick the thread's newer entries first. */
 #include "cache/delivery.h"
+#include "cache/verbs.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -158,20 +159,21 @@ static bool same_text(const char *a, const char *b)
 
 /* ---- what an entry asks for ---------------------------------------------- */
 
-enum verb { V_NONE, V_CLOSE, V_REOPEN, V_FOLLOW, V_UNFOLLOW, V_MUTE, V_UNMUTE,
-            V_LEAVE };
+#define CTL_VERB_ENUM(word, constant, api) V_##constant,
+enum verb { V_NONE, CLIQ_CTL_VERBS(CTL_VERB_ENUM) };
 
 static enum verb verb_of(const char *s)
 {
   if (!s)
     return V_NONE;
+#define CTL_VERB_ROW(word, constant, api) {#word, V_##constant},
   static const struct {
     const char *name;
     enum verb v;
   } table[] = {
-      {"close", V_CLOSE},   {"closed", V_CLOSE},       {"reopen", V_REOPEN},
-      {"open", V_REOPEN},   {"follow", V_FOLLOW},      {"unfollow", V_UNFOLLOW},
-      {"mute", V_MUTE},     {"unmute", V_UNMUTE},      {"leave", V_LEAVE},
+      CLIQ_CTL_VERBS(CTL_VERB_ROW)
+      /* the state file's words for the same changes */
+      {"closed", V_CLOSE}, {"open", V_REOPEN},
   };
   for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
     if (strcmp(table[i].name, s) == 0)
@@ -190,7 +192,7 @@ static enum verb entry_verb(const outbox_entry *e)
   return V_NONE;
 }
 
-static enum cliq_api entry_api(const outbox_entry *e)
+enum cliq_api delivery_entry_api(const outbox_entry *e)
 {
   switch (e->kind) {
   case OUTBOX_FOLLOWERS_ADD:
@@ -200,16 +202,10 @@ static enum cliq_api entry_api(const outbox_entry *e)
   case OUTBOX_STATE:
   case OUTBOX_CTL:
     switch (entry_verb(e)) {
-    case V_FOLLOW:
-      return CLIQ_API_THREADS_FOLLOW;
-    case V_UNFOLLOW:
-      return CLIQ_API_THREADS_UNFOLLOW;
-    case V_MUTE:
-      return CLIQ_API_CHATS_MUTE;
-    case V_UNMUTE:
-      return CLIQ_API_CHATS_UNMUTE;
-    case V_LEAVE:
-      return CLIQ_API_CHATS_LEAVE;
+#define CTL_VERB_API(word, constant, api) \
+    case V_##constant:                    \
+      return api;
+      CLIQ_CTL_VERBS(CTL_VERB_API)
     default:
       return CLIQ_API_THREADS_UPDATE;
     }
@@ -1356,7 +1352,7 @@ static int pick_locked(delivery *d, struct job *job, double *wait_s)
       outbox_entry e;
       if (outbox_peek_next(d->ob, targets[i], &e) < 0)
         continue;
-      enum cliq_api api = entry_api(&e);
+      enum cliq_api api = delivery_entry_api(&e);
       if (d->api_busy[api]) {
         outbox_entry_clear(&e);
         continue;

@@ -188,4 +188,7 @@ char *delivery_self_id(delivery *d);
  * Persisted with the record; a no-op once known. */
 void delivery_learn_self(delivery *d, const char *user_id);
 
+/* The API class a journal entry's request uses (its rate budget). */
+enum cliq_api delivery_entry_api(const outbox_entry *e);
+
 #endif

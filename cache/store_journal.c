@@ -320,35 +320,6 @@ int store_draft_append(store *s, const char *channel_id,
 
 /* ---- Waiting for delivery ------------------------------------------------------------------ */
 
-static enum cliq_api entry_api(const outbox_entry *e)
-{
-  switch (e->kind) {
-  case OUTBOX_FOLLOWERS_ADD:
-    return CLIQ_API_FOLLOWERS_ADD;
-  case OUTBOX_FOLLOWERS_REMOVE:
-    return CLIQ_API_FOLLOWERS_REMOVE;
-  case OUTBOX_STATE:
-  case OUTBOX_CTL: {
-    const char *v = payload_verb(e);
-    if (!v)
-      return CLIQ_API_THREADS_UPDATE;
-    if (!strcmp(v, "follow"))
-      return CLIQ_API_THREADS_FOLLOW;
-    if (!strcmp(v, "unfollow"))
-      return CLIQ_API_THREADS_UNFOLLOW;
-    if (!strcmp(v, "mute"))
-      return CLIQ_API_CHATS_MUTE;
-    if (!strcmp(v, "unmute"))
-      return CLIQ_API_CHATS_UNMUTE;
-    if (!strcmp(v, "leave"))
-      return CLIQ_API_CHATS_LEAVE;
-    return CLIQ_API_THREADS_UPDATE;
-  }
-  default:
-    return CLIQ_API_MESSAGES_POST;
-  }
-}
-
 /* Whether a request of api could be sent now: not locked, nobody waiting
  * for a slot, budget left (the governor keeps one back). */
 bool api_free_now(store *s, enum cliq_api api)
@@ -400,7 +371,7 @@ int store_write_settle(store *s, const store_ids *ids, double max_s)
     outbox_entry e;
     if (!first_pending(s, ids, &from, &e))
       return store_ids_failure(s, ids);
-    bool soon = !e.last_error && api_free_now(s, entry_api(&e));
+    bool soon = !e.last_error && api_free_now(s, delivery_entry_api(&e));
     outbox_entry_clear(&e);
     double left = deadline - now_mono();
     if (!soon || left <= 0)

@@ -1,6 +1,7 @@
 /* cache/store_write.c: writes a user makes: thread state, follow, followers,
  * ctl verbs and drafts. */
 #include "cache/store_i.h"
+#include "cache/verbs.h"
 
 /* ---- Thread state, follow --------------------------------------------------------- */
 
@@ -195,9 +196,7 @@ void move_people(store *s, const char *tid, const char *const *ids,
 
 /* ---- ctl ------------------------------------------------------------------------------ */
 
-static const char *const ctl_verbs[] = {
-  "follow", "unfollow", "mute", "unmute", "leave", "close", "reopen",
-};
+static const char *const ctl_verbs[] = CLIQ_CTL_VERB_WORDS;
 
 bool store_ctl_verb_valid(const char *verb)
 {

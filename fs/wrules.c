@@ -1,4 +1,5 @@
 #include "fs/wrules.h"
+#include "cache/verbs.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -154,9 +155,7 @@ int wr_follower_line(const char *line, size_t len, char **id_out, bool *remove)
   return *id_out ? 0 : -ENOMEM;
 }
 
-static const char *const ctl_verbs[] = {
-  "follow", "unfollow", "mute", "unmute", "leave", "close", "reopen",
-};
+static const char *const ctl_verbs[] = CLIQ_CTL_VERB_WORDS;
 
 int wr_ctl_line(const char *line, size_t len, bool partial, char **verb_out)
 {
