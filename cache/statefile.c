@@ -375,6 +375,13 @@ int statefile_fail(cliq_error *err, int e, const char *fmt, ...)
   return -e;
 }
 
+double statefile_now_mono(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 double statefile_now_real(void)
 {
   struct timespec ts;

@@ -67,5 +67,7 @@ int statefile_fail(struct cliq_error *err, int e, const char *fmt, ...)
 /* Wall-clock time in seconds (CLOCK_REALTIME), for timestamps that are
  * persisted or shown. */
 double statefile_now_real(void);
+/* Seconds on the monotonic clock, for durations and deadlines. */
+double statefile_now_mono(void);
 
 #endif

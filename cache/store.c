@@ -217,13 +217,6 @@ void store_shutdown(store *s)
 #define READ_RETRIES 2
 #define READ_RETRY_BASE_S 0.5
 
-double now_mono(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void sleep_s(double seconds)
 {
   if (seconds <= 0)
@@ -246,7 +239,7 @@ int fetch_retrying(void *vctx, const char *key, json_t **out,
   cliq_error local;
   if (!err)
     err = &local;
-  double deadline = now_mono() + ctx->s->max_wait_s;
+  double deadline = statefile_now_mono() + ctx->s->max_wait_s;
   unsigned seed = (unsigned)(uintptr_t)ctx ^ (unsigned)time(NULL);
   cliq_error first;
   memset(&first, 0, sizeof first);
@@ -271,7 +264,7 @@ int fetch_retrying(void *vctx, const char *key, json_t **out,
     double delay = (base / 2 + base / 2 * (double)rand_r(&seed) / RAND_MAX) /
                    ctx->s->scale;
     /* A retry must not make the user wait for a rate slot either. */
-    if (now_mono() + delay > deadline || !api_free_now(ctx->s, ctx->api))
+    if (statefile_now_mono() + delay > deadline || !api_free_now(ctx->s, ctx->api))
       return r;
     sleep_s(delay);
   }

@@ -259,7 +259,6 @@ void log_free(void *p);
 
 bool api_free_now(store *s, enum cliq_api api);
 
-double now_mono(void);
 
 /* A read a user waits for (CLIQ_PRIO_READ) is asked again up to
  * READ_RETRIES times after a 5xx or a dropped connection, after a short,

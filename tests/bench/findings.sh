@@ -12,10 +12,10 @@ md_findings() {
       map(select(.tool == "cliqfs" and .requests > .lower_bound)) []
       | "- **\(.task)**: \(.requests) requests against a lower bound of \(.lower_bound) (+\(.requests - .lower_bound)). "
         + (if (.apis["messages.get"] // 0) > 0 then
-             "\(.apis["messages.get"]) of them `messages.get` (`GET /chats/{id}/messages/{message}`): cliqfs asked for a post of its own to learn who it is, which it does only before checking a write whose answer was lost (cache/delivery.c `learn_self_now`). "
+             "\(.apis["messages.get"]) of them `messages.get` (`GET /chats/{id}/messages/{message}`): cliqfs asked for a post of its own to learn who it is, which it does only before checking a write whose answer was lost (cache/delivery_outcome.c `learn_self_now`). "
            else "" end)
         + (if .refetches > 0 then
-             "\(.refetches) fetched a thread'"'"'s messages a second time during the task: the background refresher (cache/store.c `follow_round`) refreshes a log while its `messages` file is open, and a file still open by `grep` when a round starts can be refreshed once it is older than its freshness. "
+             "\(.refetches) fetched a thread'"'"'s messages a second time during the task: the background refresher (cache/store_follow.c `follow_round`) refreshes a log while its `messages` file is open, and a file still open by `grep` when a round starts can be refreshed once it is older than its freshness. "
            else "" end)'
     # ---- Requests: follow ----
     local flb
@@ -24,7 +24,7 @@ md_findings() {
       jqs follow.jsonl --argjson lb "$flb" '
         (map(select(.tool == "cliqfs"))[0]) as $c | (map(select(.tool == "curl+jq"))[0]) as $b
         | select($c.requests > $lb.lower_bound)
-        | "- **follow**: \($c.requests) requests against a lower bound of \($lb.lower_bound) (+\($c.requests - $lb.lower_bound)). While following, cliqfs polled the \($c.channels) followed channels'"'"' thread lists \($lb.list_polls) times and fetched threads'"'"' messages \($lb.fetches) times for \($c.posts) new messages (cache/store.c `follow_round`: a channel whose followed threads outnumber its thread-list pages is watched through the list, whose entries carry each thread'"'"'s last message time; a thread is fetched when its entry is newer than what cliqfs has). Fetches beyond one per new message come from a list entry that was newer than the thread'"'"'s messages showed, or from a thread polled directly (its list entry had no last message time)."'
+        | "- **follow**: \($c.requests) requests against a lower bound of \($lb.lower_bound) (+\($c.requests - $lb.lower_bound)). While following, cliqfs polled the \($c.channels) followed channels'"'"' thread lists \($lb.list_polls) times and fetched threads'"'"' messages \($lb.fetches) times for \($c.posts) new messages (cache/store_follow.c `follow_round`: a channel whose followed threads outnumber its thread-list pages is watched through the list, whose entries carry each thread'"'"'s last message time; a thread is fetched when its entry is newer than what cliqfs has). Fetches beyond one per new message come from a list entry that was newer than the thread'"'"'s messages showed, or from a thread polled directly (its list entry had no last message time)."'
     fi
     # ---- Latency ----
     jqs latency.jsonl '
@@ -43,11 +43,11 @@ md_findings() {
     # ---- Memory ----
     jqs scale_msgs.jsonl '
       max_by(.shown) | select(.heap_bytes_per_msg > 2 * .json_bytes_per_msg)
-      | "- **memory per cached message**: \(.heap_bytes_per_msg | round) bytes of live heap (\(.mem_bytes_per_msg | round) of RSS) per message whose JSON is \(.json_bytes_per_msg | round) bytes: \(.heap_bytes_per_msg / .json_bytes_per_msg | f2)×. A message log (cache/store.c `struct store_log`) keeps every message as a rendered line and a JSONL line in exactly sized buffers, and its id in a compact hash set (cache/idset.c); the text forms alone come to about \((.text_bytes / .shown + .json_bytes_per_msg) | round) bytes, the disk copy to \(.disk_cache_bytes / .shown | round)."'
+      | "- **memory per cached message**: \(.heap_bytes_per_msg | round) bytes of live heap (\(.mem_bytes_per_msg | round) of RSS) per message whose JSON is \(.json_bytes_per_msg | round) bytes: \(.heap_bytes_per_msg / .json_bytes_per_msg | f2)×. A message log (cache/store_i.h `struct store_log`) keeps every message as a rendered line and a JSONL line in exactly sized buffers, and its id in a compact hash set (cache/idset.c); the text forms alone come to about \((.text_bytes / .shown + .json_bytes_per_msg) | round) bytes, the disk copy to \(.disk_cache_bytes / .shown | round)."'
     # ---- History ----
     jqs scale_msgs.jsonl '
       .[] | select(.shown < .messages)
-      | "- **history**: with `-o history=\(.messages)` on a thread of \(.messages) messages, `messages` showed \(.shown) (\(.requests) requests). The first fetch stops after 50 pages (cache/store.c `fetch_log`), and each page after the first repeats one message because `totime` is inclusive, so a page brings 99 new messages: \(.shown) = 100 + 49 × 99. (config accepts history up to 100000.)"'
+      | "- **history**: with `-o history=\(.messages)` on a thread of \(.messages) messages, `messages` showed \(.shown) (\(.requests) requests). The first fetch stops after 50 pages (cache/store_log.c `fetch_log`), and each page after the first repeats one message because `totime` is inclusive, so a page brings 99 new messages: \(.shown) = 100 + 49 × 99. (config accepts history up to 100000.)"'
     jqs scale_msgs.jsonl '
       map(select(.shown == .messages and .requests > .lower_bound)) | select(length > 0)
       | "- **history pages**: reading N messages took \(map("\(.requests) requests for \(.messages)") | join(", ")) (lower bound ceil(N/100)): the pages overlap by one message (the inclusive `totime`), so every 99 messages cost a request."'
