@@ -29,7 +29,7 @@
 #include "fs/auth_cmd.h"
 #include "fs/cliqfs.h"
 #include "fs/config.h"
-#include "fs/demo.h"
+#include "fs/demo_mount.h"
 #include "fs/status_cmd.h"
 
 #ifndef CLIQFS_VERSION

@@ -1,4 +1,4 @@
-/* fs/demo against the real emulator, without FUSE: cliqfs_demo_start points
+/* fs/demo_mount against the real emulator, without FUSE: cliqfs_demo_start points
  * the config at a running emulator that answers the API with the static
  * token; cliqfs_demo_stop leaves no process and no folder behind; the
  * emulator dies with its parent.  Needs $CLIQ_EMULATOR (suite 'cli'). */
@@ -21,7 +21,7 @@
 #include <cmocka.h>
 
 #include "api/cliq.h"
-#include "fs/demo.h"
+#include "fs/demo_mount.h"
 
 static char tmpdir[PATH_MAX];
 

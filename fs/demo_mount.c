@@ -1,5 +1,5 @@
-/* fs/demo: see demo.h. */
-#include "fs/demo.h"
+/* fs/demo_mount: see demo_mount.h. */
+#include "fs/demo_mount.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-/* fs/demo: `cliqfs --demo`: the bundled Cliq emulator with its demo
+/* fs/demo_mount: `cliqfs --demo`: the bundled Cliq emulator with its demo
  * organization, living exactly as long as the mount (cliqfs(1) OPTIONS).
  *
  * The emulator is started from the hooks of cliqfs_run() (fs/cliqfs.h), that
@@ -11,8 +11,8 @@
  * emulator process; cliqfs_demo_free() stops and removes whatever is left.
  * No FUSE types, so that the tests can drive it without mounting.
  */
-#ifndef CLIQFS_FS_DEMO_H
-#define CLIQFS_FS_DEMO_H
+#ifndef CLIQFS_FS_DEMO_MOUNT_H
+#define CLIQFS_FS_DEMO_MOUNT_H
 
 #include <stdbool.h>
 #include <stddef.h>
