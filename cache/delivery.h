@@ -50,7 +50,7 @@
  * When the outcome is unknown (the connection failed or timed out after the
  * request may have left, or an entry is found uncertain at start-up) the
  * worker sends nothing more to that target until settle_s after that attempt
- * (outbox_entry.attempted), so that a request still on its way has landed,
+ * ended (outbox_entry.attempted), so that a request still on its way has landed,
  * then checks before sending again:
  *   reply / channel post: the chat's messages from a little before the
  *     entry's creation (chats.messages, write lane, paged) for one with the

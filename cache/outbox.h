@@ -86,8 +86,9 @@ typedef struct outbox_entry {
   double created;         /* epoch seconds */
   int attempts;           /* times outbox_mark_uncertain() was called */
   double attempted;       /* epoch seconds of the last outbox_mark_uncertain(),
-                             0 when never: a request sent then may still be
-                             on its way */
+                             or of the end of that attempt once it ended
+                             uncertain (outbox_note_failure); 0 when never:
+                             a request sent then may still be on its way */
   bool uncertain;         /* a send may have reached Cliq */
   char *last_error;       /* last transient failure, NULL when none */
   /* failed/ entries only (0 / NULL otherwise): */
@@ -144,7 +145,9 @@ int outbox_get(outbox *ob, uint64_t id, outbox_entry *out);
  * so that after a crash the worker knows to check before sending again. */
 int outbox_mark_uncertain(outbox *ob, uint64_t id);
 /* After a transient failure: records the error and whether the request may
- * have reached Cliq (false when it certainly did not, e.g. nothing was sent). */
+ * have reached Cliq (false when it certainly did not, e.g. nothing was sent).
+ * Uncertain: attempted becomes now, since a request the client gave up on
+ * (a timeout) may still land after the client stopped waiting. */
 int outbox_note_failure(outbox *ob, uint64_t id, bool uncertain,
                         const char *error);
 /* Delivered: the entry is gone (durably). */

@@ -124,6 +124,8 @@ static int edit_failure(outbox_entry *e, const void *arg)
 {
   const struct failure_arg *f = arg;
   e->uncertain = f->uncertain;
+  if (f->uncertain)
+    e->attempted = statefile_now_real();
   free(e->last_error);
   e->last_error = NULL;
   return dup_or_null(f->error, &e->last_error);

@@ -67,12 +67,13 @@ store *store_new(const store_options *o, cliq_error *err)
         .ctx = s,
       };
       /* An outcome lost with a request is checked once that request cannot
-       * still land: after the client's timeout.  time_scale compresses it
-       * like every other wait (tests; the emulator answers at once). */
+       * still land: the client's timeout after the attempt ended.
+       * time_scale compresses it like every other wait, to no less than 2 s
+       * (a server a little slow to land what the client gave up on). */
       double timeout = o->request_timeout_s > 0 ? o->request_timeout_s : 30.0;
       double settle = timeout / s->scale;
-      if (settle < 1.0)
-        settle = 1.0;
+      if (settle < 2.0)
+        settle = 2.0;
       delivery_options dopts = {
         .time_scale = s->scale,
         .settle_s = settle,

@@ -13,16 +13,17 @@
 # changes this is only reported).
 #
 # Every target is fresh (never read before), so that the fault meets a
-# request of the operation itself rather than a cached answer.  The delay
-# cells run in parallel: cliqfs has no timeout option, the client's timeout is
-# 30 s, and six of them in a row would take three minutes.
+# request of the operation itself rather than a cached answer.  The mount's
+# request timeout is short (-o timeout) so that a delayed request is given up
+# in seconds; the delay cells also run in parallel.
 . "$MOUNT_LIB"
 set -o pipefail
 : "${FSOP:?}"
 
-TS=60
-CLIENT_TIMEOUT_S=30           # api/cliq.h: CLIQ_DEFAULT_TIMEOUT_MS
-DELAY_MS=$(((CLIENT_TIMEOUT_S + 1) * 1000))
+TS=120
+CLIENT_TIMEOUT_S=5            # the mount's -o timeout
+# A delayed request lands half a second after the client gave up on it.
+DELAY_MS=$((CLIENT_TIMEOUT_S * 1000 + 500))
 KINDS=(500 503 drop truncate invalid_json 401 accept_drop delay throttle throttle400)
 OPS=(list read append state follow create)
 declare -A OP_API=([list]=threads.list [read]=chats.messages [append]=messages.post
@@ -96,7 +97,7 @@ emu_start --synthetic 12x12x10 --time-scale "$TS" || fail "emulator did not star
 CONF=$MT_DIR/faults.conf
 printf 'client_id = emulator-client\nclient_secret = emulator-secret\nrefresh_token = emulator-refresh\n' >"$CONF"
 chmod 600 "$CONF"
-"$CLIQFS" -f -o "config=$CONF,api_url=$EMU_URL,accounts_url=$EMU_URL,time_scale=$TS" "$MNT" 2>>"$MT_LOG" &
+"$CLIQFS" -f -o "config=$CONF,api_url=$EMU_URL,accounts_url=$EMU_URL,time_scale=$TS,timeout=$CLIENT_TIMEOUT_S" "$MNT" 2>>"$MT_LOG" &
 CLIQFS_PID=$!
 wait_until 10 mountpoint -q "$MNT" || fail "no mount within 10 s"
 

@@ -56,11 +56,12 @@ for run in $(seq 1 "$RUNS"); do
   b_mount
   # A greps every thread's messages, in the order opposite to B's.
   ( cd "$MNT" && for ((i = ${#THREADS[@]} - 1; i >= 0; i--)); do
-      printf '%s:%s\n' "${THREADS[i]}/messages" "$(grep -c . "${THREADS[i]}/messages" 2>/dev/null)"
+      c=$(grep -c . "${THREADS[i]}/messages" 2>>"$MT_DIR/grep.err")
+      printf '%s:%s:%s\n' "${THREADS[i]}/messages" "$?" "$c"
     done >"$MT_DIR/grep" ) &
   gpid=$!
   for t in "${THREADS[@]}"; do
-    n=$(wc -l <"$MNT_B/$t/messages")
+    n=$(wc -l <"$MNT_B/$t/messages" 2>>"$MT_DIR/wc.err")
     reads=$((reads + 1))
     if [ "$n" -eq 0 ]; then
       empty=$((empty + 1))
@@ -73,13 +74,21 @@ for run in $(seq 1 "$RUNS"); do
     reads=$((reads + 1))
     if [ "${n:-0}" -eq 0 ]; then
       short=$((short + 1))
-      echo "run $run: A's grep found nothing in $t/messages" >&2
+      echo "run $run: A's grep found nothing in $t/messages ($(grep -F "$t/messages:" "$MT_DIR/grep"))" >&2
     fi
   done
   cd /
   mt_unmount || fail "run $run: unmount A"
   b_unmount
 done
+if [ "$empty" -ne 0 ] || [ "$short" -ne 0 ]; then
+  echo "---- errors of the readers ----" >&2
+  cat "$MT_DIR/grep.err" "$MT_DIR/wc.err" >&2 2>/dev/null
+  echo "---- mount A's log (last 40 lines) ----" >&2
+  tail -n 40 "$MT_DIR/cliqfs.log" >&2 2>/dev/null
+  echo "---- mount B's log (last 40 lines) ----" >&2
+  tail -n 40 "$MT_DIR/cliqfs-b.log" >&2
+fi
 echo "two mounts, $RUNS runs, $reads reads of messages in $((SECONDS - t0)) s: $empty empty at B, $short empty at A"
 [ "$empty" -eq 0 ] && [ "$short" -eq 0 ] || fail "empty reads with two mounts sharing a cache: $empty at B, $short at A"
 ok "two mounts sharing state and cache: no empty read in $reads reads over $RUNS cold runs"
