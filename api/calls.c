@@ -65,285 +65,6 @@ fail:
   return NULL;
 }
 
-static int grow(void **items, size_t *cap, size_t count, size_t size)
-{
-  if (count < *cap)
-    return 0;
-  size_t ncap = *cap ? *cap * 2 : 16;
-  void *n = realloc(*items, ncap * size);
-  if (!n)
-    return -ENOMEM;
-  *items = n;
-  *cap = ncap;
-  return 0;
-}
-
-/* Removes later items whose key repeats an earlier one, keeping order.
- * O(n log n) through a sorted index. */
-struct key_index {
-  const char *key;
-  size_t pos;
-};
-
-static int key_index_cmp(const void *a, const void *b)
-{
-  const struct key_index *x = a, *y = b;
-  int c = strcmp(x->key, y->key);
-  if (c)
-    return c;
-  return x->pos < y->pos ? -1 : x->pos > y->pos;
-}
-
-static int dedupe(void *items, size_t *count, size_t size,
-                  const char *(*key)(const void *item),
-                  void (*clear)(void *item))
-{
-  size_t n = *count;
-  if (n < 2)
-    return 0;
-  struct key_index *idx = malloc(n * sizeof *idx);
-  bool *drop = calloc(n, sizeof *drop);
-  if (!idx || !drop) {
-    free(idx);
-    free(drop);
-    return -ENOMEM;
-  }
-  char *base = items;
-  for (size_t i = 0; i < n; i++)
-    idx[i] = (struct key_index){key(base + i * size), i};
-  qsort(idx, n, sizeof *idx, key_index_cmp);
-  for (size_t i = 1; i < n; i++)
-    if (strcmp(idx[i].key, idx[i - 1].key) == 0)
-      drop[idx[i].pos] = true;
-  size_t w = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (drop[i]) {
-      clear(base + i * size);
-      continue;
-    }
-    if (w != i)
-      memcpy(base + w * size, base + i * size, size);
-    w++;
-  }
-  *count = w;
-  free(idx);
-  free(drop);
-  return 0;
-}
-
-static const char *channel_key(const void *p)
-{
-  return ((const cliq_channel *)p)->channel_id;
-}
-static void channel_clear_v(void *p)
-{
-  cliq_channel_clear(p);
-}
-static const char *thread_key(const void *p)
-{
-  return ((const cliq_thread *)p)->chat_id;
-}
-static void thread_clear_v(void *p)
-{
-  cliq_thread_clear(p);
-}
-static const char *message_key(const void *p)
-{
-  return ((const cliq_message *)p)->id;
-}
-static void message_clear_v(void *p)
-{
-  cliq_message_clear(p);
-}
-
-static int message_cmp(const void *a, const void *b)
-{
-  const cliq_message *x = a, *y = b;
-  if (x->time_ms != y->time_ms)
-    return x->time_ms < y->time_ms ? -1 : 1;
-  /* "<ms>_<n>": a shorter id is a smaller number. */
-  size_t lx = strlen(x->id), ly = strlen(y->id);
-  if (lx != ly)
-    return lx < ly ? -1 : 1;
-  return strcmp(x->id, y->id);
-}
-
-/* One malformed entry of a list is left out (counted, the first reason
- * kept), not the whole list: the rest is still worth showing. */
-static void skip_entry(size_t *skipped, char *why, size_t why_len,
-                       const cliq_error *err)
-{
-  if ((*skipped)++ == 0)
-    snprintf(why, why_len, "%s", err && err->message[0] ? err->message
-                                                        : "malformed entry");
-}
-
-/* ---- list parsers (used below; also unit-tested) ------------------------ */
-
-int cliq__parse_channel_page(json_t *reply, cliq_channel_list *out,
-                             cliq_error *err)
-{
-  json_t *arr = json_object_get(reply, "channels");
-  if (!arr)
-    arr = json_object_get(reply, "data");
-  if (!json_is_array(arr))
-    return cliq__fail(err, EIO, "unexpected reply: no channels array");
-  size_t cap = out->count, i;
-  json_t *item;
-  json_array_foreach(arr, i, item) {
-    if (grow((void **)&out->items, &cap, out->count, sizeof *out->items) < 0)
-      return cliq__fail(err, ENOMEM, "out of memory");
-    cliq_error one = {0};
-    int r = cliq_parse_channel(item, &out->items[out->count], &one);
-    if (r == -EIO) {
-      skip_entry(&out->skipped, out->skipped_why, sizeof out->skipped_why, &one);
-      continue;
-    }
-    if (r < 0) {
-      if (err)
-        *err = one;
-      return r;
-    }
-    out->count++;
-  }
-  return 0;
-}
-
-int cliq__parse_thread_page(json_t *reply, cliq_thread_list *out,
-                            cliq_error *err)
-{
-  json_t *arr = json_object_get(reply, "data");
-  if (!arr)
-    arr = json_object_get(reply, "threads");
-  if (!json_is_array(arr))
-    return cliq__fail(err, EIO, "unexpected reply: no thread data array");
-  size_t cap = out->count, i;
-  json_t *item;
-  json_array_foreach(arr, i, item) {
-    if (grow((void **)&out->items, &cap, out->count, sizeof *out->items) < 0)
-      return cliq__fail(err, ENOMEM, "out of memory");
-    cliq_error one = {0};
-    int r = cliq_parse_thread(item, &out->items[out->count], &one);
-    if (r == -EIO) {
-      skip_entry(&out->skipped, out->skipped_why, sizeof out->skipped_why, &one);
-      continue;
-    }
-    if (r < 0) {
-      if (err)
-        *err = one;
-      return r;
-    }
-    out->count++;
-  }
-  return 0;
-}
-
-int cliq__parse_message_list(json_t *reply, cliq_message_list *out,
-                             cliq_error *err)
-{
-  memset(out, 0, sizeof *out);
-  json_t *arr = json_is_array(reply) ? reply : json_object_get(reply, "data");
-  if (!json_is_array(arr))
-    return cliq__fail(err, EIO, "unexpected reply: no message data array");
-  size_t cap = 0, i;
-  json_t *item;
-  int r = 0;
-  json_array_foreach(arr, i, item) {
-    if (grow((void **)&out->items, &cap, out->count, sizeof *out->items) < 0) {
-      r = cliq__fail(err, ENOMEM, "out of memory");
-      goto out;
-    }
-    cliq_error one = {0};
-    r = cliq_parse_message(item, &out->items[out->count], &one);
-    if (r == -EIO) {
-      skip_entry(&out->skipped, out->skipped_why, sizeof out->skipped_why, &one);
-      r = 0;
-      continue;
-    }
-    if (r < 0) {
-      if (err)
-        *err = one;
-      goto out;
-    }
-    out->count++;
-  }
-  if (dedupe(out->items, &out->count, sizeof *out->items, message_key,
-             message_clear_v) < 0) {
-    r = cliq__fail(err, ENOMEM, "out of memory");
-    goto out;
-  }
-  if (out->count > 1)
-    qsort(out->items, out->count, sizeof *out->items, message_cmp);
-out:
-  if (r < 0)
-    cliq_message_list_clear(out);
-  return r;
-}
-
-int cliq__parse_user_list(json_t *reply, const char *key, cliq_user_list *out,
-                          cliq_error *err)
-{
-  memset(out, 0, sizeof *out);
-  json_t *arr = json_object_get(reply, key);
-  if (!arr)
-    arr = json_object_get(reply, "data");
-  if (!json_is_array(arr))
-    return cliq__fail(err, EIO, "unexpected reply: no %s array", key);
-  size_t cap = 0, i;
-  json_t *item;
-  int r = 0;
-  json_array_foreach(arr, i, item) {
-    if (grow((void **)&out->items, &cap, out->count, sizeof *out->items) < 0) {
-      r = cliq__fail(err, ENOMEM, "out of memory");
-      break;
-    }
-    cliq_error one = {0};
-    r = cliq_parse_user(item, &out->items[out->count], &one);
-    if (r == -EIO) {
-      skip_entry(&out->skipped, out->skipped_why, sizeof out->skipped_why, &one);
-      r = 0;
-      continue;
-    }
-    if (r < 0) {
-      if (err)
-        *err = one;
-      break;
-    }
-    out->count++;
-  }
-  if (r < 0)
-    cliq_user_list_clear(out);
-  return r;
-}
-
-/* A single object, directly or wrapped as {"data":{…}}. */
-static json_t *unwrap(json_t *reply, const char *must_have)
-{
-  json_t *data = json_object_get(reply, "data");
-  if (json_is_object(data) && !json_object_get(reply, must_have))
-    return data;
-  return reply;
-}
-
-/* message_id of a post answer (normalised, caller frees); NULL when absent. */
-char *cliq__posted_message_id(json_t *reply)
-{
-  json_t *v = json_object_get(reply, "message_id");
-  if (!v)
-    v = json_object_get(json_object_get(reply, "data"), "message_id");
-  if (!v)
-    v = json_object_get(reply, "id");
-  if (json_is_string(v) && json_string_length(v) > 0)
-    return cliq_normalize_message_id(json_string_value(v));
-  if (json_is_integer(v)) {
-    char *s = NULL;
-    if (asprintf(&s, "%" JSON_INTEGER_FORMAT, json_integer_value(v)) < 0)
-      return NULL;
-    return s;
-  }
-  return NULL;
-}
-
 /* ---- calls ------------------------------------------------------------- */
 
 static int path_oom(cliq_error *err)
@@ -438,8 +159,7 @@ int cliq_list_channels(cliq_client *c, enum cliq_priority prio,
   int r = fetch_all_pages(c, CLIQ_API_CHANNELS_LIST, prio, "/api/v2/channels",
                           "joined=true&limit=100", "channel",
                           parse_channel_page_v, out, &out->count, err);
-  if (r == 0 && dedupe(out->items, &out->count, sizeof *out->items,
-                       channel_key, channel_clear_v) < 0)
+  if (r == 0 && cliq__dedupe_channels(out) < 0)
     r = path_oom(err);
   if (r < 0)
     cliq_channel_list_clear(out);
@@ -461,7 +181,7 @@ int cliq_get_channel(cliq_client *c, enum cliq_priority prio,
   int r = cliq__call(c, CLIQ_API_CHANNELS_GET, prio, "GET", path, NULL, NULL,
                      &reply, err);
   if (r == 0)
-    r = cliq_parse_channel(unwrap(reply, "channel_id"), out, err);
+    r = cliq_parse_channel(cliq__unwrap(reply, "channel_id"), out, err);
   json_decref(reply);
   free(path);
   return r;
@@ -481,8 +201,7 @@ int cliq_list_threads(cliq_client *c, enum cliq_priority prio,
   int r = fetch_all_pages(c, CLIQ_API_THREADS_LIST, prio, path,
                           "state=all&limit=100", "thread", parse_thread_page_v,
                           out, &out->count, err);
-  if (r == 0 && dedupe(out->items, &out->count, sizeof *out->items, thread_key,
-                       thread_clear_v) < 0)
+  if (r == 0 && cliq__dedupe_threads(out) < 0)
     r = path_oom(err);
   free(path);
   if (r < 0)
@@ -531,7 +250,7 @@ static int get_one_message(cliq_client *c, enum cliq_api api,
   json_t *reply = NULL;
   int r = cliq__call(c, api, prio, "GET", path, NULL, NULL, &reply, err);
   if (r == 0)
-    r = cliq_parse_message(unwrap(reply, "id"), out, err);
+    r = cliq_parse_message(cliq__unwrap(reply, "id"), out, err);
   json_decref(reply);
   return r;
 }
@@ -570,7 +289,7 @@ int cliq_get_thread(cliq_client *c, enum cliq_priority prio,
   int r = cliq__call(c, CLIQ_API_THREADS_GET, prio, "GET", path, NULL, NULL,
                      &reply, err);
   if (r == 0)
-    r = cliq_parse_thread(unwrap(reply, "chat_id"), out, err);
+    r = cliq_parse_thread(cliq__unwrap(reply, "chat_id"), out, err);
   json_decref(reply);
   free(path);
   return r;

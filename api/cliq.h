@@ -184,6 +184,7 @@ typedef struct cliq_message_list {
   char skipped_why[256];    /* why the first of them was */
 } cliq_message_list;
 
+void cliq_user_clear(cliq_user *user);
 void cliq_user_list_clear(cliq_user_list *list);
 void cliq_channel_clear(cliq_channel *channel);
 void cliq_channel_list_clear(cliq_channel_list *list);

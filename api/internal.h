@@ -123,10 +123,11 @@ void cliq__auth_refused(cliq_client *c, cliq_error *err);
 /* An answer that is not a 401: a static token works (again). */
 void cliq__auth_accepted(cliq_client *c);
 
-/* calls.c: whole-answer parsers (unit-tested).  Page parsers append to out
+/* answers.c: whole-answer parsers (unit-tested).  Page parsers append to out
  * (on error out keeps what it had, the caller clears); the list parsers fill
- * out (cleared on error).  Messages come out sorted by time then id, without
- * duplicate ids. */
+ * out (cleared on error).  A malformed entry is left out, counted in the
+ * list's skipped (first reason in skipped_why).  Messages come out sorted by
+ * time then id, without duplicate ids. */
 int cliq__parse_channel_page(json_t *reply, cliq_channel_list *out,
                              cliq_error *err);
 int cliq__parse_thread_page(json_t *reply, cliq_thread_list *out,
@@ -138,6 +139,13 @@ int cliq__parse_user_list(json_t *reply, const char *key, cliq_user_list *out,
                           cliq_error *err);
 /* message_id of a post answer, normalised (caller frees); NULL if absent. */
 char *cliq__posted_message_id(json_t *reply);
+/* Drops later entries whose id repeats an earlier one, keeping order: 0 or
+ * -ENOMEM. */
+int cliq__dedupe_channels(cliq_channel_list *list);
+int cliq__dedupe_threads(cliq_thread_list *list);
+/* A single object, bare or wrapped as {"data":{…}} (when reply itself lacks
+ * must_have): borrowed from reply. */
+json_t *cliq__unwrap(json_t *reply, const char *must_have);
 
 /* A NUL inside a string of an answer (JSON_ALLOW_NUL) would cut it short
  * wherever it is used as a C string: in "text" and "comment" it becomes the

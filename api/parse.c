@@ -320,15 +320,22 @@ int cliq_parse_user(json_t *json, cliq_user *out, cliq_error *err)
   return 0;
 }
 
+void cliq_user_clear(cliq_user *user)
+{
+  if (!user)
+    return;
+  free(user->user_id);
+  free(user->email_id);
+  free(user->name);
+  memset(user, 0, sizeof *user);
+}
+
 void cliq_user_list_clear(cliq_user_list *list)
 {
   if (!list)
     return;
-  for (size_t i = 0; i < list->count; i++) {
-    free(list->items[i].user_id);
-    free(list->items[i].email_id);
-    free(list->items[i].name);
-  }
+  for (size_t i = 0; i < list->count; i++)
+    cliq_user_clear(&list->items[i]);
   free(list->items);
   list->items = NULL;
   list->count = 0;

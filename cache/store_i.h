@@ -56,7 +56,6 @@ struct follow_info {
   int64_t trying_ms;        /* the value being chased, and how many fetches */
   int tries;                /* it took so far */
 };
-#define FNV_BASIS 14695981039346656037ULL   /* FNV-1a's offset basis */
 struct store_log {
   store *s;
   char *chat_id;
@@ -74,7 +73,8 @@ struct store_log {
   int64_t last_ms;          /* newest time of any message in the log */
   /* The disk copy of jsonl, beside the tcache's record of the log (which
    * holds only what follows, not the messages): the first disk_len bytes of
-   * jsonl are in the file at disk_path, their FNV-1a is disk_sum, and
+   * jsonl are in the file at disk_path, their CRC-32 is disk_sum (zlib's
+   * crc32, which goes on from a sum, as the copy grows), and
    * disk_cursor_ms was the cursor when they were all there. */
   char *disk_path;          /* NULL: no disk copy */
   size_t disk_len;

@@ -1,6 +1,7 @@
 /* cache/store_log.c: message logs: fetched in pages, kept in memory and on
  * disk, read at any offset. */
 #include "cache/store_i.h"
+#include <zlib.h>
 
 /* ---- Message logs ---------------------------------------------------------------------- */
 
@@ -16,7 +17,7 @@ static store_log *log_for(store *s, const char *chat_id)
       log->key = make_key("log", chat_id);
       log->disk_path = log->key ? tcache_disk_path(s->cache, log->key, "jsonl")
                                 : NULL;
-      log->disk_sum = FNV_BASIS;
+      log->disk_sum = crc32_z(0, Z_NULL, 0);
       pthread_mutex_init(&log->lock, NULL);
       if (!log->chat_id || !log->key ||
           smap_put(&s->logs, chat_id, log) < 0) {
@@ -237,13 +238,9 @@ int log_append_locked(store_log *log, const cliq_message *m,
   return r < 0 ? -ENOMEM : r > 0 ? 1 : 0;
 }
 
-static uint64_t fnv_more(uint64_t h, const char *p, size_t n)
+static uint64_t sum_more(uint64_t sum, const char *p, size_t n)
 {
-  for (size_t i = 0; i < n; i++) {
-    h ^= (unsigned char)p[i];
-    h *= 1099511628211ULL;
-  }
-  return h;
+  return crc32_z((uLong)sum, (const Bytef *)p, n);
 }
 
 /* Writes n bytes at offset off of path (created 0600; cut to nothing first
@@ -284,7 +281,7 @@ json_t *log_persistent_locked(store_log *log)
     size_t n = log->jsonl_len - log->disk_len;
     if (write_at(log->disk_path, log->jsonl + log->disk_len, n,
                  log->disk_len) == 0) {
-      log->disk_sum = fnv_more(log->disk_sum, log->jsonl + log->disk_len, n);
+      log->disk_sum = sum_more(log->disk_sum, log->jsonl + log->disk_len, n);
       log->disk_len = log->jsonl_len;
     }
   }
@@ -295,7 +292,7 @@ json_t *log_persistent_locked(store_log *log)
   snprintf(sum, sizeof sum, "%016" PRIx64, log->disk_sum);
   return json_pack("{s:I, s:I, s:s}", "cursor_ms",
                    (json_int_t)log->disk_cursor_ms, "jsonl_bytes",
-                   (json_int_t)log->disk_len, "jsonl_fnv", sum);
+                   (json_int_t)log->disk_len, "jsonl_crc32", sum);
 }
 
 static void batch_add_raw(struct log_batch *b, json_t *raw)
@@ -327,7 +324,7 @@ static void batch_add_jsonl(struct log_batch *b, const char *p, size_t len)
 static int disk_copy_read(const store_log *log, json_t *v, struct disk_copy *dc)
 {
   json_int_t len = json_integer_value(json_object_get(v, "jsonl_bytes"));
-  const char *hex = json_string_value(json_object_get(v, "jsonl_fnv"));
+  const char *hex = json_string_value(json_object_get(v, "jsonl_crc32"));
   char *end = NULL;
   uint64_t sum = hex ? strtoull(hex, &end, 16) : 0;
   /* 0 bytes: nothing could be written (or nothing was there): fetch again
@@ -339,7 +336,7 @@ static int disk_copy_read(const store_log *log, json_t *v, struct disk_copy *dc)
   size_t got = 0;
   if (n > 0 && (!log->disk_path || statefile_read(log->disk_path, &buf, &got) < 0))
     return -ENOENT;
-  if (got < n || fnv_more(FNV_BASIS, buf, n) != sum) {
+  if (got < n || sum_more(crc32_z(0, Z_NULL, 0), buf, n) != sum) {
     free(buf);
     return -ENOENT;
   }

@@ -487,7 +487,7 @@ static void test_disk_copy_checked(void **state)
    * copy either, rather than a known, empty log. */
   open_store(e, 1000);
   json_t *rec = json_pack("{s:I, s:I, s:s}", "cursor_ms", (json_int_t)0,
-                          "jsonl_bytes", (json_int_t)0, "jsonl_fnv",
+                          "jsonl_bytes", (json_int_t)0, "jsonl_crc32",
                           "cbf29ce484222325");
   assert_non_null(rec);
   tcache_put(e->cache, "log/" THREAD, rec, 3600);
