@@ -179,7 +179,7 @@ static int parse_entries(json_t *arr, const struct entry_kind *kind,
   json_t *item;
   json_array_foreach(arr, i, item) {
     if (grow(items, &cap, *count, kind->size) < 0)
-      return cliq__fail(err, ENOMEM, "out of memory");
+      return cliq_fail(err, ENOMEM, "out of memory");
     cliq_error one = {0};
     int r = kind->parse(item, (char *)*items + *count * kind->size, &one);
     if (r == -EIO) {
@@ -210,7 +210,7 @@ int cliq__parse_channel_page(json_t *reply, cliq_channel_list *out,
 {
   json_t *arr = array_of(reply, "channels", "data");
   if (!json_is_array(arr))
-    return cliq__fail(err, EIO, "unexpected reply: no channels array");
+    return cliq_fail(err, EIO, "unexpected reply: no channels array");
   return PARSE_ENTRIES(arr, &channel_kind, out, err);
 }
 
@@ -219,7 +219,7 @@ int cliq__parse_thread_page(json_t *reply, cliq_thread_list *out,
 {
   json_t *arr = array_of(reply, "data", "threads");
   if (!json_is_array(arr))
-    return cliq__fail(err, EIO, "unexpected reply: no thread data array");
+    return cliq_fail(err, EIO, "unexpected reply: no thread data array");
   return PARSE_ENTRIES(arr, &thread_kind, out, err);
 }
 
@@ -229,11 +229,11 @@ int cliq__parse_message_list(json_t *reply, cliq_message_list *out,
   memset(out, 0, sizeof *out);
   json_t *arr = json_is_array(reply) ? reply : json_object_get(reply, "data");
   if (!json_is_array(arr))
-    return cliq__fail(err, EIO, "unexpected reply: no message data array");
+    return cliq_fail(err, EIO, "unexpected reply: no message data array");
   int r = PARSE_ENTRIES(arr, &message_kind, out, err);
   if (r == 0 && dedupe(out->items, &out->count, sizeof *out->items,
                        message_key, message_clear) < 0)
-    r = cliq__fail(err, ENOMEM, "out of memory");
+    r = cliq_fail(err, ENOMEM, "out of memory");
   if (r == 0 && out->count > 1)
     qsort(out->items, out->count, sizeof *out->items, message_cmp);
   if (r < 0)
@@ -247,7 +247,7 @@ int cliq__parse_user_list(json_t *reply, const char *key, cliq_user_list *out,
   memset(out, 0, sizeof *out);
   json_t *arr = array_of(reply, key, "data");
   if (!json_is_array(arr))
-    return cliq__fail(err, EIO, "unexpected reply: no %s array", key);
+    return cliq_fail(err, EIO, "unexpected reply: no %s array", key);
   int r = PARSE_ENTRIES(arr, &user_kind, out, err);
   if (r < 0)
     cliq_user_list_clear(out);

@@ -49,7 +49,7 @@ int cliq__auth_init(cliq_client *c, cliq_error *err)
   }
   set_state(c, CLIQ_AUTH_NONE);
   if (c->refresh_token && !c->accounts_url)
-    return cliq__fail(err, EINVAL,
+    return cliq_fail(err, EINVAL,
                       "accounts_url is needed for the refresh-token grant");
   return 0;
 }
@@ -149,7 +149,7 @@ static int token_request(cliq_client *c, enum cliq_priority prio,
     if (r != -EAGAIN && rs.status >= 400 && rs.status < 500) {
       char code[64];
       snprintf(code, sizeof code, "%s", err ? err->code : "");
-      r = cliq__fail(err, EACCES,
+      r = cliq_fail(err, EACCES,
                      "token endpoint refused the credentials: HTTP %ld %s",
                      rs.status, code[0] ? code : "(no error code)");
     }
@@ -158,7 +158,7 @@ static int token_request(cliq_client *c, enum cliq_priority prio,
   json_error_t jerr;
   reply = rs.len ? cliq__json_load(rs.body, rs.len, &jerr) : NULL;
   if (!json_is_object(reply)) {
-    r = cliq__fail(err, EIO, "token endpoint: unparsable reply (HTTP %ld)",
+    r = cliq_fail(err, EIO, "token endpoint: unparsable reply (HTTP %ld)",
                    rs.status);
     goto out;
   }
@@ -170,22 +170,22 @@ static int token_request(cliq_client *c, enum cliq_priority prio,
       memcpy(err->code, parsed.code, sizeof err->code);
     }
     if (cliq_is_throttle(rs.status, parsed.code))
-      r = cliq__fail(err, EAGAIN, "token endpoint: too many requests");
+      r = cliq_fail(err, EAGAIN, "token endpoint: too many requests");
     else
-      r = cliq__fail(err, EACCES,
+      r = cliq_fail(err, EACCES,
                      "token endpoint refused the credentials: %s (HTTP %ld)",
                      parsed.code[0] ? parsed.code : "error", rs.status);
     goto out;
   }
   json_t *access = json_object_get(reply, "access_token");
   if (!json_is_string(access) || json_string_length(access) == 0) {
-    r = cliq__fail(err, EIO, "token endpoint: no access_token in the reply");
+    r = cliq_fail(err, EIO, "token endpoint: no access_token in the reply");
     goto out;
   }
   json_t *refresh = json_object_get(reply, "refresh_token");
   if (refresh_out) {
     if (!json_is_string(refresh) || json_string_length(refresh) == 0) {
-      r = cliq__fail(err, EIO,
+      r = cliq_fail(err, EIO,
                      "token endpoint: no refresh_token in the reply "
                      "(a self-client code can be used only once)");
       goto out;
@@ -195,7 +195,7 @@ static int token_request(cliq_client *c, enum cliq_priority prio,
   if (access_out)
     *access_out = strdup(json_string_value(access));
   if ((access_out && !*access_out) || (refresh_out && !*refresh_out)) {
-    r = cliq__fail(err, ENOMEM, "out of memory");
+    r = cliq_fail(err, ENOMEM, "out of memory");
     goto out;
   }
   if (lifetime_s)
@@ -218,7 +218,7 @@ static int refresh_now(cliq_client *c, enum cliq_priority prio, char **token,
       (r = append_param(&form, "client_id", c->client_id)) < 0 ||
       (r = append_param(&form, "client_secret", c->client_secret)) < 0 ||
       (r = append_param(&form, "refresh_token", c->refresh_token)) < 0) {
-    r = cliq__fail(err, ENOMEM, "out of memory");
+    r = cliq_fail(err, ENOMEM, "out of memory");
     goto out;
   }
   r = token_request(c, prio, form, token, NULL, lifetime_s, err);
@@ -235,7 +235,7 @@ static int copy_token(struct cliq_auth *a, char **token, unsigned *generation,
 {
   *token = strdup(a->token);
   *generation = a->generation;
-  return *token ? 0 : cliq__fail(err, ENOMEM, "out of memory");
+  return *token ? 0 : cliq_fail(err, ENOMEM, "out of memory");
 }
 
 static int copy_failure(struct cliq_auth *a, cliq_error *err)
@@ -244,7 +244,7 @@ static int copy_failure(struct cliq_auth *a, cliq_error *err)
     memset(err, 0, sizeof *err);
     memcpy(err->code, a->failed_code, sizeof err->code);
   }
-  return cliq__fail(err, a->failed_err, "%s", a->failed_message);
+  return cliq_fail(err, a->failed_err, "%s", a->failed_message);
 }
 
 int cliq__auth_token(cliq_client *c, enum cliq_priority prio, char **token,
@@ -255,10 +255,10 @@ int cliq__auth_token(cliq_client *c, enum cliq_priority prio, char **token,
   *generation = 0;
   if (c->static_token) {
     *token = strdup(c->static_token);
-    return *token ? 0 : cliq__fail(err, ENOMEM, "out of memory");
+    return *token ? 0 : cliq_fail(err, ENOMEM, "out of memory");
   }
   if (!c->refresh_token || !c->client_id || !c->client_secret)
-    return cliq__fail(err, EACCES,
+    return cliq_fail(err, EACCES,
                       "no credentials: set access_token, or client_id, "
                       "client_secret and refresh_token");
 
@@ -393,7 +393,7 @@ int cliq_oauth_exchange_code(const char *accounts_url, const char *client_id,
     *access_token_out = NULL;
   if (!client_id || !*client_id || !client_secret || !*client_secret ||
       !code || !*code)
-    return cliq__fail(err, EINVAL, "client id, client secret and code are needed");
+    return cliq_fail(err, EINVAL, "client id, client secret and code are needed");
 
   cliq_client_config cfg = {.api_url = accounts_url, .accounts_url = accounts_url};
   cliq_client *c = cliq_client_new(&cfg, NULL, err);
@@ -406,7 +406,7 @@ int cliq_oauth_exchange_code(const char *accounts_url, const char *client_id,
       (r = append_param(&form, "client_id", client_id)) < 0 ||
       (r = append_param(&form, "client_secret", client_secret)) < 0 ||
       (r = append_param(&form, "code", code)) < 0) {
-    r = cliq__fail(err, ENOMEM, "out of memory");
+    r = cliq_fail(err, ENOMEM, "out of memory");
     goto out;
   }
   r = token_request(c, CLIQ_PRIO_WRITE, form, &access, &refresh, NULL, err);

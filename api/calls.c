@@ -69,7 +69,7 @@ fail:
 
 static int path_oom(cliq_error *err)
 {
-  return cliq__fail(err, ENOMEM, "out of memory");
+  return cliq_fail(err, ENOMEM, "out of memory");
 }
 
 /* Follows next_token until the server says there is no more. */
@@ -84,7 +84,7 @@ static int next_page_token(json_t *reply, char **next, cliq_error *err,
   if (!json_is_string(tok) || json_string_length(tok) == 0)
     return 0;
   if (*next && strcmp(*next, json_string_value(tok)) == 0)
-    return cliq__fail(err, EIO, "unexpected reply: next_token repeats");
+    return cliq_fail(err, EIO, "unexpected reply: next_token repeats");
   free(*next);
   *next = strdup(json_string_value(tok));
   if (!*next)
@@ -107,7 +107,7 @@ static int fetch_all_pages(cliq_client *c, enum cliq_api api,
   int r = 0;
   for (int page = 0;; page++) {
     if (page >= MAX_PAGES) {
-      r = cliq__fail(err, EIO, "%s list: more than %d pages", what, MAX_PAGES);
+      r = cliq_fail(err, EIO, "%s list: more than %d pages", what, MAX_PAGES);
       goto out;
     }
     char *query = NULL;
@@ -173,7 +173,7 @@ int cliq_get_channel(cliq_client *c, enum cliq_priority prio,
   ERR_LOCAL(err);
   memset(out, 0, sizeof *out);
   if (bad_arg(channel_id))
-    return cliq__fail(err, EINVAL, "no channel id");
+    return cliq_fail(err, EINVAL, "no channel id");
   char *path = build_path("/api/v2/channels/", channel_id, NULL);
   if (!path)
     return path_oom(err);
@@ -194,7 +194,7 @@ int cliq_list_threads(cliq_client *c, enum cliq_priority prio,
   ERR_LOCAL(err);
   memset(out, 0, sizeof *out);
   if (bad_arg(channel_id))
-    return cliq__fail(err, EINVAL, "no channel id");
+    return cliq_fail(err, EINVAL, "no channel id");
   char *path = build_path("/api/v2/channels/", channel_id, "/threads", NULL);
   if (!path)
     return path_oom(err);
@@ -217,9 +217,9 @@ int cliq_get_messages(cliq_client *c, enum cliq_priority prio,
   ERR_LOCAL(err);
   memset(out, 0, sizeof *out);
   if (bad_arg(chat_id))
-    return cliq__fail(err, EINVAL, "no chat id");
+    return cliq_fail(err, EINVAL, "no chat id");
   if (limit < 0 || limit > 100 || fromtime_ms < 0 || totime_ms < 0)
-    return cliq__fail(err, EINVAL, "bad message range or limit");
+    return cliq_fail(err, EINVAL, "bad message range or limit");
   if (limit == 0)
     limit = 100;
   char *path = build_path("/api/v2/chats/", chat_id, "/messages", NULL);
@@ -262,7 +262,7 @@ int cliq_get_message(cliq_client *c, enum cliq_priority prio,
   ERR_LOCAL(err);
   memset(out, 0, sizeof *out);
   if (bad_arg(chat_id) || bad_arg(message_id))
-    return cliq__fail(err, EINVAL, "no chat id or message id");
+    return cliq_fail(err, EINVAL, "no chat id or message id");
   char *id = cliq_normalize_message_id(message_id);
   char *path = id ? build_path("/api/v2/chats/", chat_id, "/messages/", id, NULL)
                   : NULL;
@@ -281,7 +281,7 @@ int cliq_get_thread(cliq_client *c, enum cliq_priority prio,
   ERR_LOCAL(err);
   memset(out, 0, sizeof *out);
   if (bad_arg(thread_chat_id))
-    return cliq__fail(err, EINVAL, "no thread chat id");
+    return cliq_fail(err, EINVAL, "no thread chat id");
   char *path = build_path("/api/v3/threads/", thread_chat_id, NULL);
   if (!path)
     return path_oom(err);
@@ -302,7 +302,7 @@ int cliq_get_main_message(cliq_client *c, enum cliq_priority prio,
   ERR_LOCAL(err);
   memset(out, 0, sizeof *out);
   if (bad_arg(thread_chat_id))
-    return cliq__fail(err, EINVAL, "no thread chat id");
+    return cliq_fail(err, EINVAL, "no thread chat id");
   char *path = build_path("/api/v3/threads/", thread_chat_id, "/messages/main",
                           NULL);
   if (!path)
@@ -319,7 +319,7 @@ static int get_users(cliq_client *c, enum cliq_api api, enum cliq_priority prio,
 {
   memset(out, 0, sizeof *out);
   if (bad_arg(id))
-    return cliq__fail(err, EINVAL, "no chat id");
+    return cliq_fail(err, EINVAL, "no chat id");
   char *path = build_path(pre, id, post, NULL);
   if (!path)
     return path_oom(err);
@@ -366,7 +366,7 @@ static int simple_call(cliq_client *c, enum cliq_api api,
                        json_t *body, cliq_error *err)
 {
   if (bad_arg(id))
-    return cliq__fail(err, EINVAL, "no chat id");
+    return cliq_fail(err, EINVAL, "no chat id");
   char *path = build_path(pre, id, post, NULL);
   if (!path)
     return path_oom(err);
@@ -384,12 +384,12 @@ static int followers_change(cliq_client *c, enum cliq_api api,
   if (n == 0)
     return 0;
   if (!user_ids)
-    return cliq__fail(err, EINVAL, "no user ids");
+    return cliq_fail(err, EINVAL, "no user ids");
   json_t *ids = json_array();
   for (size_t i = 0; ids && i < n; i++) {
     if (bad_arg(user_ids[i])) {
       json_decref(ids);
-      return cliq__fail(err, EINVAL, "empty user id");
+      return cliq_fail(err, EINVAL, "empty user id");
     }
     if (json_array_append_new(ids, json_string(user_ids[i])) < 0) {
       json_decref(ids);
@@ -451,7 +451,7 @@ int cliq_set_thread_state(cliq_client *c, enum cliq_priority prio,
   for (size_t i = 0; action && i < sizeof actions / sizeof *actions; i++)
     known |= strcmp(action, actions[i]) == 0;
   if (!known)
-    return cliq__fail(err, EINVAL, "unknown thread action \"%s\"",
+    return cliq_fail(err, EINVAL, "unknown thread action \"%s\"",
                       action ? action : "");
   json_t *body = json_pack("{s:s}", "action", action);
   if (!body)
@@ -510,7 +510,7 @@ static int post_message(cliq_client *c, enum cliq_priority prio,
 static int check_text(const char *text, cliq_error *err)
 {
   if (bad_arg(text))
-    return cliq__fail(err, EINVAL, "empty message text");
+    return cliq_fail(err, EINVAL, "empty message text");
   return 0;
 }
 
@@ -522,13 +522,13 @@ int cliq_post_channel_message(cliq_client *c, enum cliq_priority prio,
   if (message_id_out)
     *message_id_out = NULL;
   if (bad_arg(channel_id))
-    return cliq__fail(err, EINVAL, "no channel id");
+    return cliq_fail(err, EINVAL, "no channel id");
   int r = check_text(text, err);
   if (r < 0)
     return r;
   json_t *body = json_pack("{s:s,s:b}", "text", text, "sync_message", 1);
   if (!body)
-    return cliq__fail(err, EINVAL, "message text is not valid UTF-8");
+    return cliq_fail(err, EINVAL, "message text is not valid UTF-8");
   r = post_message(c, prio, "/api/v3/channels/", channel_id, body,
                    message_id_out, err);
   json_decref(body);
@@ -543,13 +543,13 @@ int cliq_reply(cliq_client *c, enum cliq_priority prio,
   if (message_id_out)
     *message_id_out = NULL;
   if (bad_arg(thread_chat_id))
-    return cliq__fail(err, EINVAL, "no thread chat id");
+    return cliq_fail(err, EINVAL, "no thread chat id");
   int r = check_text(text, err);
   if (r < 0)
     return r;
   json_t *body = json_pack("{s:s,s:b}", "text", text, "sync_message", 1);
   if (!body)
-    return cliq__fail(err, EINVAL, "message text is not valid UTF-8");
+    return cliq_fail(err, EINVAL, "message text is not valid UTF-8");
   r = post_message(c, prio, "/api/v3/chats/", thread_chat_id, body,
                    message_id_out, err);
   json_decref(body);
@@ -580,7 +580,7 @@ static int find_thread_chat_id(cliq_client *c, enum cliq_priority prio,
   r = cliq_list_threads(c, prio, channel_id, &threads, err);
   if (r < 0)
     return r;
-  r = cliq__fail(err, EIO, "thread of message %s not found after creating it",
+  r = cliq_fail(err, EIO, "thread of message %s not found after creating it",
                  parent_id);
   for (size_t i = 0; i < threads.count; i++) {
     if (strcmp(threads.items[i].thread_message_id, parent_id) == 0) {
@@ -607,7 +607,7 @@ int cliq_create_thread(cliq_client *c, enum cliq_priority prio,
     *message_id_out = NULL;
   if (bad_arg(channel_id) || bad_arg(channel_chat_id) ||
       bad_arg(parent_message_id) || bad_arg(title))
-    return cliq__fail(err, EINVAL,
+    return cliq_fail(err, EINVAL,
                       "channel id, channel chat id, parent message id and "
                       "title are needed");
   int r = check_text(text, err);
@@ -621,7 +621,7 @@ int cliq_create_thread(cliq_client *c, enum cliq_priority prio,
                            "thread_message_id", parent, "thread_title", title,
                            "post_in_parent", 0, "sync_message", 1);
   if (!body) {
-    r = cliq__fail(err, EINVAL, "title or text is not valid UTF-8");
+    r = cliq_fail(err, EINVAL, "title or text is not valid UTF-8");
     goto out;
   }
   r = post_message(c, prio, "/api/v3/channels/", channel_id, body, &message_id,

@@ -68,7 +68,7 @@ cliq_client *cliq_client_new(const cliq_client_config *cfg,
     err = &local;
   memset(err, 0, sizeof *err);
   if (!cfg) {
-    cliq__fail(err, EINVAL, "no client configuration");
+    cliq_fail(err, EINVAL, "no client configuration");
     return NULL;
   }
   if (cliq_url_check(cfg->api_url, err) < 0)
@@ -78,14 +78,14 @@ cliq_client *cliq_client_new(const cliq_client_config *cfg,
     return NULL;
   pthread_once(&curl_once, curl_init_once);
   if (curl_init_result != CURLE_OK) {
-    cliq__fail(err, EIO, "libcurl initialisation failed: %s",
+    cliq_fail(err, EIO, "libcurl initialisation failed: %s",
                curl_easy_strerror(curl_init_result));
     return NULL;
   }
 
   cliq_client *c = calloc(1, sizeof *c);
   if (!c) {
-    cliq__fail(err, ENOMEM, "out of memory");
+    cliq_fail(err, ENOMEM, "out of memory");
     return NULL;
   }
   bool oom = false;
@@ -120,13 +120,13 @@ cliq_client *cliq_client_new(const cliq_client_config *cfg,
   c->pool_cap = POOL_CAP;
   oom |= !c->pool;
   if (oom) {
-    cliq__fail(err, ENOMEM, "out of memory");
+    cliq_fail(err, ENOMEM, "out of memory");
     goto fail;
   }
 
   c->share = curl_share_init();
   if (!c->share) {
-    cliq__fail(err, ENOMEM, "curl_share_init failed");
+    cliq_fail(err, ENOMEM, "curl_share_init failed");
     goto fail;
   }
   curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
@@ -189,7 +189,7 @@ int cliq__call(cliq_client *c, enum cliq_api api, enum cliq_priority prio,
   if (body) {
     body_text = json_dumps(body, JSON_COMPACT);
     if (!body_text)
-      return cliq__fail(err, ENOMEM, "out of memory");
+      return cliq_fail(err, ENOMEM, "out of memory");
   }
 
   for (int attempt = 0;; attempt++) {
@@ -232,7 +232,7 @@ int cliq__call(cliq_client *c, enum cliq_api api, enum cliq_priority prio,
   else
     json_decref(parsed);
   if (!parsed) {
-    r = cliq__fail(err, EIO, "%s %s: unparsable reply (HTTP %ld): %s", method,
+    r = cliq_fail(err, EIO, "%s %s: unparsable reply (HTTP %ld): %s", method,
                    path, rs.status, jerr.text);
     if (err)
       err->http_status = rs.status;

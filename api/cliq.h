@@ -40,6 +40,16 @@ typedef struct cliq_error {
   char message[256];    /* human-readable; never contains a token */
 } cliq_error;
 
+/* The one error setter of the program: err (when not NULL) gets errno e and
+ * the formatted message; what the transport said (http_status, curl_code,
+ * code) stays as the caller set it.  Returns -e:
+ * `return cliq_fail(err, EIO, "...")`. */
+int cliq_fail(cliq_error *err, int e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The same for a caller's text buffer (buf may be NULL or len 0: nothing). */
+void cliq_fail_text(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* The one mapping from (curl result, HTTP status, Cliq code) to errno.
  * curl_code is a CURLcode; http_status 0 when there was no answer.
  * Returns a positive errno, 0 for success. */

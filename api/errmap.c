@@ -1,8 +1,10 @@
-/* api/errmap.c: the one mapping from (curl result, HTTP status, Cliq code) to
- * errno, the throttle test, the transport judgements, and the URL policy. */
+/* api/errmap.c: errors: the one error setter, the one mapping from (curl
+ * result, HTTP status, Cliq code) to errno, the throttle test, the transport
+ * judgements, and the URL policy. */
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +12,28 @@
 
 #include "api/cliq.h"
 #include "api/internal.h"
+
+int cliq_fail(cliq_error *err, int e, const char *fmt, ...)
+{
+  if (err) {
+    err->err = e;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+  }
+  return -e;
+}
+
+void cliq_fail_text(char *buf, size_t len, const char *fmt, ...)
+{
+  if (!buf || len == 0)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, len, fmt, ap);
+  va_end(ap);
+}
 
 static bool code_is(const char *code, const char *want)
 {
@@ -108,7 +132,7 @@ int cliq_errno_map(int curl_code, long http_status, const char *cliq_code)
 
 static int url_refuse(cliq_error *err, const char *why)
 {
-  return cliq__fail(err, EINVAL, "URL refused: %s", why);
+  return cliq_fail(err, EINVAL, "URL refused: %s", why);
 }
 
 /* host as libcurl's URL parser gives it: a name, an IPv4 address or an IPv6
@@ -136,7 +160,7 @@ int cliq_url_check(const char *url, cliq_error *err)
   char *scheme = NULL, *user = NULL, *host = NULL;
   CURLU *u = curl_url();
   if (!u)
-    return cliq__fail(err, ENOMEM, "out of memory");
+    return cliq_fail(err, ENOMEM, "out of memory");
   /* No guessing of a scheme: "cliq.zoho.com" is not a URL here. */
   CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
   if (uc == CURLUE_BAD_SCHEME || uc == CURLUE_UNSUPPORTED_SCHEME ||

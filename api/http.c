@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,18 +22,6 @@ double cliq__now(void)
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-int cliq__fail(cliq_error *err, int e, const char *fmt, ...)
-{
-  if (err) {
-    err->err = e;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
-    va_end(ap);
-  }
-  return -e;
 }
 
 char *cliq__escape(const char *s)
@@ -295,7 +282,7 @@ int cliq__send(cliq_client *c, const struct cliq__request *rq,
                api_name);
       if (c->gate.explain)
         c->gate.explain(c->gate.ctx, rq->api, why, sizeof why);
-      return cliq__fail(err, e, "%s %s: not sent: %s", rq->method, rq->path,
+      return cliq_fail(err, e, "%s %s: not sent: %s", rq->method, rq->path,
                         why);
     }
   }
@@ -339,10 +326,10 @@ int cliq__send(cliq_client *c, const struct cliq__request *rq,
     memcpy(err->code, parsed.code, sizeof err->code);
   }
   if (sink.oversize)
-    return cliq__fail(err, e, "%s %s: reply larger than %zu bytes refused",
+    return cliq_fail(err, e, "%s %s: reply larger than %zu bytes refused",
                       rq->method, rq->path, c->max_body_bytes);
   if (cc != CURLE_OK)
-    return cliq__fail(err, e, "%s %s: %s", rq->method, rq->path,
+    return cliq_fail(err, e, "%s %s: %s", rq->method, rq->path,
                       errbuf[0] ? errbuf : curl_easy_strerror(cc));
   /* A throttle answer locked the API: say until when. */
   char why[200] = "";
@@ -353,7 +340,7 @@ int cliq__send(cliq_client *c, const struct cliq__request *rq,
     c->gate.explain(c->gate.ctx, rq->api, why + 2, sizeof why - 3);
     strcat(why, ")");
   }
-  return cliq__fail(err, e, "%s %s: HTTP %ld%s%s%s%s%s", rq->method, rq->path,
+  return cliq_fail(err, e, "%s %s: HTTP %ld%s%s%s%s%s", rq->method, rq->path,
                     rs->status, parsed.code[0] ? " " : "", parsed.code,
                     parsed.message[0] ? ": " : "", parsed.message, why);
 }

@@ -90,9 +90,6 @@ struct cliq__response {
 
 void cliq__response_clear(struct cliq__response *rs);
 
-/* Sets err (if not NULL) to errno `e` with a formatted message; returns -e. */
-int cliq__fail(cliq_error *err, int e, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* The one place every request goes through: gate->acquire() before,
  * gate->record() after, then cliq_errno_map().  Returns 0 for a 2xx answer

@@ -292,7 +292,7 @@ void cliq_parse_error_body(const char *body, size_t len, cliq_error *err)
 
 static int parse_fail(cliq_error *err, const char *what, const char *why)
 {
-  return cliq__fail(err, EIO, "unexpected reply: %s %s", what, why);
+  return cliq_fail(err, EIO, "unexpected reply: %s %s", what, why);
 }
 
 int cliq_parse_user(json_t *json, cliq_user *out, cliq_error *err)
@@ -315,7 +315,7 @@ int cliq_parse_user(json_t *json, cliq_user *out, cliq_error *err)
     free(out->email_id);
     free(out->name);
     memset(out, 0, sizeof *out);
-    return cliq__fail(err, ENOMEM, "out of memory");
+    return cliq_fail(err, ENOMEM, "out of memory");
   }
   return 0;
 }
@@ -377,7 +377,7 @@ int cliq_parse_channel(json_t *json, cliq_channel *out, cliq_error *err)
   json_t *last = json_object_get(json, "last_message_info");
   out->last_message_ms = time_of(json_object_get(last, "time"));
   if (oom)
-    r = cliq__fail(err, ENOMEM, "out of memory");
+    r = cliq_fail(err, ENOMEM, "out of memory");
   else
     out->raw = json_incref(json);
 out:
@@ -466,7 +466,7 @@ int cliq_parse_thread(json_t *json, cliq_thread *out, cliq_error *err)
   out->last_message_ms = time_of(json_object_get(last, "time"));
   out->message_count = int_of(json_object_get(json, "message_count"), -1);
   if (oom)
-    r = cliq__fail(err, ENOMEM, "out of memory");
+    r = cliq_fail(err, ENOMEM, "out of memory");
   else
     out->raw = json_incref(json);
 out:
@@ -544,11 +544,11 @@ int cliq_parse_message(json_t *json, cliq_message *out, cliq_error *err)
   out->id = cliq_normalize_message_id(raw_id);
   free(raw_id);
   if (!out->id) {
-    r = cliq__fail(err, ENOMEM, "out of memory");
+    r = cliq_fail(err, ENOMEM, "out of memory");
     goto out;
   }
   if (cliq_parse_time(json_object_get(json, "time"), &out->time_ms) < 0) {
-    r = cliq__fail(err, EIO, "unexpected reply: message %s has no valid time",
+    r = cliq_fail(err, EIO, "unexpected reply: message %s has no valid time",
                    out->id);
     goto out;
   }
@@ -573,7 +573,7 @@ int cliq_parse_message(json_t *json, cliq_message *out, cliq_error *err)
     oom |= !out->thread_chat_id;
   }
   if (oom)
-    r = cliq__fail(err, ENOMEM, "out of memory");
+    r = cliq_fail(err, ENOMEM, "out of memory");
   else
     out->raw = json_incref(json);
 out:

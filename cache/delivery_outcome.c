@@ -91,7 +91,7 @@ static int check_message(delivery *d, const outbox_entry *e, struct op *op,
   free(self);
   foreign_clear(&others);
   if (found && !out->message_id) {
-    statefile_fail(err, ENOMEM, "out of memory");
+    cliq_fail(err, ENOMEM, "out of memory");
     return -ENOMEM;
   }
   return r < 0 ? r : found;
@@ -124,7 +124,7 @@ static int check_thread(delivery *d, const outbox_entry *e, struct op *op,
   }
   cliq_message_clear(&m);
   if (found < 0)
-    statefile_fail(err, ENOMEM, "out of memory");
+    cliq_fail(err, ENOMEM, "out of memory");
   return found;
 }
 
@@ -318,7 +318,7 @@ static enum outcome finish(delivery *d, const outbox_entry *e, struct op *op,
     if (r < 0 && r != -ENOMEM && !op->draft_main && !tid)
       r = 0;
     if (r < 0) {
-      statefile_fail(&err, -r, "delivered, but the delivery record could not be "
+      cliq_fail(&err, -r, "delivered, but the delivery record could not be "
                         "written: %s", strerror(-r));
       return retry_later(d, e, true, &err);
     }
@@ -343,7 +343,7 @@ static enum outcome finish(delivery *d, const outbox_entry *e, struct op *op,
         held->busy = false;
         pthread_mutex_unlock(&d->mu);
       }
-      statefile_fail(&err, -r, "thread created, but its entries could not be moved "
+      cliq_fail(&err, -r, "thread created, but its entries could not be moved "
                         "to it: %s", strerror(-r));
       return retry_later(d, e, true, &err);
     }
@@ -359,7 +359,7 @@ static enum outcome finish(delivery *d, const outbox_entry *e, struct op *op,
     pthread_mutex_unlock(&d->mu);
   }
   if (r < 0 && r != -ENOENT) {
-    statefile_fail(&err, -r, "delivered, but the journal entry could not be "
+    cliq_fail(&err, -r, "delivered, but the journal entry could not be "
                       "removed: %s", strerror(-r));
     return retry_later(d, e, true, &err);
   }
@@ -399,7 +399,7 @@ enum outcome process(delivery *d, const outbox_entry *e,
       *later_s = 0; /* the next scan moves it to the thread */
       return O_LATER;
     }
-    statefile_fail(&err, EDESTADDRREQ, "the draft's thread was never created");
+    cliq_fail(&err, EDESTADDRREQ, "the draft's thread was never created");
     return fail_entry(d, e, &err);
   }
   int r = op_prepare(d, e, &op, &err);
@@ -445,14 +445,14 @@ enum outcome process(delivery *d, const outbox_entry *e,
 
   r = outbox_mark_uncertain(d->ob, e->id);
   if (r < 0) {
-    statefile_fail(&err, -r, "the journal could not be written: %s", strerror(-r));
+    cliq_fail(&err, -r, "the journal could not be written: %s", strerror(-r));
     o = retry_later(d, e, unsure, &err);
     goto out;
   }
   count(d, &d->stats.sends);
   r = op_send(d, e, &op, &s, &err);
   if (r == 0 && e->kind == OUTBOX_CREATE_THREAD && !s.thread_chat_id) {
-    statefile_fail(&err, EIO, "thread created, but Cliq did not say which");
+    cliq_fail(&err, EIO, "thread created, but Cliq did not say which");
     r = -EIO;
   }
   if (r == 0) {

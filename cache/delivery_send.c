@@ -158,7 +158,7 @@ int op_prepare(delivery *d, const outbox_entry *e, struct op *op,
   case OUTBOX_CREATE_THREAD:
     op->text = payload_str(p, "text");
     if (!op->text || !*op->text) {
-      statefile_fail(err, EINVAL, "%s entry without text", outbox_kind_name(e->kind));
+      cliq_fail(err, EINVAL, "%s entry without text", outbox_kind_name(e->kind));
       return -EINVAL;
     }
     if (e->kind == OUTBOX_REPLY)
@@ -168,7 +168,7 @@ int op_prepare(delivery *d, const outbox_entry *e, struct op *op,
         !is_draft(e->target))
       op->channel_id = e->target;
     if (!op->channel_id) {
-      statefile_fail(err, EINVAL, "%s entry without a channel id",
+      cliq_fail(err, EINVAL, "%s entry without a channel id",
               outbox_kind_name(e->kind));
       return -EINVAL;
     }
@@ -180,7 +180,7 @@ int op_prepare(delivery *d, const outbox_entry *e, struct op *op,
       return 0;
     op->title = field_str(p, "title");
     if (!op->title) {
-      statefile_fail(err, EINVAL, "create_thread entry without a title");
+      cliq_fail(err, EINVAL, "create_thread entry without a title");
       return -EINVAL;
     }
     const char *parent = field_str(p, "parent_message_id");
@@ -196,7 +196,7 @@ int op_prepare(delivery *d, const outbox_entry *e, struct op *op,
       pthread_mutex_unlock(&d->mu);
     }
     if (!known) {
-      statefile_fail(err, EDESTADDRREQ, "the thread's main message was never posted");
+      cliq_fail(err, EDESTADDRREQ, "the thread's main message was never posted");
       return -EDESTADDRREQ;
     }
     if (!op->parent)
@@ -206,7 +206,7 @@ int op_prepare(delivery *d, const outbox_entry *e, struct op *op,
   case OUTBOX_CTL:
     op->verb = entry_verb(e);
     if (op->verb == V_NONE) {
-      statefile_fail(err, EINVAL, "%s entry with an unknown action",
+      cliq_fail(err, EINVAL, "%s entry with an unknown action",
               outbox_kind_name(e->kind));
       return -EINVAL;
     }
@@ -216,7 +216,7 @@ int op_prepare(delivery *d, const outbox_entry *e, struct op *op,
     json_t *ids = json_is_array(p) ? p : json_object_get(p, "user_ids");
     size_t n = json_array_size(ids);
     if (n == 0) {
-      statefile_fail(err, EINVAL, "%s entry without user ids",
+      cliq_fail(err, EINVAL, "%s entry without user ids",
               outbox_kind_name(e->kind));
       return -EINVAL;
     }
@@ -226,7 +226,7 @@ int op_prepare(delivery *d, const outbox_entry *e, struct op *op,
     for (size_t i = 0; i < n; i++) {
       const char *id = json_string_value(json_array_get(ids, i));
       if (!id || !*id) {
-        statefile_fail(err, EINVAL, "%s entry with a user id that is not a string",
+        cliq_fail(err, EINVAL, "%s entry with a user id that is not a string",
                 outbox_kind_name(e->kind));
         return -EINVAL;
       }
@@ -235,11 +235,11 @@ int op_prepare(delivery *d, const outbox_entry *e, struct op *op,
     return 0;
   }
   default:
-    statefile_fail(err, EINVAL, "entry of an unknown kind");
+    cliq_fail(err, EINVAL, "entry of an unknown kind");
     return -EINVAL;
   }
 oom:
-  statefile_fail(err, ENOMEM, "out of memory");
+  cliq_fail(err, ENOMEM, "out of memory");
   return -ENOMEM;
 }
 
@@ -255,7 +255,7 @@ int op_chat_id(delivery *d, struct op *op, cliq_error *err)
   op->chat_id = strdup(ch.chat_id);
   cliq_channel_clear(&ch);
   if (!op->chat_id) {
-    statefile_fail(err, ENOMEM, "out of memory");
+    cliq_fail(err, ENOMEM, "out of memory");
     return -ENOMEM;
   }
   return 0;
@@ -322,7 +322,7 @@ int op_send(delivery *d, const outbox_entry *e, struct op *op,
   case V_LEAVE:
     return cliq_leave(c, W, t, err);
   default:
-    statefile_fail(err, EINVAL, "nothing to send");
+    cliq_fail(err, EINVAL, "nothing to send");
     return -EINVAL;
   }
 }

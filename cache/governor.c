@@ -323,7 +323,7 @@ gov *gov_new(const gov_options *opts, cliq_error *err)
     opts = &defaults;
   gov *g = calloc(1, sizeof(*g));
   if (!g) {
-    statefile_fail(err, ENOMEM, "out of memory");
+    cliq_fail(err, ENOMEM, "out of memory");
     return NULL;
   }
   g->lock_fd = -1;
@@ -343,21 +343,21 @@ gov *gov_new(const gov_options *opts, cliq_error *err)
     char *lock_path = NULL;
     int rc = statefile_mkdirs(opts->state_dir, 0700);
     if (rc) {
-      statefile_fail(err, -rc, "rate ledger folder %s: %s", opts->state_dir,
+      cliq_fail(err, -rc, "rate ledger folder %s: %s", opts->state_dir,
               strerror(-rc));
       goto fail;
     }
     if (asprintf(&g->ledger_path, "%s/ledger", opts->state_dir) < 0 ||
         asprintf(&lock_path, "%s/ledger.lock", opts->state_dir) < 0) {
       g->ledger_path = NULL;
-      statefile_fail(err, ENOMEM, "out of memory");
+      cliq_fail(err, ENOMEM, "out of memory");
       goto fail;
     }
     g->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     int e = errno;
     free(lock_path);
     if (g->lock_fd < 0) {
-      statefile_fail(err, e, "rate ledger lock in %s: %s", opts->state_dir,
+      cliq_fail(err, e, "rate ledger lock in %s: %s", opts->state_dir,
               strerror(e));
       goto fail;
     }
@@ -418,10 +418,10 @@ int gov_set_limit_str(gov *g, const char *api_name, const char *value,
 {
   int api = cliq_api_from_name(api_name);
   if (api < 0)
-    return statefile_fail(err, EINVAL, "limit.%s: unknown API",
+    return cliq_fail(err, EINVAL, "limit.%s: unknown API",
                    api_name ? api_name : "(null)");
   if (!value)
-    return statefile_fail(err, EINVAL, "limit.%s: missing value", api_name);
+    return cliq_fail(err, EINVAL, "limit.%s: missing value", api_name);
   const char *p = value;
   while (*p == ' ' || *p == '\t')
     p++;
@@ -454,13 +454,13 @@ int gov_set_limit_str(gov *g, const char *api_name, const char *value,
     ok = ok && *p == '\0';
   }
   if (!ok)
-    return statefile_fail(err, EINVAL,
+    return cliq_fail(err, EINVAL,
                    "limit.%s = %s: expected N/SECONDS (e.g. 20/60), N >= 1, "
                    "SECONDS > 0",
                    api_name, value);
   int rc = gov_set_limit(g, (enum cliq_api)api, (int)n, seconds);
   if (rc)
-    return statefile_fail(err, -rc, "limit.%s: %s", api_name, strerror(-rc));
+    return cliq_fail(err, -rc, "limit.%s: %s", api_name, strerror(-rc));
   if (err)
     memset(err, 0, sizeof(*err));
   return 0;

@@ -140,7 +140,7 @@ static int take_slot(outbox *ob, const char *state_dir, cliq_error *err)
     char *dir = NULL, *failed = NULL;
     int rc = slot_dirs(state_dir, slot, &dir, &failed);
     if (rc) {
-      statefile_fail(err, ENOMEM, "out of memory");
+      cliq_fail(err, ENOMEM, "out of memory");
       return rc;
     }
     int fd = -1;
@@ -151,7 +151,7 @@ static int take_slot(outbox *ob, const char *state_dir, cliq_error *err)
       continue;
     }
     if (rc) {
-      statefile_fail(err, -rc, "%s: %s", dir, strerror(-rc));
+      cliq_fail(err, -rc, "%s: %s", dir, strerror(-rc));
       free(dir);
       free(failed);
       return rc;
@@ -162,7 +162,7 @@ static int take_slot(outbox *ob, const char *state_dir, cliq_error *err)
     ob->lock_fd = fd;
     return 0;
   }
-  statefile_fail(err, EBUSY,
+  cliq_fail(err, EBUSY,
           "%s: all %d outbox slots are in use by other cliqfs processes",
           state_dir, OUTBOX_MAX_SLOTS);
   return -EBUSY;
@@ -171,12 +171,12 @@ static int take_slot(outbox *ob, const char *state_dir, cliq_error *err)
 outbox *outbox_open(const char *state_dir, cliq_error *err)
 {
   if (!state_dir) {
-    statefile_fail(err, EINVAL, "outbox: no state folder");
+    cliq_fail(err, EINVAL, "outbox: no state folder");
     return NULL;
   }
   outbox *ob = calloc(1, sizeof(*ob));
   if (!ob) {
-    statefile_fail(err, ENOMEM, "out of memory");
+    cliq_fail(err, ENOMEM, "out of memory");
     return NULL;
   }
   ob->lock_fd = -1;
@@ -189,24 +189,24 @@ outbox *outbox_open(const char *state_dir, cliq_error *err)
 
   int rc;
   if (!(ob->state_dir = strdup(state_dir))) {
-    statefile_fail(err, ENOMEM, "out of memory");
+    cliq_fail(err, ENOMEM, "out of memory");
     goto fail;
   }
   if ((rc = take_slot(ob, state_dir, err)))
     goto fail;
   if ((rc = join(&ob->seq_path, ob->dir, ".seq"))) {
-    statefile_fail(err, ENOMEM, "out of memory");
+    cliq_fail(err, ENOMEM, "out of memory");
     goto fail;
   }
   if ((rc = statefile_mkdirs(ob->failed_dir, 0700))) {
-    statefile_fail(err, -rc, "%s: %s", ob->failed_dir, strerror(-rc));
+    cliq_fail(err, -rc, "%s: %s", ob->failed_dir, strerror(-rc));
     goto fail;
   }
 
   uint64_t max_id = 0;
   if ((rc = load_dir(ob, ob->failed_dir, take_failed, &max_id)) ||
       (rc = load_dir(ob, ob->dir, take_pending, &max_id))) {
-    statefile_fail(err, -rc, "loading the outbox %s: %s", ob->dir, strerror(-rc));
+    cliq_fail(err, -rc, "loading the outbox %s: %s", ob->dir, strerror(-rc));
     goto fail;
   }
   if (ob->n)

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -360,19 +359,6 @@ char *statefile_account_key(const char *api_url, const char *identity)
   free(host);
   free(norm);
   return key;
-}
-
-int statefile_fail(cliq_error *err, int e, const char *fmt, ...)
-{
-  if (err) {
-    memset(err, 0, sizeof(*err));
-    err->err = e;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof(err->message), fmt, ap);
-    va_end(ap);
-  }
-  return -e;
 }
 
 double statefile_now_mono(void)

@@ -59,11 +59,6 @@ void statefile_digest(const void *data, size_t len, char out[65]);
 
 /* ---- shared by the cache modules ---------------------------------------- */
 
-/* Sets err (if not NULL) to errno `e` with a formatted message, clearing
- * whatever it held; returns -e. */
-int statefile_fail(struct cliq_error *err, int e, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* Wall-clock time in seconds (CLOCK_REALTIME), for timestamps that are
  * persisted or shown. */
 double statefile_now_real(void);

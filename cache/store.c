@@ -29,7 +29,7 @@ store *store_new(const store_options *o, cliq_error *err)
   clear_err(err);
   store *s = calloc(1, sizeof *s);
   if (!s) {
-    fail(err, ENOMEM, "out of memory");
+    cliq_fail(err, ENOMEM, "out of memory");
     return NULL;
   }
   s->client = o->client;
@@ -48,7 +48,7 @@ store *store_new(const store_options *o, cliq_error *err)
   s->drafts = json_object();
   if (!s->drafts) {
     free(s);
-    fail(err, ENOMEM, "out of memory");
+    cliq_fail(err, ENOMEM, "out of memory");
     return NULL;
   }
   pthread_mutex_init(&s->lock, NULL);
@@ -81,7 +81,7 @@ store *store_new(const store_options *o, cliq_error *err)
       };
       s->dl = delivery_new(s->ob, s->client, &hooks, &dopts);
       if (!s->dl) {
-        fail(err, ENOMEM, "out of memory");
+        cliq_fail(err, ENOMEM, "out of memory");
         goto fail;
       }
     }
@@ -288,7 +288,7 @@ int cached_fetch(store *s, const char *key, double ttl,
     }
     json_decref(v);
     if (st == TCACHE_NEGATIVE)
-      return fail(err, ENOENT, "not found");
+      return cliq_fail(err, ENOENT, "not found");
     if (mode == STORE_CACHED)
       return -ENODATA;
   }
@@ -308,7 +308,7 @@ int cached_fetch(store *s, const char *key, double ttl,
   if (r == -ENOENT)
     tcache_put_negative(s->cache, key, STORE_TTL_NEGATIVE);
   if (r == 0 && !*out)
-    r = fail(err, EIO, "cache returned nothing for %s", key);
+    r = cliq_fail(err, EIO, "cache returned nothing for %s", key);
   if (r == 0 && err && err->err && ctx && !ctx->fetched)
     clear_err(err);
   return r;

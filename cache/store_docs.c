@@ -16,7 +16,7 @@ static int fetch_thread_info(void *vctx, const char *key, json_t **out,
     return r;
   *out = json_incref(t.raw);
   cliq_thread_clear(&t);
-  return *out ? 0 : fail(err, EIO, "thread %s: empty answer", ctx->arg);
+  return *out ? 0 : cliq_fail(err, EIO, "thread %s: empty answer", ctx->arg);
 }
 
 static int thread_info_json(store *s, const char *tid, enum store_mode mode,
@@ -24,7 +24,7 @@ static int thread_info_json(store *s, const char *tid, enum store_mode mode,
 {
   char *key = make_key("tinfo", tid);
   if (!key)
-    return fail(err, ENOMEM, "out of memory");
+    return cliq_fail(err, ENOMEM, "out of memory");
   struct fetch_ctx ctx = { .s = s, .arg = tid, .prio = CLIQ_PRIO_READ };
   int r = cached_fetch(s, key, STORE_TTL_THREAD_INFO, CLIQ_API_THREADS_GET,
                        mode, fetch_thread_info, &ctx, out, err);
@@ -53,12 +53,12 @@ static int render_info(json_t *v, char **text_out, size_t *len_out,
 {
   char *txt = json_dumps(v, JSON_INDENT(2));
   if (!txt)
-    return fail(err, ENOMEM, "out of memory");
+    return cliq_fail(err, ENOMEM, "out of memory");
   size_t len = strlen(txt);
   char *withnl = realloc(txt, len + 2);
   if (!withnl) {
     free(txt);
-    return fail(err, ENOMEM, "out of memory");
+    return cliq_fail(err, ENOMEM, "out of memory");
   }
   withnl[len] = '\n';
   withnl[len + 1] = '\0';
@@ -95,7 +95,7 @@ int render_message_json(json_t *raw, char **text_out, size_t *len_out,
   cliq_message_clear(&m);
   if (r < 0) {
     free(buf);
-    return fail(err, ENOMEM, "out of memory");
+    return cliq_fail(err, ENOMEM, "out of memory");
   }
   *text_out = buf;
   *len_out = len;
@@ -107,7 +107,7 @@ static int main_json(store *s, const char *tid, enum store_mode mode,
 {
   char *key = make_key("main", tid);
   if (!key)
-    return fail(err, ENOMEM, "out of memory");
+    return cliq_fail(err, ENOMEM, "out of memory");
   struct fetch_ctx ctx = { .s = s, .arg = tid, .prio = CLIQ_PRIO_READ };
   int r = cached_fetch(s, key, STORE_TTL_MAIN, CLIQ_API_THREADS_MAIN, mode,
                        fetch_main, &ctx, out, err);
@@ -164,7 +164,7 @@ static int fetch_people(void *vctx, const char *key, json_t **out,
   }
   *out = users_to_json(&list);
   cliq_user_list_clear(&list);
-  return *out ? 0 : fail(err, ENOMEM, "out of memory");
+  return *out ? 0 : cliq_fail(err, ENOMEM, "out of memory");
 }
 
 int people_json(store *s, const char *tid, enum store_people which,
@@ -172,7 +172,7 @@ int people_json(store *s, const char *tid, enum store_people which,
 {
   char *key = make_key(people_kind[which], tid);
   if (!key)
-    return fail(err, ENOMEM, "out of memory");
+    return cliq_fail(err, ENOMEM, "out of memory");
   struct fetch_ctx ctx = { .s = s, .arg = tid, .prio = CLIQ_PRIO_READ,
                            .which = (int)which };
   int r = cached_fetch(s, key, STORE_TTL_PEOPLE, people_api[which], mode,
@@ -203,7 +203,7 @@ static int render_people(json_t *v, char **text_out, size_t *len_out,
   }
   if (r < 0) {
     free(buf);
-    return fail(err, ENOMEM, "out of memory");
+    return cliq_fail(err, ENOMEM, "out of memory");
   }
   *text_out = buf;
   *len_out = len;
@@ -226,7 +226,7 @@ int store_doc_source(store *s, const char *tid, enum store_doc doc,
   case STORE_DOC_NONFOLLOWERS:
     return people_json(s, tid, STORE_NONFOLLOWERS, mode, src_out, err);
   }
-  return fail(err, EINVAL, "no such document");
+  return cliq_fail(err, EINVAL, "no such document");
 }
 
 int store_doc_render(enum store_doc doc, json_t *src, char **text_out,
@@ -244,7 +244,7 @@ int store_doc_render(enum store_doc doc, json_t *src, char **text_out,
   case STORE_DOC_NONFOLLOWERS:
     return render_people(src, text_out, len_out, err);
   }
-  return fail(err, EINVAL, "no such document");
+  return cliq_fail(err, EINVAL, "no such document");
 }
 
 /* ---- Rendering ---------------------------------------------------------------------- */

@@ -213,9 +213,6 @@ extern const char *people_kind[];
 
 double now_wall(void);
 
-int fail(cliq_error *err, int e, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 void clear_err(cliq_error *err);
 
 char *xstrdup(const char *s);

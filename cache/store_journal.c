@@ -76,16 +76,16 @@ static int journal(store *s, outbox_kind kind, const char *target,
                    json_t *payload, store_ids *ids, cliq_error *err)
 {
   if (!payload)
-    return fail(err, ENOMEM, "out of memory");
+    return cliq_fail(err, ENOMEM, "out of memory");
   if (!s->ob) {
     json_decref(payload);
-    return fail(err, EROFS, "no outbox journal: nothing can be written");
+    return cliq_fail(err, EROFS, "no outbox journal: nothing can be written");
   }
   uint64_t id = 0;
   int r = outbox_append(s->ob, kind, target, payload, &id);
   json_decref(payload);
   if (r < 0)
-    return fail(err, -r, "the outbox journal could not be written: %s",
+    return cliq_fail(err, -r, "the outbox journal could not be written: %s",
                 strerror(-r));
   if (ids)
     (void)store_ids_add(ids, id);   /* untracked, it is delivered all the same */
@@ -174,7 +174,7 @@ int store_followers_replace(store *s, const char *channel_id, const char *tid,
   const char **del = calloc(nf + 1, sizeof *del);
   size_t n_add = 0, n_del = 0;
   if (!add || !del) {
-    r = fail(err, ENOMEM, "out of memory");
+    r = cliq_fail(err, ENOMEM, "out of memory");
     goto out;
   }
   for (size_t i = 0; i < n; i++)
@@ -200,7 +200,7 @@ int store_ctl(store *s, const char *channel_id, const char *tid,
               cliq_error *err)
 {
   if (!store_ctl_verb_valid(verb))
-    return fail(err, EINVAL, "unknown verb \"%s\"", verb);
+    return cliq_fail(err, EINVAL, "unknown verb \"%s\"", verb);
   json_t *p = payload_new(channel_id, path);
   if (p)
     json_object_set_new(p, "verb", json_string(verb));
@@ -223,17 +223,17 @@ int store_draft_post_main(store *s, const char *channel_id,
   if (!target || !shown) {
     free(target);
     free(shown);
-    return fail(err, ENOMEM, "out of memory");
+    return cliq_fail(err, ENOMEM, "out of memory");
   }
   pthread_mutex_lock(&draft_write_lock);
   pthread_mutex_lock(&s->lock);
   json_t *o = draft_obj_locked(s, channel_id, name);
   int r = 0;
   if (!o)
-    r = fail(err, ENOENT, "no draft %s", name);
+    r = cliq_fail(err, ENOENT, "no draft %s", name);
   else if (json_object_get(o, "main_message_id") ||
            json_is_true(json_object_get(o, "main_pending")))
-    r = fail(err, EACCES, "the thread's main message was already written");
+    r = cliq_fail(err, EACCES, "the thread's main message was already written");
   else {
     json_object_set_new(o, "main_pending", json_true());
     json_object_set_new(o, "main_text", json_string(shown));
@@ -268,7 +268,7 @@ int store_draft_append(store *s, const char *channel_id,
 {
   char *target = store_draft_target(channel_id, name);
   if (!target)
-    return fail(err, ENOMEM, "out of memory");
+    return cliq_fail(err, ENOMEM, "out of memory");
   pthread_mutex_lock(&draft_write_lock);
   pthread_mutex_lock(&s->lock);
   json_t *o = draft_obj_locked(s, channel_id, name);
@@ -284,11 +284,11 @@ int store_draft_append(store *s, const char *channel_id,
   pthread_mutex_unlock(&s->lock);
   int r;
   if (!o) {
-    r = fail(err, ENOENT, "no draft %s", name);
+    r = cliq_fail(err, ENOENT, "no draft %s", name);
   } else if (tid) {
     r = store_reply(s, channel_id, tid, text, path, ids, err);
   } else if (!main) {
-    r = fail(err, EDESTADDRREQ,
+    r = cliq_fail(err, EDESTADDRREQ,
              "write the thread's main message (main) before its messages");
   } else if (!create) {
     /* The thread is being created: the worker moves this to it. */

@@ -47,7 +47,7 @@ static int fetch_channels(void *vctx, const char *key, json_t **out,
     json_array_append(arr, list.items[i].raw);
   cliq_channel_list_clear(&list);
   if (!arr)
-    return fail(err, ENOMEM, "out of memory");
+    return cliq_fail(err, ENOMEM, "out of memory");
   *out = arr;
   return 0;
 }
@@ -97,7 +97,7 @@ int store_channels_get(store *s, enum store_mode mode, store_channels **out,
     if (!c) {
       pthread_mutex_unlock(&s->lock);
       json_decref(v);
-      return fail(err, ENOMEM, "out of memory");
+      return cliq_fail(err, ENOMEM, "out of memory");
     }
     store_channels_unref(s->channels);
     s->channels = c;
@@ -132,7 +132,7 @@ static int fetch_threads(void *vctx, const char *key, json_t **out,
     json_array_append(arr, list.items[i].raw);
   cliq_thread_list_clear(&list);
   if (!arr)
-    return fail(err, ENOMEM, "out of memory");
+    return cliq_fail(err, ENOMEM, "out of memory");
   *out = arr;
   return 0;
 }
@@ -213,7 +213,7 @@ int store_threads_get(store *s, const char *channel_id, enum store_mode mode,
   *out = NULL;
   char *key = make_key("threads", channel_id);
   if (!key)
-    return fail(err, ENOMEM, "out of memory");
+    return cliq_fail(err, ENOMEM, "out of memory");
   struct fetch_ctx ctx = { .s = s, .arg = channel_id, .prio = CLIQ_PRIO_READ };
   json_t *v = NULL;
   int r = cached_fetch(s, key, STORE_TTL_THREADS, CLIQ_API_THREADS_LIST, mode,
@@ -225,7 +225,7 @@ int store_threads_get(store *s, const char *channel_id, enum store_mode mode,
   store_threads *t = install_threads(s, channel_id, v, &changed);
   json_decref(v);
   if (!t)
-    return fail(err, ENOMEM, "out of memory");
+    return cliq_fail(err, ENOMEM, "out of memory");
   if (changed && s->threads_changed)
     s->threads_changed(s->cb_ctx, channel_id);
   *out = t;

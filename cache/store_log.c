@@ -453,7 +453,7 @@ static int fetch_log(void *vctx, const char *key, json_t **out,
       r = batch_take(&batch, &page, &added);
       cliq_message_list_clear(&page);
       if (r < 0) {
-        fail(err, ENOMEM, "out of memory");
+        cliq_fail(err, ENOMEM, "out of memory");
         goto out;
       }
       if ((int)got < limit || added == 0 || oldest <= 1)
@@ -481,7 +481,7 @@ static int fetch_log(void *vctx, const char *key, json_t **out,
       r = batch_take(&batch, &page, &added);
       cliq_message_list_clear(&page);
       if (r < 0) {
-        fail(err, ENOMEM, "out of memory");
+        cliq_fail(err, ENOMEM, "out of memory");
         goto out;
       }
       if (got < 100 || added == 0 || newest <= from)
@@ -494,7 +494,7 @@ static int fetch_log(void *vctx, const char *key, json_t **out,
   pthread_mutex_lock(&log->lock);
   size_t before = log->text_len;
   if (log_append_batch_locked(log, &batch, true) < 0)
-    r = fail(err, ENOMEM, "out of memory");
+    r = cliq_fail(err, ENOMEM, "out of memory");
   log->known = true;
   if (log->text_len != before)
     ctx->grew = true;
@@ -502,7 +502,7 @@ static int fetch_log(void *vctx, const char *key, json_t **out,
   log->fetched_at = now_wall();
   pthread_mutex_unlock(&log->lock);
   if (r == 0 && !*out)
-    r = fail(err, ENOMEM, "out of memory");
+    r = cliq_fail(err, ENOMEM, "out of memory");
 out:
   log_batch_clear(&batch);
   if (r < 0) {
@@ -570,7 +570,7 @@ int store_log_get(store *s, const char *chat_id, enum store_mode mode,
   store_log *log = log_for(s, chat_id);
   *out = log;
   if (!log)
-    return fail(err, ENOMEM, "out of memory");
+    return cliq_fail(err, ENOMEM, "out of memory");
   log_try_disk(s, log);
   if (mode != STORE_FETCH)
     return store_log_known(log) ? 0 : -ENODATA;

@@ -11,19 +11,6 @@ double now_wall(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int fail(cliq_error *err, int e, const char *fmt, ...)
-{
-  if (err) {
-    memset(err, 0, sizeof *err);
-    err->err = e;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
-    va_end(ap);
-  }
-  return -e;
-}
-
 void clear_err(cliq_error *err)
 {
   if (err)

@@ -123,9 +123,9 @@ int store_resolve_member(store *s, const char *tid, const char *id_or_email,
       if (u) {
         *user_id_out = xstrdup(jstr(u, "user_id"));
         if (!*user_id_out)
-          r = fail(err, ENOMEM, "out of memory");
+          r = cliq_fail(err, ENOMEM, "out of memory");
       } else {
-        r = fail(err, EINVAL, "%s is not a member of this channel",
+        r = cliq_fail(err, EINVAL, "%s is not a member of this channel",
                  id_or_email);
       }
     }

@@ -359,7 +359,7 @@ tcache *tcache_new(const tcache_options *opts, cliq_error *err)
   if (opts->disk_dir) {
     int rc = statefile_mkdirs(opts->disk_dir, 0700);
     if (rc) {
-      statefile_fail(err, -rc, "cache folder %s: %s", opts->disk_dir, strerror(-rc));
+      cliq_fail(err, -rc, "cache folder %s: %s", opts->disk_dir, strerror(-rc));
       free(c->buckets);
       free(c);
       return NULL;
@@ -378,7 +378,7 @@ nomem:
     free(c->buckets);
     free(c);
   }
-  statefile_fail(err, ENOMEM, "out of memory");
+  cliq_fail(err, ENOMEM, "out of memory");
   return NULL;
 }
 
@@ -537,7 +537,7 @@ int tcache_fetch_younger(tcache *c, const char *key, double max_age_s,
   if (value_out)
     *value_out = NULL;
   if (!c || !key || !fetch) {
-    statefile_fail(err, EINVAL, "tcache_fetch: bad arguments");
+    cliq_fail(err, EINVAL, "tcache_fetch: bad arguments");
     return -EINVAL;
   }
   pthread_mutex_lock(&c->mu);
@@ -555,7 +555,7 @@ int tcache_fetch_younger(tcache *c, const char *key, double max_age_s,
     json_t *value = e->value;
     if (st == TCACHE_NEGATIVE) {
       rc = -ENOENT;
-      statefile_fail(err, ENOENT, "%s: does not exist (cached)", key);
+      cliq_fail(err, ENOENT, "%s: does not exist (cached)", key);
     } else {
       finish(0, value, NULL, value_out, err);
     }
@@ -579,10 +579,10 @@ int tcache_fetch_younger(tcache *c, const char *key, double max_age_s,
       } else if (patience_none()) {
         patience_note_refused();
         rc = -EAGAIN;
-        statefile_fail(err, EAGAIN, "%s: being fetched by another request", key);
+        cliq_fail(err, EAGAIN, "%s: being fetched by another request", key);
       } else {
         rc = -EINTR;
-        statefile_fail(err, EINTR, "%s: interrupted", key);
+        cliq_fail(err, EINTR, "%s: interrupted", key);
       }
       pthread_mutex_unlock(&c->mu);
       json_decref(stale);
@@ -613,7 +613,7 @@ int tcache_fetch_younger(tcache *c, const char *key, double max_age_s,
         json_decref(stale);
         return rc;
       }
-      statefile_fail(err, EINTR, "%s: interrupted", key);
+      cliq_fail(err, EINTR, "%s: interrupted", key);
       return -EINTR;
     }
     /* The fetch this thread waited for was given up by its own caller (an
@@ -636,7 +636,7 @@ int tcache_fetch_younger(tcache *c, const char *key, double max_age_s,
   if (!f || !f->key) {
     free(f);
     pthread_mutex_unlock(&c->mu);
-    statefile_fail(err, ENOMEM, "out of memory");
+    cliq_fail(err, ENOMEM, "out of memory");
     if (stale) {
       if (value_out)
         *value_out = stale;
@@ -656,10 +656,10 @@ int tcache_fetch_younger(tcache *c, const char *key, double max_age_s,
   int rc = fetch(ctx, key, &fetched, &ferr);
   if (rc == 0 && !fetched) {
     rc = -EIO;
-    statefile_fail(&ferr, EIO, "%s: fetch returned no value", key);
+    cliq_fail(&ferr, EIO, "%s: fetch returned no value", key);
   }
   if (rc < 0 && ferr.err == 0)
-    statefile_fail(&ferr, -rc, "%s: %s", key, strerror(-rc));
+    cliq_fail(&ferr, -rc, "%s: %s", key, strerror(-rc));
   if (rc > 0)
     rc = -rc;
 

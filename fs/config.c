@@ -28,16 +28,6 @@ const char *const secret_keys[SECRET_KEYS] = {
   "client_secret", "refresh_token", "access_token",
 };
 
-void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-  if (!errbuf || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(errbuf, errlen, fmt, ap);
-  va_end(ap);
-}
-
 void cliqfs_config_init(struct cliqfs_config *cfg)
 {
   memset(cfg, 0, sizeof *cfg);
@@ -201,14 +191,14 @@ static int set_limit(struct cliqfs_config *cfg, const char *api,
                      const char *value, char *errbuf, size_t errlen)
 {
   if (cliq_api_from_name(api) < 0) {
-    set_err(errbuf, errlen,
+    cliq_fail_text(errbuf, errlen,
             "unknown API '%s' in limit.%s (API names are those of "
             "`.cliqfs/status`, e.g. limit.chats.messages = 15/60)",
             api, api);
     return -EINVAL;
   }
   if (!limit_value_ok(value)) {
-    set_err(errbuf, errlen,
+    cliq_fail_text(errbuf, errlen,
             "limit.%s = '%s' is not of the form N/SECONDS (e.g. 15/60: 15 "
             "requests per 60 seconds)",
             api, value);
@@ -251,7 +241,7 @@ static int set_url(char **slot, const char *key, const char *value,
                    char *errbuf, size_t errlen)
 {
   if (strpbrk(value, " \t?#")) {
-    set_err(errbuf, errlen,
+    cliq_fail_text(errbuf, errlen,
             "%s = '%s' must be a plain base URL such as https://host or "
             "http://127.0.0.1:PORT (no spaces, query or fragment)",
             key, value);
@@ -266,7 +256,7 @@ static int set_url(char **slot, const char *key, const char *value,
   cliq_error err;
   memset(&err, 0, sizeof err);
   if (cliq_url_check(url, &err) < 0) {
-    set_err(errbuf, errlen, "%s = '%s' is refused: %s", key, value,
+    cliq_fail_text(errbuf, errlen, "%s = '%s' is refused: %s", key, value,
             url_refusal(&err));
     free(url);
     return -EINVAL;
@@ -280,11 +270,11 @@ int cliqfs_config_set(struct cliqfs_config *cfg, const char *key,
                       const char *value, char *errbuf, size_t errlen)
 {
   if (!key || !*key) {
-    set_err(errbuf, errlen, "a setting has no key (expected key = value)");
+    cliq_fail_text(errbuf, errlen, "a setting has no key (expected key = value)");
     return -EINVAL;
   }
   if (!cliqfs_config_is_key(key)) {
-    set_err(errbuf, errlen,
+    cliq_fail_text(errbuf, errlen,
             "unknown key '%s' (known keys: client_id, client_secret, "
             "refresh_token, access_token, dc, api_url, accounts_url, history, "
             "max_wait, time_scale, timeout, uid, gid, umask, log, verbose, "
@@ -294,11 +284,11 @@ int cliqfs_config_set(struct cliqfs_config *cfg, const char *key,
   }
   bool secret = cliqfs_config_key_is_secret(key);
   if (!value || !*value) {
-    set_err(errbuf, errlen, "%s has no value", key);
+    cliq_fail_text(errbuf, errlen, "%s has no value", key);
     return -EINVAL;
   }
   if (has_control_chars(value)) {
-    set_err(errbuf, errlen, "the value of %s contains control characters",
+    cliq_fail_text(errbuf, errlen, "the value of %s contains control characters",
             key);
     return -EINVAL;
   }
@@ -313,7 +303,7 @@ int cliqfs_config_set(struct cliqfs_config *cfg, const char *key,
     return replace_string(&cfg->access_token, value, secret);
   if (strcmp(key, "dc") == 0) {
     if (cliqfs_dc_urls(value, NULL, NULL) < 0) {
-      set_err(errbuf, errlen,
+      cliq_fail_text(errbuf, errlen,
               "dc = '%s' is not a Zoho data centre (expected one of " DC_LIST
               ")",
               value);
@@ -328,7 +318,7 @@ int cliqfs_config_set(struct cliqfs_config *cfg, const char *key,
   if (strcmp(key, "history") == 0) {
     long n;
     if (parse_long(value, &n) < 0 || n < 1 || n > 100000) {
-      set_err(errbuf, errlen,
+      cliq_fail_text(errbuf, errlen,
               "history = '%s' must be a whole number of messages from 1 to "
               "100000",
               value);
@@ -340,7 +330,7 @@ int cliqfs_config_set(struct cliqfs_config *cfg, const char *key,
   if (strcmp(key, "max_wait") == 0) {
     double s;
     if (parse_double(value, &s) < 0 || s < 0 || s > 86400) {
-      set_err(errbuf, errlen,
+      cliq_fail_text(errbuf, errlen,
               "max_wait = '%s' must be a number of seconds from 0 to 86400",
               value);
       return -EINVAL;
@@ -351,7 +341,7 @@ int cliqfs_config_set(struct cliqfs_config *cfg, const char *key,
   if (strcmp(key, "uid") == 0 || strcmp(key, "gid") == 0) {
     long n;
     if (parse_long(value, &n) < 0 || n < 0 || n > 0x7ffffffe) {
-      set_err(errbuf, errlen,
+      cliq_fail_text(errbuf, errlen,
               "%s = '%s' must be a numeric %s id (see `id -%c`)", key, value,
               key[0] == 'u' ? "user" : "group", key[0] == 'u' ? 'u' : 'g');
       return -EINVAL;
@@ -364,7 +354,7 @@ int cliqfs_config_set(struct cliqfs_config *cfg, const char *key,
   }
   if (strcmp(key, "log") == 0) {
     if (value[0] != '/') {
-      set_err(errbuf, errlen,
+      cliq_fail_text(errbuf, errlen,
               "log = '%s' must be an absolute path (the daemon runs in /)",
               value);
       return -EINVAL;
@@ -374,7 +364,7 @@ int cliqfs_config_set(struct cliqfs_config *cfg, const char *key,
   if (strcmp(key, "verbose") == 0) {
     long n;
     if (parse_long(value, &n) < 0 || n < 0 || n > 3) {
-      set_err(errbuf, errlen,
+      cliq_fail_text(errbuf, errlen,
               "verbose = '%s' must be 0 (errors), 1 (and what failed), 2 "
               "(and each request to Cliq) or 3 (with paths and timing)",
               value);
@@ -388,7 +378,7 @@ int cliqfs_config_set(struct cliqfs_config *cfg, const char *key,
     errno = 0;
     long m = strtol(value, &end, 8);
     if (end == value || *end != '\0' || errno != 0 || m < 0 || m > 0777) {
-      set_err(errbuf, errlen,
+      cliq_fail_text(errbuf, errlen,
               "umask = '%s' must be octal permission bits from 000 to 777 "
               "(e.g. 027)",
               value);
@@ -400,7 +390,7 @@ int cliqfs_config_set(struct cliqfs_config *cfg, const char *key,
   if (strcmp(key, "timeout") == 0) {
     long n;
     if (parse_long(value, &n) < 0 || n < 1 || n > 600) {
-      set_err(errbuf, errlen,
+      cliq_fail_text(errbuf, errlen,
               "timeout = '%s' must be a whole number of seconds from 1 to 600",
               value);
       return -EINVAL;
@@ -411,7 +401,7 @@ int cliqfs_config_set(struct cliqfs_config *cfg, const char *key,
   if (strcmp(key, "time_scale") == 0) {
     double f;
     if (parse_double(value, &f) < 0 || f < 1 || f > 1000000) {
-      set_err(errbuf, errlen,
+      cliq_fail_text(errbuf, errlen,
               "time_scale = '%s' must be a number from 1 to 1000000 (it "
               "divides every window, lock period and cache lifetime)",
               value);

@@ -101,14 +101,14 @@ static int config_file_trusted(const char *path, const struct stat *st,
                                char *errbuf, size_t errlen)
 {
   if (st->st_uid != getuid() && st->st_uid != 0) {
-    set_err(errbuf, errlen,
+    cliq_fail_text(errbuf, errlen,
             "%s belongs to user id %u, not to you: another user could change "
             "where your credentials are sent; copy it to a file of your own",
             path, (unsigned)st->st_uid);
     return -EPERM;
   }
   if (st->st_mode & (S_IWGRP | S_IWOTH)) {
-    set_err(errbuf, errlen,
+    cliq_fail_text(errbuf, errlen,
             "%s is writable by %s (mode %04o): another user could change "
             "where your credentials are sent; run chmod go-w %s",
             path, (st->st_mode & S_IWOTH) ? "others" : "its group",
@@ -123,7 +123,7 @@ static int config_file_trusted(const char *path, const struct stat *st,
   int rc = 0;
   if (stat(dir, &dst) == 0 && (dst.st_mode & (S_IWGRP | S_IWOTH)) &&
       !(dst.st_mode & S_ISVTX)) {
-    set_err(errbuf, errlen,
+    cliq_fail_text(errbuf, errlen,
             "%s is in the folder %s, which %s can write (mode %04o): another "
             "user could replace it; run chmod go-w %s",
             path, dir, (dst.st_mode & S_IWOTH) ? "others" : "its group",
@@ -131,7 +131,7 @@ static int config_file_trusted(const char *path, const struct stat *st,
     rc = -EPERM;
   } else if (stat(dir, &dst) == 0 && dst.st_uid != getuid() &&
              dst.st_uid != 0 && !(dst.st_mode & S_ISVTX)) {
-    set_err(errbuf, errlen,
+    cliq_fail_text(errbuf, errlen,
             "%s is in the folder %s, which belongs to user id %u: that user "
             "could replace it; keep the config in a folder of your own",
             path, dir, (unsigned)dst.st_uid);
@@ -152,22 +152,22 @@ int cliqfs_config_load_file(struct cliqfs_config *cfg, const char *path,
     if (rc == -ENOENT && !must_exist)
       return 0;
     if (rc == -ENOENT)
-      set_err(errbuf, errlen, "%s: the config file does not exist", path);
+      cliq_fail_text(errbuf, errlen, "%s: the config file does not exist", path);
     else
-      set_err(errbuf, errlen, "%s: cannot open the config file: %s", path,
+      cliq_fail_text(errbuf, errlen, "%s: cannot open the config file: %s", path,
               strerror(-rc));
     return rc;
   }
   struct stat st;
   if (fstat(fileno(f), &st) < 0) {
     rc = -errno;
-    set_err(errbuf, errlen, "%s: cannot stat the config file: %s", path,
+    cliq_fail_text(errbuf, errlen, "%s: cannot stat the config file: %s", path,
             strerror(-rc));
     goto out;
   }
   if (!S_ISREG(st.st_mode)) {
     rc = -EINVAL;
-    set_err(errbuf, errlen, "%s: the config file is not a regular file",
+    cliq_fail_text(errbuf, errlen, "%s: the config file is not a regular file",
             path);
     goto out;
   }
@@ -176,16 +176,16 @@ int cliqfs_config_load_file(struct cliqfs_config *cfg, const char *path,
     goto out;
   rc = read_lines(f, &lines);
   if (rc == -EFBIG) {
-    set_err(errbuf, errlen, "%s: the config file is larger than %d bytes",
+    cliq_fail_text(errbuf, errlen, "%s: the config file is larger than %d bytes",
             path, CONFIG_MAX_BYTES);
     goto out;
   }
   if (rc == -EILSEQ) {
-    set_err(errbuf, errlen, "%s: the config file contains NUL bytes", path);
+    cliq_fail_text(errbuf, errlen, "%s: the config file contains NUL bytes", path);
     goto out;
   }
   if (rc < 0) {
-    set_err(errbuf, errlen, "%s: cannot read the config file: %s", path,
+    cliq_fail_text(errbuf, errlen, "%s: cannot read the config file: %s", path,
             strerror(-rc));
     goto out;
   }
@@ -203,7 +203,7 @@ int cliqfs_config_load_file(struct cliqfs_config *cfg, const char *path,
     char *key = NULL, *value = NULL;
     int kind = split_line(copy, &key, &value);
     if (kind < 0) {
-      set_err(errbuf, errlen,
+      cliq_fail_text(errbuf, errlen,
               "%s:%zu: expected 'key = value' (or a # comment)", path, i + 1);
       explicit_bzero(copy, strlen(copy));
       free(copy);
@@ -220,7 +220,7 @@ int cliqfs_config_load_file(struct cliqfs_config *cfg, const char *path,
     free(copy);
   }
   if (secret_key && (st.st_mode & (S_IRGRP | S_IROTH))) {
-    set_err(errbuf, errlen,
+    cliq_fail_text(errbuf, errlen,
             "%s holds a secret (%s, line %zu) but is readable by %s "
             "(mode %04o); run chmod 600 %s",
             path, secret_key, secret_line,
@@ -238,7 +238,7 @@ int cliqfs_config_load_file(struct cliqfs_config *cfg, const char *path,
     msg[0] = '\0';
     rc = cliqfs_config_set(cfg, key, value, msg, sizeof msg);
     if (rc < 0) {
-      set_err(errbuf, errlen, "%s:%zu: %s", path, i + 1,
+      cliq_fail_text(errbuf, errlen, "%s:%zu: %s", path, i + 1,
               msg[0] ? msg : strerror(-rc));
       goto out;
     }
@@ -339,7 +339,7 @@ static int check_credentials(const struct cliqfs_config *cfg, char *errbuf,
       snprintf(where_text, sizeof where_text, "there is no config file %s",
                def ? def : "");
     free(def);
-    set_err(errbuf, errlen,
+    cliq_fail_text(errbuf, errlen,
             "no Cliq credentials: %s. Run `cliqfs auth --dc DC --client-id "
             "ID --client-secret SECRET --code CODE` once to store them (see "
             "cliqfs(1)), or try `cliqfs --demo MOUNTPOINT`",
@@ -362,7 +362,7 @@ static int check_credentials(const struct cliqfs_config *cfg, char *errbuf,
   }
   if (n == 0)
     return 0;
-  set_err(errbuf, errlen,
+  cliq_fail_text(errbuf, errlen,
           "incomplete Cliq credentials: %s %s missing (in %s and the -o "
           "options); a mount needs client_id, client_secret and "
           "refresh_token, or access_token",
@@ -375,7 +375,7 @@ int cliqfs_config_finalize(struct cliqfs_config *cfg, char *errbuf,
 {
   const char *dc_api, *dc_accounts;
   if (cliqfs_dc_urls(cfg->dc ? cfg->dc : "us", &dc_api, &dc_accounts) < 0) {
-    set_err(errbuf, errlen, "dc = '%s' is not a Zoho data centre", cfg->dc);
+    cliq_fail_text(errbuf, errlen, "dc = '%s' is not a Zoho data centre", cfg->dc);
     return -EINVAL;
   }
   if (!cfg->api_url && !(cfg->api_url = strdup(dc_api)))
@@ -388,7 +388,7 @@ int cliqfs_config_finalize(struct cliqfs_config *cfg, char *errbuf,
     cliq_error err;
     memset(&err, 0, sizeof err);
     if (cliq_url_check(urls[i][1], &err) < 0) {
-      set_err(errbuf, errlen, "%s = '%s' is refused: %s", urls[i][0],
+      cliq_fail_text(errbuf, errlen, "%s = '%s' is refused: %s", urls[i][0],
               urls[i][1], url_refusal(&err));
       return -EINVAL;
     }
@@ -411,7 +411,7 @@ int cliqfs_config_finalize(struct cliqfs_config *cfg, char *errbuf,
       continue;
     char *base = xdg_dir(dirs[i][0], dirs[i][1]);
     if (!base) {
-      set_err(errbuf, errlen,
+      cliq_fail_text(errbuf, errlen,
               "cannot place the %s folder: neither $%s nor $HOME is set to "
               "an absolute path",
               dirs[i][2], dirs[i][0]);

@@ -44,9 +44,6 @@ extern const char *const secret_keys[SECRET_KEYS];
 
 /* ---- Shared by the files of this module -------------------------------------- */
 
-void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
-  __attribute__((format(printf, 3, 4)));
-
 bool cliqfs_config_key_is_secret(const char *key);
 
 int cliqfs_dc_urls(const char *dc, const char **api_url,

@@ -21,7 +21,7 @@ static int make_parents(const char *path, char *errbuf, size_t errlen)
       *p = '\0';
       if (mkdir(copy, 0700) < 0 && errno != EEXIST) {
         rc = -errno;
-        set_err(errbuf, errlen, "cannot create the folder %s: %s", copy,
+        cliq_fail_text(errbuf, errlen, "cannot create the folder %s: %s", copy,
                 strerror(-rc));
         goto out;
       }
@@ -33,7 +33,7 @@ static int make_parents(const char *path, char *errbuf, size_t errlen)
   struct stat st;
   if (stat(copy, &st) < 0 || !S_ISDIR(st.st_mode)) {
     rc = -ENOTDIR;
-    set_err(errbuf, errlen, "%s is not a folder", copy);
+    cliq_fail_text(errbuf, errlen, "%s is not a folder", copy);
   }
 out:
   free(copy);
@@ -86,7 +86,7 @@ int cliqfs_config_store(const char *path, const char *const *keys,
 
   for (size_t i = 0; i < n; i++) {
     if (values[i] && (strchr(values[i], '\n') || strchr(values[i], '\r'))) {
-      set_err(errbuf, errlen, "the value of %s contains a line break",
+      cliq_fail_text(errbuf, errlen, "the value of %s contains a line break",
               keys[i]);
       rc = -EINVAL;
       goto out;
@@ -101,13 +101,13 @@ int cliqfs_config_store(const char *path, const char *const *keys,
     rc = read_lines(f, &lines);
     fclose(f);
     if (rc < 0) {
-      set_err(errbuf, errlen, "cannot read the existing config %s: %s", path,
+      cliq_fail_text(errbuf, errlen, "cannot read the existing config %s: %s", path,
               strerror(-rc));
       goto out;
     }
   } else if (errno != ENOENT) {
     rc = -errno;
-    set_err(errbuf, errlen, "cannot read the existing config %s: %s", path,
+    cliq_fail_text(errbuf, errlen, "cannot read the existing config %s: %s", path,
             strerror(-rc));
     goto out;
   } else if (!append_text(&text, &len, &cap,
@@ -157,7 +157,7 @@ int cliqfs_config_store(const char *path, const char *const *keys,
    * one or the new one, even after a crash; mode 0600. */
   rc = statefile_write_atomic(path, text ? text : "", len);
   if (rc < 0) {
-    set_err(errbuf, errlen, "cannot write %s: %s", path, strerror(-rc));
+    cliq_fail_text(errbuf, errlen, "cannot write %s: %s", path, strerror(-rc));
     goto out;
   }
 out:

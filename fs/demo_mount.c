@@ -7,7 +7,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "api/cliq.h"
 
 #define EMULATOR_NAME "cliq-emulator"
 /* The emulator builds its organization before it listens; sanitizer and
@@ -35,18 +36,6 @@ struct cliqfs_demo {
   int stdout_fd;      /* read end of the emulator's stdout, -1 when none */
 };
 
-static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
-  __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-  if (!errbuf || errlen == 0)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(errbuf, errlen, fmt, ap);
-  va_end(ap);
-}
 
 static double now_ms(void)
 {
@@ -84,7 +73,7 @@ char *cliqfs_demo_find_emulator(char *errbuf, size_t errlen)
   if (env && *env) {
     char *path = realpath(env, NULL);
     if (!path || !is_executable_file(path)) {
-      set_err(errbuf, errlen,
+      cliq_fail_text(errbuf, errlen,
               "CLIQ_EMULATOR=%s does not name an executable file", env);
       free(path);
       return NULL;
@@ -126,7 +115,7 @@ char *cliqfs_demo_find_emulator(char *errbuf, size_t errlen)
     goto out;
   }
 #endif
-  set_err(errbuf, errlen,
+  cliq_fail_text(errbuf, errlen,
           "cannot find the Cliq emulator (" EMULATOR_NAME ") that --demo "
           "needs: it is installed with cliqfs under libexecdir/cliqfs/; set "
           "CLIQ_EMULATOR=/path/to/" EMULATOR_NAME " to use another one");
@@ -209,7 +198,7 @@ static int make_dir(struct cliqfs_demo *demo, char *errbuf, size_t errlen)
   }
   if (!mkdtemp(demo->dir)) {
     int rc = -errno;
-    set_err(errbuf, errlen, "cannot create a temporary folder in %s: %s",
+    cliq_fail_text(errbuf, errlen, "cannot create a temporary folder in %s: %s",
             tmp, strerror(errno));
     free(demo->dir);
     demo->dir = NULL;
@@ -220,7 +209,7 @@ static int make_dir(struct cliqfs_demo *demo, char *errbuf, size_t errlen)
   unsigned char raw[CLIQFS_DEMO_TOKEN_LEN / 2];
   if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
     int rc = -errno;
-    set_err(errbuf, errlen, "no random bytes for the demo's token: %s",
+    cliq_fail_text(errbuf, errlen, "no random bytes for the demo's token: %s",
             strerror(errno));
     return rc;
   }
@@ -236,7 +225,7 @@ static int make_dir(struct cliqfs_demo *demo, char *errbuf, size_t errlen)
   if (tfd < 0 || write(tfd, demo->token, strlen(demo->token)) !=
                      (ssize_t)strlen(demo->token)) {
     int rc = -errno;
-    set_err(errbuf, errlen, "cannot write %s: %s", demo->token_file,
+    cliq_fail_text(errbuf, errlen, "cannot write %s: %s", demo->token_file,
             strerror(errno));
     if (tfd >= 0)
       close(tfd);
@@ -250,7 +239,7 @@ static int make_dir(struct cliqfs_demo *demo, char *errbuf, size_t errlen)
       return -ENOMEM;
     int rc = mkdir(path, 0700) < 0 ? -errno : 0;
     if (rc < 0)
-      set_err(errbuf, errlen, "cannot create %s: %s", path, strerror(-rc));
+      cliq_fail_text(errbuf, errlen, "cannot create %s: %s", path, strerror(-rc));
     free(path);
     if (rc < 0)
       return rc;
@@ -311,7 +300,7 @@ static int read_port(struct cliqfs_demo *demo, char *errbuf, size_t errlen)
   for (;;) {
     double left = deadline - now_ms();
     if (left <= 0) {
-      set_err(errbuf, errlen,
+      cliq_fail_text(errbuf, errlen,
               "the emulator %s did not print its port within %d seconds",
               demo->emulator_path, PORT_DEADLINE_MS / 1000);
       return -ETIMEDOUT;
@@ -340,7 +329,7 @@ static int read_port(struct cliqfs_demo *demo, char *errbuf, size_t errlen)
         struct timespec ts = { 0, 10 * 1000 * 1000 };
         nanosleep(&ts, NULL);
       } while (now_ms() < wait_until);
-      set_err(errbuf, errlen, "the emulator %s stopped before it was ready "
+      cliq_fail_text(errbuf, errlen, "the emulator %s stopped before it was ready "
               "(%s)", demo->emulator_path, how);
       return -EIO;
     }
@@ -352,7 +341,7 @@ static int read_port(struct cliqfs_demo *demo, char *errbuf, size_t errlen)
       char *end;
       long port = strtol(line, &end, 10);
       if (end == line || *end != '\0' || port < 1 || port > 65535) {
-        set_err(errbuf, errlen,
+        cliq_fail_text(errbuf, errlen,
                 "the emulator printed '%s' where its port was expected", line);
         return -EIO;
       }
@@ -360,7 +349,7 @@ static int read_port(struct cliqfs_demo *demo, char *errbuf, size_t errlen)
       return 0;
     }
     if (len >= sizeof line - 1) {
-      set_err(errbuf, errlen, "the emulator printed no port line");
+      cliq_fail_text(errbuf, errlen, "the emulator printed no port line");
       return -EIO;
     }
   }
@@ -392,7 +381,7 @@ static int spawn(struct cliqfs_demo *demo, double time_scale, char *errbuf,
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) < 0) {
     int rc = -errno;
-    set_err(errbuf, errlen, "cannot start the emulator: %s", strerror(-rc));
+    cliq_fail_text(errbuf, errlen, "cannot start the emulator: %s", strerror(-rc));
     return rc;
   }
   pid_t parent = getpid();
@@ -401,7 +390,7 @@ static int spawn(struct cliqfs_demo *demo, double time_scale, char *errbuf,
     int rc = -errno;
     close(fds[0]);
     close(fds[1]);
-    set_err(errbuf, errlen, "cannot start the emulator: %s", strerror(-rc));
+    cliq_fail_text(errbuf, errlen, "cannot start the emulator: %s", strerror(-rc));
     return rc;
   }
   if (pid == 0)
@@ -418,7 +407,7 @@ int cliqfs_demo_start(struct cliqfs_demo *demo, struct cliqfs_config *cfg,
   int rc;
   char url[64];
   if (demo->pid || demo->dir) {
-    set_err(errbuf, errlen, "the demo is already running");
+    cliq_fail_text(errbuf, errlen, "the demo is already running");
     return -EBUSY;
   }
   if ((rc = make_dir(demo, errbuf, errlen)) < 0)
