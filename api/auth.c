@@ -263,7 +263,7 @@ int cliq__auth_token(cliq_client *c, enum cliq_priority prio, char **token,
                       "client_secret and refresh_token");
 
   pthread_mutex_lock(&a->state_lock);
-  double now = cliq__now();
+  double now = cliq_clock_mono();
   /* A token past its refresh point stays usable while someone refreshes. */
   if (a->token && now < a->expires_at && (now < a->refresh_at || a->refreshing)) {
     int r = copy_token(a, token, generation, err);
@@ -284,7 +284,7 @@ int cliq__auth_token(cliq_client *c, enum cliq_priority prio, char **token,
   if (a->attempts != seen_attempts || a->generation != seen_generation) {
     /* Someone refreshed while we waited: share their result, unless it was
      * "no slot" (EAGAIN), which a caller of higher priority may still get. */
-    bool usable = a->token && cliq__now() < a->expires_at;
+    bool usable = a->token && cliq_clock_mono() < a->expires_at;
     if (usable || a->failed_err != EAGAIN) {
       int r = usable ? copy_token(a, token, generation, err)
                      : copy_failure(a, err);
@@ -305,7 +305,7 @@ int cliq__auth_token(cliq_client *c, enum cliq_priority prio, char **token,
   pthread_mutex_lock(&a->state_lock);
   a->refreshing = false;
   a->attempts++;
-  now = cliq__now();
+  now = cliq_clock_mono();
   if (r == 0) {
     if (a->token) {
       explicit_bzero(a->token, strlen(a->token));

@@ -17,13 +17,6 @@
 #include "api/log.h"
 
 
-double cliq__now(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 char *cliq__escape(const char *s)
 {
   /* libcurl keeps RFC 3986's unreserved characters and encodes the rest;
@@ -153,11 +146,8 @@ static void learn_server_clock(cliq_client *c, CURL *h)
   time_t server = curl_getdate(date->value, NULL);
   if (server <= 0)
     return;
-  struct timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
   /* The header was written somewhere in the last moments, within its second. */
-  double offset = ((double)server + 0.5) -
-                  ((double)now.tv_sec + (double)now.tv_nsec / 1e9);
+  double offset = ((double)server + 0.5) - cliq_clock_real();
   pthread_mutex_lock(&c->clock_lock);
   c->clock_offset_s = offset;
   c->clock_known = true;
@@ -289,7 +279,7 @@ int cliq__send(cliq_client *c, const struct cliq__request *rq,
 
   char errbuf[CURL_ERROR_SIZE] = "";
   struct sink sink = {.max = c->max_body_bytes};
-  double started = cliq__now();
+  double started = cliq_clock_mono();
   CURLcode cc = transfer(c, rq, rs, &sink, errbuf);
   rs->body = sink.buf;
   rs->len = sink.len;
@@ -299,7 +289,7 @@ int cliq__send(cliq_client *c, const struct cliq__request *rq,
              rq->method, rq->path, api_name, rs->status,
              cc != CURLE_OK ? ": " : "",
              cc != CURLE_OK ? curl_easy_strerror(cc) : "", sink.len,
-             (cliq__now() - started) * 1000.0);
+             (cliq_clock_mono() - started) * 1000.0);
   else
     cliq_log(CLIQ_LOG_INFO, "%s request -> %ld%s%s", api_name, rs->status,
              cc != CURLE_OK ? ": " : "",

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 
 #include "api/cliq.h"
+#include "api/clock.h"
 
 #define CLIQ_DEFAULT_CONNECT_TIMEOUT_MS 10000L
 #define CLIQ_DEFAULT_TIMEOUT_MS 30000L
@@ -159,8 +160,5 @@ json_t *cliq__json_load(const char *text, size_t len, json_error_t *jerr);
 /* Percent-encodes one path segment or query value (RFC 3986 unreserved
  * characters stay).  Returns a new string or NULL on allocation failure. */
 char *cliq__escape(const char *s);
-
-/* Monotonic clock, seconds. */
-double cliq__now(void);
 
 #endif

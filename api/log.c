@@ -1,5 +1,6 @@
 /* api/log: where the program's log lines go (see log.h). */
 #include "api/log.h"
+#include "api/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -80,15 +81,15 @@ void cliq_log(int level, const char *fmt, ...)
            "%s", msg);
   } else {
     char line[1200];
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
+    double now = cliq_clock_real();
     struct tm tm;
     char ts[32] = "";
-    time_t t = now.tv_sec;
+    time_t t = (time_t)now;
     if (gmtime_r(&t, &tm))
       strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
     int len = snprintf(line, sizeof line, "%s.%03ldZ cliqfs[%d] %s: %s\n", ts,
-                       now.tv_nsec / 1000000L, (int)getpid(), name, msg);
+                       (long)((now - (double)t) * 1000) % 1000, (int)getpid(),
+                       name, msg);
     if (len > (int)sizeof line - 1) {  /* cut: still one whole line */
       len = (int)sizeof line - 1;
       line[len - 1] = '\n';

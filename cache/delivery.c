@@ -82,7 +82,7 @@ static int pick_locked(delivery *d, struct job *job, double *wait_s)
       continue;
     }
     tstate_prune_locked(d, targets);
-    double now = statefile_now_mono();
+    double now = cliq_clock_mono();
     int got = 0;
     for (size_t i = 0; targets[i] && !got; i++) {
       struct tstate *t = tstate_get_locked(d, targets[i]);
@@ -138,9 +138,9 @@ static void release_locked(delivery *d, struct job *job, enum outcome o)
     t->busy = false;
     if (o == O_RETRY) {
       t->failures++;
-      t->not_before = statefile_now_mono() + backoff_s(d, t->failures);
+      t->not_before = cliq_clock_mono() + backoff_s(d, t->failures);
     } else if (o == O_LATER) {
-      t->not_before = statefile_now_mono() + job->later_s;
+      t->not_before = cliq_clock_mono() + job->later_s;
     } else {
       t->failures = 0;
       t->not_before = 0;
@@ -155,16 +155,7 @@ static void timed_wait_locked(delivery *d, double seconds)
 {
   if (seconds < 0.001)
     seconds = 0.001;
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  double whole = floor(seconds);
-  ts.tv_sec += (time_t)whole;
-  ts.tv_nsec += (long)((seconds - whole) * 1e9);
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
-  }
-  pthread_cond_timedwait(&d->cond, &d->mu, &ts);
+  cliq_clock_wait_until(&d->cond, &d->mu, cliq_clock_mono() + seconds);
 }
 
 static void *worker_main(void *arg)
@@ -219,11 +210,7 @@ delivery *delivery_new(outbox *ob, cliq_client *client,
            (unsigned)(uintptr_t)d;
   pthread_mutex_init(&d->mu, NULL);
   pthread_mutex_init(&d->persist_mu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&d->cond, &ca);
-  pthread_condattr_destroy(&ca);
+  cliq_clock_cond_init(&d->cond);
   if (asprintf(&d->record_path, "%s/%s", outbox_dir(ob), RECORD_FILE) < 0) {
     d->record_path = NULL;
     delivery_free(d);

@@ -412,7 +412,7 @@ enum outcome process(delivery *d, const outbox_entry *e,
   if (unsure) {
     /* A request of the last attempt may still be on its way: sending
      * anything more to this target before it lands could reorder them. */
-    double now = statefile_now_real();
+    double now = cliq_clock_real();
     if (e->attempted + d->settle > now) {
       *later_s = e->attempted + d->settle - now;
       o = O_LATER;

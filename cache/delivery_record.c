@@ -45,7 +45,7 @@ struct record *record_get_locked(delivery *d, const char *target)
   r->target = strdup(target);
   if (!r->target)
     return NULL;
-  r->at = statefile_now_real();
+  r->at = cliq_clock_real();
   d->nrecs++;
   return r;
 }
@@ -79,7 +79,7 @@ int record_push_id(struct record *r, uint64_t entry, const char *mid)
   int64_t ms = ms_of_id(mid);
   if (ms > r->last_ms)
     r->last_ms = ms;
-  r->at = statefile_now_real();
+  r->at = cliq_clock_real();
   return 0;
 }
 
@@ -97,7 +97,7 @@ int set_str(char **slot, const char *value)
  * every record whose target still has pending entries. */
 static void record_prune_locked(delivery *d)
 {
-  double now = statefile_now_real();
+  double now = cliq_clock_real();
   for (;;) {
     ssize_t victim = -1;
     for (size_t i = 0; i < d->nrecs; i++) {

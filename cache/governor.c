@@ -68,16 +68,12 @@ struct gov {
 
 static int64_t now_real_us(void)
 {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+  return (int64_t)llround(cliq_clock_real() * 1e6);
 }
 
 static int64_t now_mono_us(void)
 {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+  return (int64_t)llround(cliq_clock_mono() * 1e6);
 }
 
 static int64_t scaled_us(double seconds, double scale)
@@ -332,11 +328,7 @@ gov *gov_new(const gov_options *opts, cliq_error *err)
   g->max_wait_s = opts->max_wait_s > 0 ? opts->max_wait_s : 0;
   reset_limits(g);
 
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&g->cond, &ca);
-  pthread_condattr_destroy(&ca);
+  cliq_clock_cond_init(&g->cond);
   pthread_mutex_init(&g->mu, NULL);
 
   if (opts->state_dir) {
@@ -470,9 +462,7 @@ int gov_set_limit_str(gov *g, const char *api_name, const char *value,
 
 static int wait_until_mono(gov *g, int64_t mono_us)
 {
-  struct timespec ts = {.tv_sec = mono_us / 1000000,
-                        .tv_nsec = (mono_us % 1000000) * 1000};
-  return pthread_cond_timedwait(&g->cond, &g->mu, &ts);
+  return cliq_clock_wait_until(&g->cond, &g->mu, (double)mono_us / 1e6);
 }
 
 int gov_acquire_stamped(gov *g, enum cliq_api api, enum cliq_priority prio,

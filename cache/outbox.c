@@ -250,7 +250,7 @@ int outbox_append(outbox *ob, outbox_kind kind, const char *target,
   if (!it)
     return -ENOMEM;
   it->e.kind = kind;
-  it->e.created = statefile_now_real();
+  it->e.created = cliq_clock_real();
   it->e.target = strdup(target);
   it->e.payload = payload ? json_deep_copy(payload) : json_null();
   if (!it->e.target || !it->e.payload) {

@@ -181,11 +181,7 @@ outbox *outbox_open(const char *state_dir, cliq_error *err)
   }
   ob->lock_fd = -1;
   pthread_mutex_init(&ob->mu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&ob->changed, &ca);
-  pthread_condattr_destroy(&ca);
+  cliq_clock_cond_init(&ob->changed);
 
   int rc;
   if (!(ob->state_dir = strdup(state_dir))) {

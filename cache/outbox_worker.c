@@ -106,7 +106,7 @@ static int edit_uncertain(outbox_entry *e, const void *arg)
   (void)arg;
   e->uncertain = true;
   e->attempts++;
-  e->attempted = statefile_now_real();
+  e->attempted = cliq_clock_real();
   return 0;
 }
 
@@ -125,7 +125,7 @@ static int edit_failure(outbox_entry *e, const void *arg)
   const struct failure_arg *f = arg;
   e->uncertain = f->uncertain;
   if (f->uncertain)
-    e->attempted = statefile_now_real();
+    e->attempted = cliq_clock_real();
   free(e->last_error);
   e->last_error = NULL;
   return dup_or_null(f->error, &e->last_error);
@@ -170,7 +170,7 @@ int outbox_move_failed(outbox *ob, uint64_t id, int err, const char *reason)
   if (rc)
     goto out;
   f.failed_errno = err > 0 ? err : EIO;
-  f.failed_at = statefile_now_real();
+  f.failed_at = cliq_clock_real();
   free(f.reason);
   f.reason = strdup(reason ? reason : "");
   rc = f.reason ? 0 : -ENOMEM;
@@ -328,26 +328,15 @@ uint64_t outbox_generation(outbox *ob)
   return g;
 }
 
-static void deadline_of(double timeout_s, struct timespec *ts)
-{
-  clock_gettime(CLOCK_MONOTONIC, ts);
-  double whole = floor(timeout_s);
-  ts->tv_sec += (time_t)whole;
-  ts->tv_nsec += (long)((timeout_s - whole) * 1e9);
-  if (ts->tv_nsec >= 1000000000L) {
-    ts->tv_sec++;
-    ts->tv_nsec -= 1000000000L;
-  }
-}
-
-/* One wait on the condition; -ETIMEDOUT once the deadline has passed. */
-static int wait_once(outbox *ob, bool forever, const struct timespec *deadline)
+/* One wait on the condition; -ETIMEDOUT once the deadline (monotonic
+ * seconds) has passed. */
+static int wait_once(outbox *ob, bool forever, double deadline)
 {
   if (forever) {
     pthread_cond_wait(&ob->changed, &ob->mu);
     return 0;
   }
-  return pthread_cond_timedwait(&ob->changed, &ob->mu, deadline) == ETIMEDOUT
+  return cliq_clock_wait_until(&ob->changed, &ob->mu, deadline) == ETIMEDOUT
              ? -ETIMEDOUT
              : 0;
 }
@@ -355,9 +344,7 @@ static int wait_once(outbox *ob, bool forever, const struct timespec *deadline)
 int outbox_wait_change(outbox *ob, uint64_t seen, double timeout_s)
 {
   bool forever = timeout_s < 0;
-  struct timespec deadline;
-  if (!forever)
-    deadline_of(timeout_s, &deadline);
+  double deadline = forever ? 0 : cliq_clock_mono() + timeout_s;
   pthread_mutex_lock(&ob->mu);
   int rc = 0;
   while (ob->gen == seen) {
@@ -365,7 +352,7 @@ int outbox_wait_change(outbox *ob, uint64_t seen, double timeout_s)
       rc = -ECANCELED;
       break;
     }
-    if (wait_once(ob, forever, &deadline) == -ETIMEDOUT && ob->gen == seen) {
+    if (wait_once(ob, forever, deadline) == -ETIMEDOUT && ob->gen == seen) {
       rc = ob->shutdown ? -ECANCELED : -ETIMEDOUT;
       break;
     }
@@ -391,9 +378,7 @@ int outbox_wait_target_empty(outbox *ob, const char *target, double timeout_s)
   if (!ob || !target)
     return -EINVAL;
   bool forever = timeout_s < 0;
-  struct timespec deadline;
-  if (!forever)
-    deadline_of(timeout_s, &deadline);
+  double deadline = forever ? 0 : cliq_clock_mono() + timeout_s;
   pthread_mutex_lock(&ob->mu);
   size_t count = 0;
   uint64_t *ids = malloc((ob->n + 1) * sizeof(*ids));
@@ -409,7 +394,7 @@ int outbox_wait_target_empty(outbox *ob, const char *target, double timeout_s)
     }
     if (ob->shutdown)
       rc = -ECANCELED;
-    else if (wait_once(ob, forever, &deadline) == -ETIMEDOUT &&
+    else if (wait_once(ob, forever, deadline) == -ETIMEDOUT &&
              item_index(ob, ids[next]) >= 0)
       rc = -ETIMEDOUT;
   }

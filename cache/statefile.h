@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "api/clock.h"
+
 struct cliq_error;
 
 /* mkdir -p: creates every missing folder of path with `mode` (folders that
@@ -56,13 +58,5 @@ char *statefile_account_key(const char *api_url, const char *identity);
 
 /* SHA-256 of data as 64 lowercase hex digits and a NUL. */
 void statefile_digest(const void *data, size_t len, char out[65]);
-
-/* ---- shared by the cache modules ---------------------------------------- */
-
-/* Wall-clock time in seconds (CLOCK_REALTIME), for timestamps that are
- * persisted or shown. */
-double statefile_now_real(void);
-/* Seconds on the monotonic clock, for durations and deadlines. */
-double statefile_now_mono(void);
 
 #endif

@@ -53,7 +53,7 @@ store *store_new(const store_options *o, cliq_error *err)
   }
   pthread_mutex_init(&s->lock, NULL);
   pthread_mutex_init(&s->fail_lock, NULL);
-  pthread_cond_init(&s->wake, NULL);
+  cliq_clock_cond_init(&s->wake);
   if (o->state_dir) {
     s->ob = outbox_open(o->state_dir, err);
     if (!s->ob)
@@ -218,17 +218,6 @@ void store_shutdown(store *s)
 #define READ_RETRIES 2
 #define READ_RETRY_BASE_S 0.5
 
-static void sleep_s(double seconds)
-{
-  if (seconds <= 0)
-    return;
-  struct timespec ts;
-  ts.tv_sec = (time_t)seconds;
-  ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
-  while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-    ;
-}
-
 /* A read a user waits for (CLIQ_PRIO_READ) is asked again up to
  * READ_RETRIES times after a 5xx or a dropped connection, after a short,
  * jittered backoff (scaled by time_scale), as long as that stays within
@@ -240,7 +229,7 @@ int fetch_retrying(void *vctx, const char *key, json_t **out,
   cliq_error local;
   if (!err)
     err = &local;
-  double deadline = statefile_now_mono() + ctx->s->max_wait_s;
+  double deadline = cliq_clock_mono() + ctx->s->max_wait_s;
   unsigned seed = (unsigned)(uintptr_t)ctx ^ (unsigned)time(NULL);
   cliq_error first;
   memset(&first, 0, sizeof first);
@@ -265,9 +254,9 @@ int fetch_retrying(void *vctx, const char *key, json_t **out,
     double delay = (base / 2 + base / 2 * (double)rand_r(&seed) / RAND_MAX) /
                    ctx->s->scale;
     /* A retry must not make the user wait for a rate slot either. */
-    if (statefile_now_mono() + delay > deadline || !api_free_now(ctx->s, ctx->api))
+    if (cliq_clock_mono() + delay > deadline || !api_free_now(ctx->s, ctx->api))
       return r;
-    sleep_s(delay);
+    cliq_clock_sleep(delay);
   }
 }
 

@@ -60,7 +60,7 @@ static bool follow_fetch(store *s, store_log *log, double max_age_s,
   }
   if (r < 0 || err.err) {
     pthread_mutex_lock(&log->lock);
-    log->next_try_at = now_wall() + fresh_s / 4;
+    log->next_try_at = cliq_clock_real() + fresh_s / 4;
     pthread_mutex_unlock(&log->lock);
     return false;
   }
@@ -77,11 +77,11 @@ static void follow_channel(store *s, struct followed *f, size_t n, size_t first,
   const char *channel_id = f[first].fi->channel_id;
   bool failed = false;
   store_threads *t = NULL;
-  if (now_wall() >= retry_at) {
+  if (cliq_clock_real() >= retry_at) {
     t = threads_poll(s, channel_id,
                      ttl_for(s, STORE_TTL_LOG, CLIQ_API_THREADS_LIST), &failed);
     if (failed)
-      threads_poll_later(s, channel_id, now_wall() + fresh_s / 4);
+      threads_poll_later(s, channel_id, cliq_clock_real() + fresh_s / 4);
   }
   for (size_t j = first; j < n; j++) {
     if (!f[j].fi || !f[j].fi->channel_id || f[j].by_list ||
@@ -110,7 +110,7 @@ static void follow_channel(store *s, struct followed *f, size_t n, size_t first,
       fi->list_ms = th->last_ms;
       continue;
     }
-    if (now_wall() < next_try || !follow_fetch(s, log, 0, fresh_s))
+    if (cliq_clock_real() < next_try || !follow_fetch(s, log, 0, fresh_s))
       continue;                   /* the signal stays for the next round */
     fi->list_ms = th->last_ms;
     if (fi->trying_ms != th->last_ms) {
@@ -159,7 +159,7 @@ static void follow_round(store *s, struct followed *f, size_t n, double fresh_s)
     if (f[i].by_list || !f[i].stale)
       continue;
     pthread_mutex_lock(&f[i].log->lock);
-    bool may = now_wall() >= f[i].log->next_try_at;
+    bool may = cliq_clock_real() >= f[i].log->next_try_at;
     pthread_mutex_unlock(&f[i].log->lock);
     if (may)
       follow_fetch(s, f[i].log, -1, fresh_s);
@@ -177,12 +177,7 @@ static void *refresher_main(void *arg)
     tick = 0.05;
   pthread_mutex_lock(&s->lock);
   while (!s->stopping) {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    double t = (double)until.tv_sec + (double)until.tv_nsec / 1e9 + tick;
-    until.tv_sec = (time_t)t;
-    until.tv_nsec = (long)((t - (double)until.tv_sec) * 1e9);
-    pthread_cond_timedwait(&s->wake, &s->lock, &until);
+    cliq_clock_wait_until(&s->wake, &s->lock, cliq_clock_mono() + tick);
     if (s->stopping)
       break;
     /* The logs (references stay valid: logs live until store_free, which
@@ -196,7 +191,7 @@ static void *refresher_main(void *arg)
     pthread_mutex_unlock(&s->lock);
     size_t n = 0;
     struct followed *due = nall ? calloc(nall, sizeof *due) : NULL;
-    double now = now_wall();
+    double now = cliq_clock_real();
     double fresh_s = ttl_for(s, STORE_TTL_LOG, CLIQ_API_CHATS_MESSAGES) / s->scale;
     for (size_t i = 0; due && i < nall; i++) {
       store_log *log = all[i];
@@ -404,7 +399,7 @@ json_t *own_message(store *s, const char *chat_id, const char *msg_id,
     char *end = NULL;
     long long ms = strtoll(id, &end, 10);
     if (!end || *end != '_' || ms <= 0)
-      ms = (long long)(now_wall() * 1000);
+      ms = (long long)(cliq_clock_real() * 1000);
     msg = json_pack("{s:s, s:I, s:s, s:{s:s, s:s}, s:{s:s}}", "id", id, "time",
                     (json_int_t)ms, "type", "text", "sender", "id", self_id,
                     "name", self_name ? self_name : "", "content", "text",

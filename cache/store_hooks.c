@@ -110,7 +110,7 @@ void on_thread_created(void *ctx, const outbox_entry *e,
     d.main_message_id = NULL;
     store_draft_clear(&d);
   }
-  int64_t now_ms = (int64_t)(now_wall() * 1000);
+  int64_t now_ms = (int64_t)(cliq_clock_real() * 1000);
   json_t *thread = json_pack(
       "{s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:{s:I}}", "chat_id", tid,
       "parent_chat_id", chat ? chat : "", "thread_message_id",

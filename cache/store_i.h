@@ -211,7 +211,6 @@ extern const char *people_kind[];
 
 /* ---- Functions shared by the files of the store ---------------------------- */
 
-double now_wall(void);
 
 void clear_err(cliq_error *err);
 

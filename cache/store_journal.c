@@ -329,7 +329,7 @@ bool api_free_now(store *s, enum cliq_api api)
   gov_api_status st;
   memset(&st, 0, sizeof st);
   gov_status(s->gov, api, &st);
-  if (st.locked_until > now_wall() || st.waiting > 0)
+  if (st.locked_until > cliq_clock_real() || st.waiting > 0)
     return false;
   return st.limit <= 0 || st.used < st.limit - 1;
 }
@@ -364,7 +364,7 @@ int store_write_settle(store *s, const store_ids *ids, double max_s)
 {
   if (!s->ob || !ids || ids->n == 0)
     return 0;
-  double deadline = statefile_now_mono() + max_s;
+  double deadline = cliq_clock_mono() + max_s;
   size_t from = 0;
   for (;;) {
     uint64_t gen = outbox_generation(s->ob);
@@ -373,7 +373,7 @@ int store_write_settle(store *s, const store_ids *ids, double max_s)
       return store_ids_failure(s, ids);
     bool soon = !e.last_error && api_free_now(s, delivery_entry_api(&e));
     outbox_entry_clear(&e);
-    double left = deadline - statefile_now_mono();
+    double left = deadline - cliq_clock_mono();
     if (!soon || left <= 0)
       return store_ids_failure(s, ids);
     /* Short slices: the governor's state is looked at again. */
@@ -386,7 +386,7 @@ int store_ids_wait(store *s, const store_ids *ids, double timeout_s)
 {
   if (!s->ob || !ids || ids->n == 0)
     return 0;
-  double deadline = statefile_now_mono() + timeout_s;
+  double deadline = cliq_clock_mono() + timeout_s;
   size_t from = 0;
   for (;;) {
     uint64_t gen = outbox_generation(s->ob);
@@ -394,7 +394,7 @@ int store_ids_wait(store *s, const store_ids *ids, double timeout_s)
     if (!first_pending(s, ids, &from, &e))
       return 0;
     outbox_entry_clear(&e);
-    double left = timeout_s < 0 ? -1 : deadline - statefile_now_mono();
+    double left = timeout_s < 0 ? -1 : deadline - cliq_clock_mono();
     if (timeout_s >= 0 && left <= 0)
       return -ETIMEDOUT;
     int r = outbox_wait_change(s->ob, gen, left);

@@ -499,7 +499,7 @@ static int fetch_log(void *vctx, const char *key, json_t **out,
   if (log->text_len != before)
     ctx->grew = true;
   *out = log_persistent_locked(log);
-  log->fetched_at = now_wall();
+  log->fetched_at = cliq_clock_real();
   pthread_mutex_unlock(&log->lock);
   if (r == 0 && !*out)
     r = cliq_fail(err, ENOMEM, "out of memory");
@@ -507,7 +507,7 @@ out:
   log_batch_clear(&batch);
   if (r < 0) {
     pthread_mutex_lock(&log->lock);
-    log->fetched_at = now_wall();
+    log->fetched_at = cliq_clock_real();
     pthread_mutex_unlock(&log->lock);
   }
   return r;
@@ -533,7 +533,7 @@ static void log_try_disk(store *s, store_log *log)
     struct disk_copy dc = { 0 };
     if (log_batch_of_persisted(log, &batch, v, &dc) == 0) {
       log_load_locked(log, &batch, v, &dc);
-      log->fetched_at = now_wall() - age;
+      log->fetched_at = cliq_clock_real() - age;
     } else {
       /* A record without its messages: however fresh, the log is fetched. */
       tcache_invalidate(s->cache, log->key);

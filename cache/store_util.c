@@ -4,13 +4,6 @@
 
 /* ---- Small helpers ------------------------------------------------------- */
 
-double now_wall(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 void clear_err(cliq_error *err)
 {
   if (err)

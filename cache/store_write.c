@@ -292,7 +292,7 @@ char *store_draft_target(const char *channel_id, const char *name)
 char *pending_main_text(const char *text)
 {
   char ts[32], *out = NULL;
-  store_format_time((int64_t)(now_wall() * 1000), ts, sizeof ts);
+  store_format_time((int64_t)(cliq_clock_real() * 1000), ts, sizeof ts);
   if (asprintf(&out, "%s me: %s\n", ts, text ? text : "") < 0)
     return NULL;
   return out;

@@ -369,7 +369,7 @@ tcache *tcache_new(const tcache_options *opts, cliq_error *err)
       goto nomem;
   }
   pthread_mutex_init(&c->mu, NULL);
-  pthread_cond_init(&c->flight_done, NULL);
+  cliq_clock_cond_init(&c->flight_done);
   if (err)
     memset(err, 0, sizeof(*err));
   return c;
@@ -412,7 +412,7 @@ tcache_state tcache_state_of(tcache *c, const char *key)
     return TCACHE_MISS;
   pthread_mutex_lock(&c->mu);
   struct entry *e = find(c, key);
-  tcache_state st = state_of(c, e, statefile_now_real());
+  tcache_state st = state_of(c, e, cliq_clock_real());
   release(e);
   pthread_mutex_unlock(&c->mu);
   return st;
@@ -428,7 +428,7 @@ tcache_state tcache_get(tcache *c, const char *key, json_t **value_out,
   if (!c || !key)
     return TCACHE_MISS;
   pthread_mutex_lock(&c->mu);
-  double now = statefile_now_real();
+  double now = cliq_clock_real();
   struct entry *e = find(c, key);
   tcache_state st = state_of(c, e, now);
   if (st == TCACHE_FRESH || st == TCACHE_NEGATIVE)
@@ -459,7 +459,7 @@ static void put_common(tcache *c, const char *key, json_t *value, double ttl_s)
 {
   if (!c || !key)
     return;
-  double now = statefile_now_real();
+  double now = cliq_clock_real();
   size_t len = 0;
   /* Serialize before taking the lock: it is the costly part. */
   char *text = make_record(key, value, now, ttl_s, &len);
@@ -541,7 +541,7 @@ int tcache_fetch_younger(tcache *c, const char *key, double max_age_s,
     return -EINVAL;
   }
   pthread_mutex_lock(&c->mu);
-  double now = statefile_now_real();
+  double now = cliq_clock_real();
   struct entry *e = find(c, key);
   tcache_state st = state_of(c, e, now);
   if (st == TCACHE_FRESH && max_age_s >= 0 &&
@@ -596,14 +596,8 @@ int tcache_fetch_younger(tcache *c, const char *key, double max_age_s,
       }
       if (patience_cancelled())
         break;
-      struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
-      ts.tv_nsec += (long)(PATIENCE_RECHECK_US * 1000);
-      if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-      }
-      pthread_cond_timedwait(&c->flight_done, &c->mu, &ts);
+      cliq_clock_wait_until(&c->flight_done, &c->mu,
+                            cliq_clock_mono() + PATIENCE_RECHECK_US / 1e6);
     }
     if (!f->done) {
       f->followers--;
@@ -663,7 +657,7 @@ int tcache_fetch_younger(tcache *c, const char *key, double max_age_s,
   if (rc > 0)
     rc = -rc;
 
-  double fetched_at = statefile_now_real();
+  double fetched_at = cliq_clock_real();
   size_t len = 0;
   char *text = NULL;
   if (rc == 0 || rc == -ENOENT)
@@ -714,7 +708,7 @@ void tcache_stats_get(tcache *c, tcache_stats *out)
   if (!c)
     return;
   pthread_mutex_lock(&c->mu);
-  double now = statefile_now_real();
+  double now = cliq_clock_real();
   out->entries = c->count;
   out->hits = c->hits;
   out->misses = c->misses;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "api/cliq.h"
+#include "api/clock.h"
 
 #define EMULATOR_NAME "cliq-emulator"
 /* The emulator builds its organization before it listens; sanitizer and
@@ -39,9 +40,7 @@ struct cliqfs_demo {
 
 static double now_ms(void)
 {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+  return cliq_clock_mono() * 1e3;
 }
 
 /* ---- Finding the emulator ---------------------------------------------- */
@@ -326,8 +325,7 @@ static int read_port(struct cliqfs_demo *demo, char *errbuf, size_t errlen)
           describe_exit(status, how, sizeof how);
           break;
         }
-        struct timespec ts = { 0, 10 * 1000 * 1000 };
-        nanosleep(&ts, NULL);
+        cliq_clock_sleep(0.01);
       } while (now_ms() < wait_until);
       cliq_fail_text(errbuf, errlen, "the emulator %s stopped before it was ready "
               "(%s)", demo->emulator_path, how);
@@ -456,8 +454,7 @@ void cliqfs_demo_stop(struct cliqfs_demo *demo)
     pid_t got;
     while ((got = waitpid(pid, &status, WNOHANG)) == 0 &&
            now_ms() < deadline) {
-      struct timespec ts = { 0, 20 * 1000 * 1000 };
-      nanosleep(&ts, NULL);
+      cliq_clock_sleep(0.02);
     }
     if (got == 0) {
       kill(pid, SIGKILL);

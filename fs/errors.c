@@ -42,9 +42,7 @@ int fs_fail_path(struct fs *fs, const char *path, int e,
       *c = '?';
   const char *code = err && err->code[0] ? err->code : "-";
   char ts[32];
-  struct timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  store_format_time((int64_t)now.tv_sec * 1000, ts, sizeof ts);
+  store_format_time((int64_t)cliq_clock_real() * 1000, ts, sizeof ts);
   char *line = NULL;
   if (asprintf(&line, "%s\t%s\t%s\t%s\t%s\n", ts, shown, errno_name(e),
                code, what) < 0)

@@ -35,6 +35,7 @@
 #include <xxhash.h>
 
 #include "api/cliq.h"
+#include "api/clock.h"
 #include "api/log.h"
 #include "cache/governor.h"
 #include "cache/outbox.h"

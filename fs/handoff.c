@@ -137,9 +137,7 @@ static void hand_on(struct call *tmpl)
   struct call *c = malloc(sizeof *c);
   if (c) {
     *c = *tmpl;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    c->since = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+    c->since = cliq_clock_real();
     c->api = NULL;
     c->name = tmpl->name ? strdup(tmpl->name) : NULL;
     if (tmpl->name && !c->name) {

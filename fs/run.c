@@ -184,14 +184,7 @@ static void *watchdog_main(void *arg)
   struct watchdog *w = arg;
   pthread_mutex_lock(&w->lock);
   while (!w->stop && !fuse_session_exited(w->se)) {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_nsec += 100 * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&w->cond, &w->lock, &until);
+    cliq_clock_wait_until(&w->cond, &w->lock, cliq_clock_mono() + 0.1);
   }
   bool exited = !w->stop;
   pthread_mutex_unlock(&w->lock);
@@ -465,7 +458,7 @@ int cliqfs_run(struct cliqfs_config *cfg, struct fuse_args *args,
   }
   struct watchdog wd = { .se = se, .gov = fs->gov, .store = fs->store };
   pthread_mutex_init(&wd.lock, NULL);
-  pthread_cond_init(&wd.cond, NULL);
+  cliq_clock_cond_init(&wd.cond);
   pthread_t wd_thread;
   bool wd_running = pthread_create(&wd_thread, NULL, watchdog_main, &wd) == 0;
 

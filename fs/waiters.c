@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "api/clock.h"
+
 /* A thread with nothing to do for this long ends. */
 #define WAITERS_IDLE_S 30
 
@@ -33,11 +35,9 @@ static void *waiter_main(void *arg)
   pthread_mutex_lock(&w->lock);
   for (;;) {
     while (!w->head && !w->stopping) {
-      struct timespec until;
-      clock_gettime(CLOCK_REALTIME, &until);
-      until.tv_sec += WAITERS_IDLE_S;
       w->idle++;
-      int r = pthread_cond_timedwait(&w->work, &w->lock, &until);
+      int r = cliq_clock_wait_until(&w->work, &w->lock,
+                                    cliq_clock_mono() + WAITERS_IDLE_S);
       w->idle--;
       if (r == ETIMEDOUT && !w->head)
         goto out;
@@ -69,7 +69,7 @@ struct waiters *waiters_new(size_t max_threads)
   if (!w)
     return NULL;
   pthread_mutex_init(&w->lock, NULL);
-  pthread_cond_init(&w->work, NULL);
+  cliq_clock_cond_init(&w->work);
   pthread_cond_init(&w->gone, NULL);
   w->max_threads = max_threads ? max_threads : 1;
   return w;

@@ -36,13 +36,17 @@ ok() {
 wait_until() {
   local limit=$1
   shift
-  local deadline
-  deadline=$(($(date +%s%N) + limit * 1000000000))
+  # EPOCHREALTIME without its dot: microseconds, and no process per poll.
+  local deadline=$((${EPOCHREALTIME/./} + limit * 1000000))
   while ! "$@"; do
-    [ "$(date +%s%N)" -lt "$deadline" ] || return 1
+    [ "${EPOCHREALTIME/./}" -lt "$deadline" ] || return 1
     sleep 0.1
   done
 }
+
+# yields WANT CODE: the output of shell CODE (evaluated at each call, so at
+# each poll of wait_until) is WANT.
+yields() { [ "$(eval "$2")" = "$1" ]; }
 
 # mt_mount [OPTIONS]: mounts $MNT against $EMU_URL (options are appended to
 # -o, comma-separated) and waits for the mount (10 s at most).

@@ -54,7 +54,7 @@ if locked; then
 fi
 wait_until 150 all_arrived || fail "only $(arrived) of 25 arrived after the remount"
 assert_eq "$(texts)" "$(seq 1 25 | sed 's/^/kept append /')" "all 25 exactly once, in order"
-wait_until 10 test "$(ls .cliqfs/outbox | wc -l)" = 0 || fail "the outbox did not empty"
+wait_until 10 yields 0 'ls .cliqfs/outbox | wc -l' || fail "the outbox did not empty"
 sleep 0.5
 assert_eq "$(arrived)" 25 "still exactly once"
 ok "after the remounts all 25 arrived exactly once, in order"

@@ -40,10 +40,10 @@ th=$(thread)
 parent=$(emu_state '.channels[] | select(.unique_name=="design") | .messages[] | select(.text == "The plan, queued")')
 assert_eq "$(echo "$th" | jq -r .thread_message_id)" "$(echo "$parent" | jq -r .id)" "the thread grows from main"
 assert_eq "$(replies)" "$(printf 'First queued reply\nSecond queued reply')" "replies in order, once each"
-wait_until 10 test "$(cat "$D/state")" = open || fail "state after creation: $(cat "$D/state")"
+wait_until 10 yields open 'cat "$D/state"' || fail "state after creation: $(cat "$D/state")"
 assert_eq "$(ls design | grep -c '^Queued plan')" 1 "listed once, under the draft's name"
 wait_until 10 grep -q "Second queued reply" "$D/messages" || fail "messages: $(cat "$D/messages")"
 echo "Third reply" >>"$D/messages" || fail "a later append"
-wait_until 10 test "$(replies | tail -n 1)" = "Third reply" || fail "third reply: $(replies)"
+wait_until 10 yields "Third reply" 'replies | tail -n 1' || fail "third reply: $(replies)"
 assert_eq "$(ls .cliqfs/outbox | wc -l)" 0 "the outbox is empty"
 ok "after the lock: thread from main with the directory's name, replies in order"

@@ -24,7 +24,7 @@ assert_eq "$(count_text "stored, then dropped")" 1 "exactly once at the emulator
 assert_eq "$(emu_count messages.post)" "$((p0 + 1))" "the message was found, not sent again"
 jq -e '.outbox.checks >= 1 and .outbox.found >= 1' .cliqfs/status >/dev/null ||
   fail "status does not show the check: $(jq -c .outbox .cliqfs/status)"
-wait_until 10 test "$(grep -c ': stored, then dropped$' "$M")" = 1 ||
+wait_until 10 yields 1 "grep -c ': stored, then dropped\$' \"\$M\"" ||
   fail "messages shows it $(grep -c ': stored, then dropped$' "$M") times"
 ok "accept_drop: the message appears exactly once"
 

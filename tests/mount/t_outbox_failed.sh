@@ -24,7 +24,7 @@ echo "too late" >>"$W/messages" || fail "the close of a queued reply returns 0"
 echo "still fine" >>"$Q/messages" || fail "a reply to another thread"
 assert_eq "$(ls .cliqfs/outbox | wc -l)" 2 "both wait in the outbox"
 wait_until 120 arrived general "Q1 planning" "still fine" || fail "the other reply did not arrive"
-wait_until 10 test "$(failed_count)" = 1 || fail "nothing in .cliqfs/failed: $(ls .cliqfs/failed)"
+wait_until 10 yields 1 failed_count || fail "nothing in .cliqfs/failed: $(ls .cliqfs/failed)"
 name=$(ls .cliqfs/failed)
 case "$name" in *"-$wid") ;; *) fail "failed entry [$name] is not named by the thread" ;; esac
 assert_eq "$(cat ".cliqfs/failed/$name")" "too late" "the failed file holds the text"
@@ -50,7 +50,7 @@ assert_eq "$(emu_api PUT "/api/v3/threads/$wid" '{"action":"close"}')" 204 "clos
 # (shells ignore close errors: the helper shows what close returned)
 assert_eq "$("$FSYNC_WRITE" -c "$W/messages" "refused at close" | grep close=)" close=EACCES \
   "close returns EACCES"
-wait_until 5 test "$(failed_count)" = 2 || fail "second refusal not in failed/"
+wait_until 5 yields 2 failed_count || fail "second refusal not in failed/"
 ok "a refusal while the close waits is the close's EACCES"
 
 # rm discards a failed entry; nothing else can be removed

@@ -46,13 +46,13 @@ ok ".cliqfs/outbox: one read-only file per entry, named by id and target; status
 wait_until 150 all_arrived || fail "only $(arrived) of 100 arrived after the lock"
 texts=$(thread_jq general "Q1 planning" '.messages[].text // "" | select(startswith("locked append "))')
 assert_eq "$texts" "$(seq 1 100 | sed 's/^/locked append /')" "all 100 exactly once, in order"
-wait_until 10 test "$(ls .cliqfs/outbox | wc -l)" = 0 || fail "the outbox did not empty"
+wait_until 10 yields 0 'ls .cliqfs/outbox | wc -l' || fail "the outbox did not empty"
 assert_eq "$(jq .outbox.depth .cliqfs/status)" 0 "status depth after delivery"
 assert_eq "$(jq .outbox.failed .cliqfs/status)" 0 "nothing failed"
 ok "after the lock: 100 arrived exactly once, in order; the outbox is empty"
 
 # the log shows each once (appended from the answers, then refreshed)
-wait_until 10 test "$(grep -c 'locked append ' "$M")" = 100 ||
+wait_until 10 yields 100 "grep -c 'locked append ' \"\$M\"" ||
   fail "messages shows $(grep -c 'locked append ' "$M") of 100"
 sleep 0.5                        # more than one freshness window (10 s / $TS)
 cat "$M" >/dev/null
