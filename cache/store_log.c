@@ -516,10 +516,10 @@ out:
 /* Loads the disk copy once.  It happens under the log's lock, so that a
  * second opener waits for it instead of finding the log neither loaded nor
  * fetched (tcache_fetch would see the fresh record and fetch nothing). */
-static void log_try_disk(store *s, store_log *log)
+static void log_try_disk(store *s, store_log *log, bool again)
 {
   pthread_mutex_lock(&log->lock);
-  bool need = !log->known && !log->disk_tried;
+  bool need = !log->known && (again || !log->disk_tried);
   log->disk_tried = true;
   if (!need) {
     pthread_mutex_unlock(&log->lock);
@@ -571,7 +571,7 @@ int store_log_get(store *s, const char *chat_id, enum store_mode mode,
   *out = log;
   if (!log)
     return cliq_fail(err, ENOMEM, "out of memory");
-  log_try_disk(s, log);
+  log_try_disk(s, log, false);
   if (mode != STORE_FETCH)
     return store_log_known(log) ? 0 : -ENODATA;
   /* Our first post is not in the log until Cliq shows it (and who we are):
@@ -590,6 +590,11 @@ int store_log_get(store *s, const char *chat_id, enum store_mode mode,
    * it after we looked; taken as fresh, it would leave this log empty). */
   int r = log_refresh(s, log, CLIQ_PRIO_READ, probe || !known ? 0 : -1, err);
   patience_swap(was);
+  /* Still nothing after a refresh that succeeded: what came back was a
+   * record another mount sharing the cache stored meanwhile, not a fetch of
+   * ours; its disk copy has the messages. */
+  if (r == 0 && !store_log_known(log))
+    log_try_disk(s, log, true);
   if (probe && r == 0 && !(err && err->err))
     self_probe_drop(s, chat_id);
   if (known && (r < 0 || (err && err->err))) {

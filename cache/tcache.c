@@ -544,8 +544,10 @@ int tcache_fetch_younger(tcache *c, const char *key, double max_age_s,
   double now = cliq_clock_real();
   struct entry *e = find(c, key);
   tcache_state st = state_of(c, e, now);
+  /* 0 is "fetch whatever is there": also a record that another process
+   * sharing the folder wrote after `now` was read (its age is negative). */
   if (st == TCACHE_FRESH && max_age_s >= 0 &&
-      now - e->fetched_at >= max_age_s / c->scale)
+      (max_age_s == 0 || now - e->fetched_at >= max_age_s / c->scale))
     st = TCACHE_STALE;
   if (st == TCACHE_FRESH || st == TCACHE_NEGATIVE) {
     c->hits++;

@@ -150,6 +150,48 @@ static void test_tcache_record_ages_in_fake_time(void **state)
   tcache_free(c);
 }
 
+static int fetch_count(void *ctx, const char *key, json_t **out,
+                       cliq_error *err)
+{
+  (void)key;
+  (void)err;
+  int *n = ctx;
+  (*n)++;
+  *out = json_pack("{s:i}", "n", 100 + *n);
+  return 0;
+}
+
+/* Another process sharing the folder may store a record just after this one
+ * read the clock: its age is then negative.  max_age 0 fetches all the
+ * same (it would otherwise be taken as fresh and nothing fetched). */
+static void test_tcache_max_age_zero_fetches_a_record_from_the_future(void **state)
+{
+  (void)state;
+  tcache_options o = { .time_scale = 1 };
+  cliq_error err;
+  tcache *c = tcache_new(&o, &err);
+  assert_non_null(c);
+  json_t *v = json_pack("{s:i}", "n", 1);
+  tcache_put(c, "k", v, 60);
+  json_decref(v);
+  pthread_mutex_lock(&ft.mu);
+  ft.real -= 1;                        /* the record is a second ahead */
+  pthread_mutex_unlock(&ft.mu);
+  int fetches = 0;
+  json_t *got = NULL;
+  assert_int_equal(tcache_fetch_younger(c, "k", 0, 60, fetch_count, &fetches,
+                                        &got, &err), 0);
+  assert_int_equal(fetches, 1);
+  assert_int_equal(json_integer_value(json_object_get(got, "n")), 101);
+  json_decref(got);
+  /* A positive max_age takes it as young. */
+  assert_int_equal(tcache_fetch_younger(c, "k", 5, 60, fetch_count, &fetches,
+                                        &got, &err), 0);
+  assert_int_equal(fetches, 1);
+  json_decref(got);
+  tcache_free(c);
+}
+
 /* ---- the governor's window passes in fake time ---------------------------------- */
 
 struct acquirer {
@@ -211,6 +253,9 @@ int main(void)
                                     install_fake, remove_fake),
     cmocka_unit_test_setup_teardown(test_tcache_record_ages_in_fake_time,
                                     install_fake, remove_fake),
+    cmocka_unit_test_setup_teardown(
+        test_tcache_max_age_zero_fetches_a_record_from_the_future,
+        install_fake, remove_fake),
     cmocka_unit_test_setup_teardown(test_governor_window_passes_in_fake_time,
                                     install_fake, remove_fake),
   };
