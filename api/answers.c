@@ -283,11 +283,5 @@ char *cliq__posted_message_id(json_t *reply)
     v = json_object_get(reply, "id");
   if (json_is_string(v) && json_string_length(v) > 0)
     return cliq_normalize_message_id(json_string_value(v));
-  if (json_is_integer(v)) {
-    char *s = NULL;
-    if (asprintf(&s, "%" JSON_INTEGER_FORMAT, json_integer_value(v)) < 0)
-      return NULL;
-    return s;
-  }
-  return NULL;
+  return cliq__json_id(v);
 }

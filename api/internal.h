@@ -135,6 +135,9 @@ int cliq__parse_message_list(json_t *reply, cliq_message_list *out,
 /* Users under `key` (or "data"). */
 int cliq__parse_user_list(json_t *reply, const char *key, cliq_user_list *out,
                           cliq_error *err);
+/* An id given as a string or (some answers) as a number, as a new string
+ * (caller frees); NULL when absent, empty or out of memory. */
+char *cliq__json_id(json_t *v);
 /* message_id of a post answer, normalised (caller frees); NULL if absent. */
 char *cliq__posted_message_id(json_t *reply);
 /* Drops later entries whose id repeats an earlier one, keeping order: 0 or

@@ -20,8 +20,7 @@
 
 /* ---- small helpers ----------------------------------------------------- */
 
-/* An id may come as a string or (some responses) as a number. */
-static char *dup_id(json_t *v)
+char *cliq__json_id(json_t *v)
 {
   if (json_is_string(v) && json_string_length(v) > 0)
     return strdup(json_string_value(v));
@@ -303,7 +302,7 @@ int cliq_parse_user(json_t *json, cliq_user *out, cliq_error *err)
   json_t *id = json_object_get(json, "user_id");
   if (!id)
     id = json_object_get(json, "id");
-  out->user_id = dup_id(id);
+  out->user_id = cliq__json_id(id);
   if (!out->user_id)
     return parse_fail(err, "user", "has no user_id");
   bool oom = false;
@@ -353,8 +352,8 @@ int cliq_parse_channel(json_t *json, cliq_channel *out, cliq_error *err)
   if (!json_is_object(json))
     return parse_fail(err, "channel", "is not an object");
   bool oom = false;
-  out->channel_id = dup_id(json_object_get(json, "channel_id"));
-  out->chat_id = dup_id(json_object_get(json, "chat_id"));
+  out->channel_id = cliq__json_id(json_object_get(json, "channel_id"));
+  out->chat_id = cliq__json_id(json_object_get(json, "chat_id"));
   const char *unique = str_of(json, "unique_name");
   const char *name = str_of(json, "name");
   int r = 0;
@@ -437,7 +436,7 @@ int cliq_parse_thread(json_t *json, cliq_thread *out, cliq_error *err)
     return parse_fail(err, "thread", "is not an object");
   bool oom = false;
   int r = 0;
-  out->chat_id = dup_id(json_object_get(json, "chat_id"));
+  out->chat_id = cliq__json_id(json_object_get(json, "chat_id"));
   if (!out->chat_id) {
     r = parse_fail(err, "thread", "has no chat_id");
     goto out;
@@ -452,7 +451,7 @@ int cliq_parse_thread(json_t *json, cliq_thread *out, cliq_error *err)
                             : strdup("");
     oom |= !out->parent_chat_id;
   }
-  char *tmid = dup_id(json_object_get(json, "thread_message_id"));
+  char *tmid = cliq__json_id(json_object_get(json, "thread_message_id"));
   out->thread_message_id = tmid ? cliq_normalize_message_id(tmid) : strdup("");
   oom |= !out->thread_message_id;
   free(tmid);
@@ -536,7 +535,7 @@ int cliq_parse_message(json_t *json, cliq_message *out, cliq_error *err)
     return parse_fail(err, "message", "is not an object");
   bool oom = false;
   int r = 0;
-  char *raw_id = dup_id(json_object_get(json, "id"));
+  char *raw_id = cliq__json_id(json_object_get(json, "id"));
   if (!raw_id) {
     r = parse_fail(err, "message", "has no id");
     goto out;
@@ -555,9 +554,9 @@ int cliq_parse_message(json_t *json, cliq_message *out, cliq_error *err)
   const char *type = str_of(json, "type");
   out->type = dup_or(type && *type ? type : NULL, "text", &oom);
   json_t *sender = json_object_get(json, "sender");
-  char *sender_id = dup_id(json_object_get(sender, "id"));
+  char *sender_id = cliq__json_id(json_object_get(sender, "id"));
   if (!sender_id)
-    sender_id = dup_id(json_object_get(json, "sender_id"));
+    sender_id = cliq__json_id(json_object_get(json, "sender_id"));
   out->sender_id = sender_id ? sender_id : dup_or(NULL, "", &oom);
   const char *sender_name = str_of(sender, "name");
   out->sender_name = dup_or(sender_name ? sender_name : str_of(json, "sender_name"),

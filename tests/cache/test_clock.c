@@ -129,9 +129,9 @@ static void test_wait_until_ends_at_the_fake_deadline(void **state)
 
 /* ---- the tcache ages in fake time ----------------------------------------------- */
 
-static void test_tcache_record_ages_in_fake_time(void **state)
+/* A memory-only cache (no time_scale) holding "k" for 60 s. */
+static tcache *cache_holding_k(void)
 {
-  (void)state;
   tcache_options o = { .time_scale = 1 };
   cliq_error err;
   tcache *c = tcache_new(&o, &err);
@@ -139,6 +139,13 @@ static void test_tcache_record_ages_in_fake_time(void **state)
   json_t *v = json_pack("{s:i}", "n", 1);
   tcache_put(c, "k", v, 60);
   json_decref(v);
+  return c;
+}
+
+static void test_tcache_record_ages_in_fake_time(void **state)
+{
+  (void)state;
+  tcache *c = cache_holding_k();
   double age = -1;
   assert_int_equal(tcache_get(c, "k", NULL, &age), TCACHE_FRESH);
   fake_advance(&ft, 59);
@@ -167,18 +174,13 @@ static int fetch_count(void *ctx, const char *key, json_t **out,
 static void test_tcache_max_age_zero_fetches_a_record_from_the_future(void **state)
 {
   (void)state;
-  tcache_options o = { .time_scale = 1 };
-  cliq_error err;
-  tcache *c = tcache_new(&o, &err);
-  assert_non_null(c);
-  json_t *v = json_pack("{s:i}", "n", 1);
-  tcache_put(c, "k", v, 60);
-  json_decref(v);
+  tcache *c = cache_holding_k();
   pthread_mutex_lock(&ft.mu);
   ft.real -= 1;                        /* the record is a second ahead */
   pthread_mutex_unlock(&ft.mu);
   int fetches = 0;
   json_t *got = NULL;
+  cliq_error err;
   assert_int_equal(tcache_fetch_younger(c, "k", 0, 60, fetch_count, &fetches,
                                         &got, &err), 0);
   assert_int_equal(fetches, 1);
