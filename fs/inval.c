@@ -1,3 +1,5 @@
+/* fs/inval.c: the kernel cache invalidations, sent from a thread of their
+ * own (see inval.h). */
 #define FUSE_USE_VERSION 312
 #include "fs/inval.h"
 
@@ -5,11 +7,9 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <string.h>
 
 struct inval_item {
-  uint64_t ino;          /* inode, or parent for an entry */
-  char *name;            /* NULL: inode invalidation */
+  uint64_t ino;
   struct inval_item *next;
 };
 
@@ -26,11 +26,7 @@ struct inval_queue {
 static void send_one(inval_queue *q, struct inval_item *it)
 {
   /* -ENOENT (the kernel does not know the inode) is normal: nothing cached. */
-  if (it->name)
-    fuse_lowlevel_notify_inval_entry(q->se, it->ino, it->name,
-                                     strlen(it->name));
-  else
-    fuse_lowlevel_notify_inval_inode(q->se, it->ino, 0, 0);
+  fuse_lowlevel_notify_inval_inode(q->se, it->ino, 0, 0);
 }
 
 static void *sender_main(void *arg)
@@ -48,7 +44,6 @@ static void *sender_main(void *arg)
       q->tail = NULL;
     pthread_mutex_unlock(&q->lock);
     send_one(q, it);
-    free(it->name);
     free(it);
     pthread_mutex_lock(&q->lock);
     q->sent++;
@@ -88,7 +83,7 @@ void inval_stop(inval_queue *q)
   free(q);
 }
 
-static void enqueue(inval_queue *q, uint64_t ino, const char *name)
+void inval_inode(inval_queue *q, uint64_t ino)
 {
   if (!q || ino == 0)
     return;
@@ -96,18 +91,13 @@ static void enqueue(inval_queue *q, uint64_t ino, const char *name)
   if (q->stopping)
     goto out;
   for (struct inval_item *it = q->head; it; it = it->next) {
-    if (it->ino == ino && ((!it->name && !name) ||
-                           (it->name && name && strcmp(it->name, name) == 0)))
+    if (it->ino == ino)
       goto out;                       /* already pending */
   }
   struct inval_item *it = calloc(1, sizeof *it);
   if (!it)
     goto out;
   it->ino = ino;
-  if (name && !(it->name = strdup(name))) {
-    free(it);
-    goto out;
-  }
   if (q->tail)
     q->tail->next = it;
   else
@@ -116,16 +106,6 @@ static void enqueue(inval_queue *q, uint64_t ino, const char *name)
   pthread_cond_signal(&q->cond);
 out:
   pthread_mutex_unlock(&q->lock);
-}
-
-void inval_inode(inval_queue *q, uint64_t ino)
-{
-  enqueue(q, ino, NULL);
-}
-
-void inval_entry(inval_queue *q, uint64_t parent, const char *name)
-{
-  enqueue(q, parent, name);
 }
 
 uint64_t inval_sent(inval_queue *q)

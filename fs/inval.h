@@ -1,9 +1,12 @@
 /* fs/inval: kernel cache invalidations, sent only from a thread of their own
  * (a notification sent from inside a request handler can deadlock with the
  * kernel waiting on that very request).  Anyone may queue; repeated requests
- * for one inode or entry that are still pending are merged.
+ * for one inode that are still pending are merged.  There are no entry
+ * invalidations: a name Cliq changed (a thread's new title) lives on in the
+ * kernel's dentry cache at most its entry timeout (5 s for a directory), as
+ * any name does; the listing shows the new name once it is invalidated.
  *
- * Ownership: the queue copies names.  Thread-safe.
+ * Thread-safe.
  */
 #ifndef CLIQFS_FS_INVAL_H
 #define CLIQFS_FS_INVAL_H
@@ -20,8 +23,6 @@ void inval_stop(inval_queue *q);
 
 /* Attributes and cached data of an inode. */
 void inval_inode(inval_queue *q, uint64_t ino);
-/* A name in a directory (the dentry), e.g. after a rename by Cliq. */
-void inval_entry(inval_queue *q, uint64_t parent, const char *name);
 
 /* Notifications sent so far (for .cliqfs/status and tests). */
 uint64_t inval_sent(inval_queue *q);
