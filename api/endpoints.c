@@ -1,3 +1,5 @@
+/* api/endpoints.c: the table of Cliq API classes (endpoints.h) and lookups
+ * by name. */
 #include "api/endpoints.h"
 
 #include <string.h>

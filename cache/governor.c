@@ -1,3 +1,5 @@
+/* cache/governor.c: the rate governor (governor.h): budgets, lanes, locks
+ * and the ledger they share. */
 /* The ledger: one JSON file, state_dir/ledger, holding per API the stamps
  * (epoch microseconds) of the requests sent within its window and the time
  * its lock ends:

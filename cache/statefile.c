@@ -1,3 +1,5 @@
+/* cache/statefile.c: how cliqfs persists state (statefile.h): atomic and
+ * durable writes, private folders, account keys. */
 #include "cache/statefile.h"
 
 #include <ctype.h>

@@ -1,3 +1,5 @@
+/* cache/tcache.c: the TTL cache of JSON values (tcache.h), in memory and on
+ * disk. */
 /* The on-disk copy: one file per key in disk_dir, named by the first 32 hex
  * digits of SHA-256(key) plus ".json", holding
  *   {"key":K,"fetched_at":EPOCH_S,"ttl":S,"value":V}   or   ..."negative":true

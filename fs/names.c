@@ -1,3 +1,4 @@
+/* fs/names.c: directory names for threads (names.h). */
 #include "fs/names.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* fs/wrules.c: the write rules checked without Cliq (wrules.h). */
 #include "fs/wrules.h"
 #include "cache/verbs.h"
 
