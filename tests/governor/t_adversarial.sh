@@ -7,7 +7,7 @@
 # their threads, and the cat loop read every file at least once.
 . "$(dirname "$0")/lib.sh"
 
-SCALE=20                       # 10 simulated minutes = 30 s; windows of 3 s
+SCALE=40                       # 10 simulated minutes = 15 s; windows of 1.5 s
 SIM_SECONDS=600
 emu_start --demo --time-scale $SCALE || fail "emulator did not start"
 mt_mount time_scale=$SCALE

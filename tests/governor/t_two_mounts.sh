@@ -6,7 +6,7 @@
 # append to the same thread; every append arrives exactly once.
 . "$(dirname "$0")/lib.sh"
 
-SCALE=20                       # windows of 3 s
+SCALE=40                       # windows of 1.5 s
 SIM_SECONDS=600                # 10 simulated minutes of load
 APPENDS=20                     # per mount
 emu_start --demo --time-scale $SCALE || fail "emulator did not start"
