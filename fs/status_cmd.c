@@ -266,8 +266,23 @@ size_t cliqfs_mounts(char **mounts, size_t max)
   return n;
 }
 
-/* 0, or 1 with a line on stderr that says what to do. */
-static int show_one(const char *mountpoint, bool raw, double now)
+/* Whether mountpoint is still among the cliqfs mounts. */
+static bool still_mounted(const char *mountpoint)
+{
+  char *mounts[CLIQFS_MAX_MOUNTS];
+  size_t n = cliqfs_mounts(mounts, CLIQFS_MAX_MOUNTS);
+  bool found = false;
+  for (size_t i = 0; i < n; i++) {
+    found = found || strcmp(mounts[i], mountpoint) == 0;
+    free(mounts[i]);
+  }
+  return found;
+}
+
+/* 0, or 1 with a line on stderr that says what to do.  found: the mount
+ * point came from the mount table, not from the user: one unmounted since
+ * (gone between the table and the read) is left out without a word. */
+static int show_one(const char *mountpoint, bool raw, double now, bool found)
 {
   char path[PATH_MAX];
   if (snprintf(path, sizeof path, "%s/.cliqfs/status", mountpoint) >=
@@ -279,6 +294,8 @@ static int show_one(const char *mountpoint, bool raw, double now)
   json_t *status = json_load_file(path, 0, &jerr);
   if (!status) {
     int e = errno;
+    if (found && e == ENOENT && !still_mounted(mountpoint))
+      return 0;
     if (e == ENOTCONN)
       fprintf(stderr,
               PROG " status: %s: the mount's daemon is gone (%s); unmount it "
@@ -332,7 +349,7 @@ int cliqfs_status_main(int argc, char **argv)
   int rc = 0;
   if (first < argc) {
     for (int i = first; i < argc; i++)
-      rc |= show_one(argv[i], raw, now);
+      rc |= show_one(argv[i], raw, now, false);
     return rc;
   }
   char *mounts[CLIQFS_MAX_MOUNTS];
@@ -346,7 +363,7 @@ int cliqfs_status_main(int argc, char **argv)
   for (size_t i = 0; i < n; i++) {
     if (i > 0 && !raw)
       fputc('\n', stdout);
-    rc |= show_one(mounts[i], raw, now);
+    rc |= show_one(mounts[i], raw, now, true);
     free(mounts[i]);
   }
   if (!raw) {
