@@ -1,11 +1,13 @@
 /* fs/status_cmd: the `cliqfs status` command (see status_cmd.h). */
 #include "fs/status_cmd.h"
 #include "fs/config.h"
+#include "api/clock.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,6 +281,100 @@ static bool still_mounted(const char *mountpoint)
   return found;
 }
 
+/* How long a mount's daemon has to answer: one that is stopped (Ctrl-Z on
+ * `cliqfs -f`) or stuck would otherwise hold the command forever, as a hung
+ * mount holds df. */
+#define STATUS_ANSWER_SECONDS 5.0
+
+/* One read of MOUNTPOINT/.cliqfs/status on a thread of its own, so that the
+ * command can give up on a daemon that does not answer.  Shared by the
+ * command and the reader: the last of the two to let go frees it. */
+typedef struct status_read {
+  pthread_mutex_t mu;
+  pthread_cond_t done_cond;
+  int refs;
+  bool done;
+  char path[PATH_MAX];
+  json_t *doc;        /* owned until taken */
+  int err;            /* errno of a failed load, 0 when doc or jerr says */
+  json_error_t jerr;
+} status_read;
+
+static void status_read_unref(status_read *r)
+{
+  pthread_mutex_lock(&r->mu);
+  bool last = --r->refs == 0;
+  pthread_mutex_unlock(&r->mu);
+  if (!last)
+    return;
+  json_decref(r->doc);
+  pthread_cond_destroy(&r->done_cond);
+  pthread_mutex_destroy(&r->mu);
+  free(r);
+}
+
+static void *status_read_run(void *arg)
+{
+  status_read *r = arg;
+  errno = 0;
+  json_error_t jerr;
+  json_t *doc = json_load_file(r->path, 0, &jerr);
+  int err = doc ? 0 : errno;
+  pthread_mutex_lock(&r->mu);
+  r->doc = doc;
+  r->err = err;
+  r->jerr = jerr;
+  r->done = true;
+  pthread_cond_signal(&r->done_cond);
+  pthread_mutex_unlock(&r->mu);
+  status_read_unref(r);
+  return NULL;
+}
+
+/* Loads path within STATUS_ANSWER_SECONDS.  Returns the document (the
+ * caller owns it), or NULL with *err: an errno of the load, ETIMEDOUT when
+ * the daemon did not answer in time, or 0 with jerr saying why it is not
+ * JSON. */
+static json_t *status_load(const char *path, int *err, json_error_t *jerr)
+{
+  status_read *r = calloc(1, sizeof *r);
+  *err = ENOMEM;
+  if (!r)
+    return NULL;
+  snprintf(r->path, sizeof r->path, "%s", path);
+  pthread_mutex_init(&r->mu, NULL);
+  if (cliq_clock_cond_init(&r->done_cond) != 0) {
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+    return NULL;
+  }
+  r->refs = 2;
+  pthread_t tid;
+  if (pthread_create(&tid, NULL, status_read_run, r) != 0) {
+    r->refs = 1;
+    status_read_unref(r);
+    return NULL;
+  }
+  pthread_detach(tid);
+  double deadline = cliq_clock_mono() + STATUS_ANSWER_SECONDS;
+  json_t *doc = NULL;
+  pthread_mutex_lock(&r->mu);
+  while (!r->done && cliq_clock_mono() < deadline)
+    cliq_clock_wait_until(&r->done_cond, &r->mu, deadline);
+  if (r->done) {
+    doc = r->doc;
+    r->doc = NULL;
+    *err = r->err;
+    *jerr = r->jerr;
+  } else {
+    /* The reader stays blocked in the kernel; it ends with the process. */
+    *err = ETIMEDOUT;
+  }
+  pthread_mutex_unlock(&r->mu);
+  status_read_unref(r);
+  return doc;
+}
+
 /* 0, or 1 with a line on stderr that says what to do.  found: the mount
  * point came from the mount table, not from the user: one unmounted since
  * (gone between the table and the read) is left out without a word. */
@@ -291,12 +387,18 @@ static int show_one(const char *mountpoint, bool raw, double now, bool found)
     return 1;
   }
   json_error_t jerr;
-  json_t *status = json_load_file(path, 0, &jerr);
+  int e;
+  json_t *status = status_load(path, &e, &jerr);
   if (!status) {
-    int e = errno;
     if (found && e == ENOENT && !still_mounted(mountpoint))
       return 0;
-    if (e == ENOTCONN)
+    if (e == ETIMEDOUT)
+      fprintf(stderr,
+              PROG " status: %s: the mount's daemon did not answer within "
+              "%.0f s (stopped, or stuck); if it was stopped, continue it "
+              "(fg, or kill -CONT), else see its log\n",
+              mountpoint, STATUS_ANSWER_SECONDS);
+    else if (e == ENOTCONN)
       fprintf(stderr,
               PROG " status: %s: the mount's daemon is gone (%s); unmount it "
               "with: fusermount3 -u %s\n",

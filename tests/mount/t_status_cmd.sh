@@ -81,6 +81,20 @@ if msg=$("$CLIQFS" status "$MT_DIR" 2>&1); then fail "status of a plain folder s
 grep -q 'is not a cliqfs mount' <<<"$msg" || fail "plain folder: [$msg]"
 ok "status of a plain folder: exit 1, says so"
 
+# The daemon is stopped (Ctrl-Z on cliqfs -f): status gives up after its
+# few seconds and says so instead of hanging like df on a stuck mount.
+kill -STOP "$CLIQFS_PID"
+start=${EPOCHREALTIME/./}
+msg=$(timeout -k 5 60 "$CLIQFS" status "$MNT" 2>&1)
+rc=$?
+took=$(( (${EPOCHREALTIME/./} - start) / 1000 ))
+kill -CONT "$CLIQFS_PID"
+assert_eq "$rc" 1 "exit status of status with the daemon stopped"
+grep -q 'did not answer within 5 s' <<<"$msg" && grep -q 'kill -CONT' <<<"$msg" ||
+  fail "stopped daemon: [$msg]"
+"$CLIQFS" status "$MNT" >/dev/null || fail "status once the daemon continues"
+ok "status of a stopped daemon: exit 1 after ${took} ms, says how to continue it"
+
 # The daemon dies: status names the fix.
 kill -KILL "$CLIQFS_PID"
 wait "$CLIQFS_PID" 2>/dev/null
