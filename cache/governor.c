@@ -4,7 +4,8 @@
  * (epoch microseconds) of the requests sent within its window and the time
  * its lock ends:
  *   {"version":1,"apis":{"chats.messages":{"stamps":[...],"locked_until":N}}}
- * It is replaced atomically (statefile_write_atomic), and every
+ * It is replaced atomically (statefile_replace; durably, with
+ * statefile_write_atomic, when it records a lock), and every
  * read-modify-write happens under flock() on state_dir/ledger.lock, a file
  * that is never replaced.  flock() locks belong to an open file description,
  * so two governors in one process exclude each other exactly as two processes
@@ -256,8 +257,12 @@ static void ledger_load(gov *g)
 
 /* Writes what we know; only the stamps within the window are kept, so the
  * file stays small.  Failing to write is not fatal: this process still
- * counts correctly, and the file keeps the previous truth. */
-static int ledger_save(gov *g)
+ * counts correctly, and the file keeps the previous truth.  durable: also
+ * across a crash of the machine.  Stamps need not be (a reboot outlasts
+ * most windows, and two fsyncs per request would sit in every fetch's
+ * path); a lock must, since it lasts minutes and a request in it is
+ * refused and may extend it. */
+static int ledger_save(gov *g, bool durable)
 {
   if (!g->ledger_path)
     return 0;
@@ -291,7 +296,8 @@ static int ledger_save(gov *g)
   char *text = json_dumps(root, JSON_COMPACT);
   if (!text)
     goto out;
-  rc = statefile_write_atomic(g->ledger_path, text, strlen(text));
+  rc = durable ? statefile_write_atomic(g->ledger_path, text, strlen(text))
+               : statefile_replace(g->ledger_path, text, strlen(text));
   free(text);
 out:
   g->save_failed = rc != 0;
@@ -517,7 +523,7 @@ int gov_acquire_stamped(gov *g, enum cliq_api api, enum cliq_priority prio,
       rc = stamps_insert(s, now);
       if (rc == 0) {
         inflight_push(s, now);
-        ledger_save(g);
+        ledger_save(g, false);
         if (stamp_out)
           *stamp_out = (double)now / 1e6;
       }
@@ -620,7 +626,7 @@ void gov_record(gov *g, enum cliq_api api, long http_status,
     if (until > s->locked_until)
       s->locked_until = until;
   }
-  ledger_save(g);
+  ledger_save(g, throttle);
   ledger_unlock(g);
   /* Waiting reads must give up now (a lock), waiting writes wait longer. */
   pthread_cond_broadcast(&g->cond);

@@ -50,7 +50,7 @@ wait_for() {
   local deadline=$((SECONDS + $1)); shift
   while ! "$@"; do
     [ "$SECONDS" -ge "$deadline" ] && return 1
-    sleep 0.05
+    nap 0.05
   done
 }
 

@@ -42,7 +42,7 @@ wait_for() {
   local deadline=$((SECONDS + $1)); shift
   while ! "$@"; do
     [ "$SECONDS" -ge "$deadline" ] && return 1
-    sleep 0.05
+    nap 0.05
   done
 }
 alive() { [ -e "/proc/$1" ] && ! grep -qE '^State:[[:space:]]+[ZX]' "/proc/$1/status" 2>/dev/null; }

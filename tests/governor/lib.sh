@@ -36,7 +36,7 @@ gv_mount2() {
       fail "the second cliqfs exited before mounting"
     fi
     [ "$SECONDS" -le "$deadline" ] || fail "no second mount within 10 s"
-    sleep 0.05
+    nap 0.05
   done
 }
 

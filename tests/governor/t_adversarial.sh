@@ -37,7 +37,7 @@ ls_loop() {
     ls -lR . >/dev/null 2>&1
     n=$((n + 1))
     echo "$n" >"$MT_DIR/ls.count"
-    sleep 0.1
+    nap 0.1
   done
 }
 # cat over every readable file in a loop; a pass counts when every cat
@@ -51,7 +51,7 @@ cat_loop() {
     fi
     n=$((n + 1))
     echo "$n $full" >"$MT_DIR/cat.count"
-    sleep 0.1
+    nap 0.1
   done
 }
 # 100 appends to 5 of the tailed threads, one after the other.

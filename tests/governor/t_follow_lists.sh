@@ -60,7 +60,7 @@ post "follow-lists two"
 wait_until 15 shows 0 "follow-lists two" || fail "the second post did not show in tail -f"
 # A few more freshness windows of quiet following.
 while awk -v s="$start" -v n="$(gv_now)" 'BEGIN { exit !(n - s < 5) }'; do
-  sleep 0.2
+  nap 0.2
 done
 e=$(gv_elapsed_since "$start")
 

@@ -32,7 +32,7 @@ measure() {
       fail "tail $i of $readers did not show \"$text\": $(tail -n 3 "$MT_DIR/tail.$i")"
   done
   while awk -v s="$start" -v p="$PERIOD" -v n="$(gv_now)" 'BEGIN { exit !(n - s < p) }'; do
-    sleep 0.2
+    nap 0.2
   done
   n=$(gv_count chats.messages)
   e=$(gv_elapsed_since "$start")

@@ -50,7 +50,7 @@ gv_group appends "$MNT2" two
 start=$(gv_now)
 end_at=$(awk -v s="$start" -v d="$SIM_SECONDS" -v k="$SCALE" 'BEGIN { printf "%.3f", s + d / k }')
 while awk -v e="$end_at" -v n="$(gv_now)" 'BEGIN { exit !(n < e) }'; do
-  sleep 0.5
+  nap 0.5
 done
 wait_until 60 test -e "$MT_DIR/one.appended" || fail "the first mount's appends did not finish"
 wait_until 60 test -e "$MT_DIR/two.appended" || fail "the second mount's appends did not finish"

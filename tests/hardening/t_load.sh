@@ -128,7 +128,7 @@ probe() {
     stat "${FILES[1]}/messages" >/dev/null && cat "${FILES[1]}/messages" >/dev/null ||
       echo "probe failed" >>"$LOGS/probe.err"
     awk -v a="$t0" -v b="$(now_s)" 'BEGIN { printf "%.3f\n", b - a }' >>"$LOGS/probe"
-    sleep 0.2
+    nap 0.2
   done
 }
 

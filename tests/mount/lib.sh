@@ -31,16 +31,20 @@ ok() {
   echo "ok - $*"
 }
 
-# wait_until SECONDS COMMAND...: polls COMMAND every 0.1 s until it succeeds;
-# fails when the deadline passes.
+# wait_until SECONDS COMMAND...: polls COMMAND until it succeeds; fails when
+# the deadline passes.  The first polls come quickly (50 ms), later ones
+# every 0.4 s at most: a long wait with a costly check (a jq, a request to
+# the emulator) would otherwise keep a core busy on a 2-core machine.
 wait_until() {
   local limit=$1
   shift
   # EPOCHREALTIME without its dot: microseconds, and no process per poll.
-  local deadline=$((${EPOCHREALTIME/./} + limit * 1000000))
+  local deadline=$((${EPOCHREALTIME/./} + limit * 1000000)) ms=50 iv
   while ! "$@"; do
     [ "${EPOCHREALTIME/./}" -lt "$deadline" ] || return 1
-    sleep 0.1
+    printf -v iv '0.%03d' "$ms"
+    nap "$iv"
+    ms=$((ms * 3 / 2 > 400 ? 400 : ms * 3 / 2))
   done
 }
 
@@ -57,14 +61,25 @@ mt_mount() {
   "$CLIQFS" -f -o "$opts" "$MNT" 2>>"$MT_LOG" &
   CLIQFS_PID=$!
   local deadline=$((SECONDS + 10))
-  while ! mountpoint -q "$MNT"; do
+  while ! is_mounted "$MNT"; do
     if ! kill -0 "$CLIQFS_PID" 2>/dev/null; then
       CLIQFS_PID=
       fail "cliqfs exited before mounting"
     fi
     [ "$SECONDS" -le "$deadline" ] || fail "no mount within 10 s"
-    sleep 0.05
+    nap 0.05
   done
+}
+
+# is_mounted DIR: DIR is a mount point now (mountpoint -q without a
+# process: the mount table read by the shell).  DIR as mountinfo spells it:
+# no space or backslash in it.
+is_mounted() {
+  local id parent dev root point rest
+  while read -r id parent dev root point rest; do
+    [ "$point" = "$1" ] && return 0
+  done </proc/self/mountinfo
+  return 1
 }
 
 mt_daemon_gone() {

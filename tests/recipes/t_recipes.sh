@@ -221,7 +221,7 @@ poll_state() {
   local deadline=$((SECONDS + $1)); shift
   until jqs "$@" -e >/dev/null 2>&1; do
     [ "$SECONDS" -ge "$deadline" ] && return 1
-    sleep 0.2
+    nap 0.2
   done
 }
 
