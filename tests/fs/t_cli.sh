@@ -63,13 +63,18 @@ wait_gone() { wait_for "$2" gone "$1"; }
 
 # pids_with_arg STRING: processes whose command line contains STRING (our
 # mount points are unique temporary paths).
+# Read by the shell (mapfile), with no process per /proc entry: polls call it.
 pids_with_arg() {
-  local d
+  local d a
+  local -a args
   for d in /proc/[0-9]*; do
-    [ -r "$d/cmdline" ] || continue
-    if tr '\0' '\n' <"$d/cmdline" 2>/dev/null | grep -qxF -- "$1"; then
-      echo "${d#/proc/}"
-    fi
+    mapfile -d '' -t args <"$d/cmdline" 2>/dev/null || continue
+    for a in "${args[@]}"; do
+      if [ "$a" = "$1" ]; then
+        echo "${d#/proc/}"
+        break
+      fi
+    done
   done
 }
 
@@ -291,13 +296,14 @@ emu_stop
 # emulator_child_of PID: the cliq-emulator process whose parent is PID.
 emulator_child_of() {
   local d st
+  local -a args
   for d in /proc/[0-9]*; do
-    st=$(cat "$d/stat" 2>/dev/null) || continue
+    IFS= read -r st <"$d/stat" 2>/dev/null || continue
     st=${st##*) }
-    if [ "$(echo "$st" | cut -d' ' -f2)" = "$1" ] &&
-       tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -q "cliq-emulator"; then
-      echo "${d#/proc/}"
-    fi
+    st=${st#* }
+    [ "${st%% *}" = "$1" ] || continue
+    mapfile -d '' -t args <"$d/cmdline" 2>/dev/null || continue
+    [[ "${args[*]}" == *cliq-emulator* ]] && echo "${d#/proc/}"
   done
 }
 

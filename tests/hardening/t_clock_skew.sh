@@ -23,7 +23,7 @@ wait "$CLIQFS_PID" 2>/dev/null
 CLIQFS_PID=
 fusermount3 -uz "$MNT" 2>/dev/null
 mt_mount time_scale=20
-depth() { jq -r '.outbox.depth' "$MNT/.cliqfs/status"; }
+depth() { mt_outbox_depth; }
 drained() { [ "$(depth)" = 0 ]; }
 wait_until 60 drained || fail "the outbox still holds $(depth)"
 copies=$(thread_jq general "Q1 planning" '[.messages[] | select(.text == "posted while the clocks disagree")] | length')

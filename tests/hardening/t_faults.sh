@@ -76,8 +76,15 @@ daemon_alive() {
   kill -0 "$CLIQFS_PID" 2>/dev/null && mountpoint -q "$MNT"
 }
 
+# The counts of the faults still pending, added up by the shell (polled).
 pending_faults() {
-  emu_ctl GET /_emulator/faults | jq '[.faults[].count] | add // 0'
+  local f n=0 re='"count":([0-9]+)(.*)'
+  f=$(emu_ctl GET /_emulator/faults)
+  while [[ $f =~ $re ]]; do
+    n=$((n + BASH_REMATCH[1]))
+    f=${BASH_REMATCH[2]}
+  done
+  echo "$n"
 }
 
 faults_consumed() { [ "$(pending_faults)" = 0 ]; }
@@ -284,13 +291,13 @@ run_kind() {
 
 FOLLOW_QUIET_MS=$((60 * 1000 / TS * 5 / 2))   # 2.5 budget windows / TS
 LAST_READ_MS=0
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
+now_ms() { echo $((${EPOCHREALTIME/./} / 1000)); }
 log_quiet() { [ $(($(now_ms) - LAST_READ_MS)) -ge "$FOLLOW_QUIET_MS" ]; }
 
 delay_landed() { [ $((SECONDS - DELAY_INJECTED_AT)) -ge $((DELAY_MS / 1000 + 2)) ]; }
 
 no_locks() {
-  [ "$(emu_ctl GET /_emulator/counters | jq '[.windows[] | select(.locked)] | length')" = 0 ] &&
+  [[ $(emu_ctl GET /_emulator/counters) != *'"locked":true'* ]] &&
     jq -e '[.apis[] | select(.locked_until > now)] | length == 0' "$MNT/.cliqfs/status" >/dev/null
 }
 
@@ -310,7 +317,7 @@ done
 for kind in "${KINDS[@]}"; do
   timeout -k 2 60 "$FSOP" write "$MNT/$CHW/Fault $kind/messages" -a -s </dev/null >/dev/null
 done
-outbox_empty() { [ "$(jq -r '.outbox.depth // 0' "$MNT/.cliqfs/status")" = 0 ]; }
+outbox_empty() { [ "$(mt_outbox_depth)" = 0 ]; }
 wait_until 60 outbox_empty || cell_bad outbox "the outbox did not drain within 60 s"
 emu_ctl GET /_emulator/state >"$STATE_JSON"
 

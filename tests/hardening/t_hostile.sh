@@ -38,31 +38,41 @@ export -f gen mib
 
 COUNTERS_BEFORE='{}'
 STATE_BEFORE=
-WRITE_APIS='["messages.post","threads.update","threads.followers.add",
-  "threads.followers.remove","threads.follow","threads.unfollow",
-  "chats.leave","chats.mute","chats.unmute"]'
+WRITE_APIS="messages.post threads.update threads.followers.add
+  threads.followers.remove threads.follow threads.unfollow
+  chats.leave chats.mute chats.unmute"
 
+# The emulator's counters as it answers them; deltas are read from two such
+# answers by the shell (emu_total_of), with no process per case.
 counters_now() {
-  emu_ctl GET /_emulator/counters | jq -c '.apis | map_values(.total)'
+  emu_ctl GET /_emulator/counters
 }
 
-# api_delta API: requests to API since the case began.
 api_delta() {
-  jq -n --argjson a "$COUNTERS_BEFORE" --argjson b "$(counters_now)" --arg api "$1" \
-    '($b[$api] // 0) - ($a[$api] // 0)'
+  local now
+  now=$(counters_now)
+  echo $(($(emu_total_of "$now" "$1") - $(emu_total_of "$COUNTERS_BEFORE" "$1")))
 }
 
 writes_delta() {
-  jq -n --argjson a "$COUNTERS_BEFORE" --argjson b "$(counters_now)" \
-    --argjson w "$WRITE_APIS" '[$w[] as $k | ($b[$k] // 0) - ($a[$k] // 0)] | add'
+  local now k n=0 a b
+  now=$(counters_now)
+  for k in $WRITE_APIS; do
+    emu_total_of "$now" "$k" a
+    emu_total_of "$COUNTERS_BEFORE" "$k" b
+    n=$((n + a - b))
+  done
+  echo "$n"
 }
 
+# The organization without its messages; the emulator writes it the same
+# way each time, so two answers are equal when nothing changed.
 org_state() {
-  emu_ctl GET '/_emulator/state?messages=0' | jq -S -c .
+  emu_ctl GET '/_emulator/state?messages=0'
 }
 
 outbox_depth() {
-  jq -r '.outbox.depth // 0' "$MNT/.cliqfs/status"
+  mt_outbox_depth "$MNT"
 }
 
 # none: nothing reached Cliq and nothing waits to.
@@ -128,7 +138,7 @@ emu_fault() {
 export MNT WRITE_APIS
 export -f api_delta counters_now writes_delta org_state outbox_depth none \
   posted posted_is last_chars errors_has lines_ok people_ok emu_fault \
-  emu_ctl emu_state wait_until
+  emu_ctl emu_state emu_total_of nap wait_until mt_outbox_depth
 
 # ---- Outcomes ------------------------------------------------------------------
 
@@ -157,7 +167,7 @@ matches() {
     step=
     [[ "$alt" == *@* ]] && step=${alt#*@}
     # fsop: the last line is ENAME@step
-    line=$(printf '%s\n' "$out" | tail -n 1)
+    line=${out##*$'\n'}
     if [[ "$line" =~ ^E[A-Z0-9]+@[a-z]+$ ]]; then
       if [ -n "$step" ]; then
         [ "$line" = "$name@$step" ] && return 0
@@ -177,7 +187,7 @@ LIVE_DIR=
 LIVE_FILE=
 alive() {
   kill -0 "$CLIQFS_PID" 2>/dev/null || { echo "the daemon is gone" >&2; return 1; }
-  mountpoint -q "$MNT" || { echo "no mount at $MNT" >&2; return 1; }
+  is_mounted "$MNT" || { echo "no mount at $MNT" >&2; return 1; }
   timeout -k 2 15 ls "$MNT/$LIVE_DIR" >/dev/null || { echo "ls $LIVE_DIR fails" >&2; return 1; }
   timeout -k 2 15 cat "$MNT/$LIVE_FILE" >/dev/null || { echo "cat $LIVE_FILE fails" >&2; return 1; }
 }

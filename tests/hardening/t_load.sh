@@ -185,7 +185,7 @@ for t in "${WT[@]}"; do
   timeout -k 2 "$DRAIN_S" "$FSOP" write "$t/messages" -a -s </dev/null >/dev/null ||
     fail "fsync $t/messages (deadline $DRAIN_S s for $WRITES appends)"
 done
-outbox_empty() { [ "$(jq -r '.outbox.depth // 0' .cliqfs/status)" = 0 ]; }
+outbox_empty() { [ "$(mt_outbox_depth)" = 0 ]; }
 wait_until "$DRAIN_S" outbox_empty || fail "the outbox did not drain"
 
 emu_ctl GET /_emulator/state >"$LOGS/state.json"

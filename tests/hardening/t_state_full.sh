@@ -23,7 +23,7 @@ emu_ctl POST /_emulator/lock '{"api":"messages.post","seconds":4}' >/dev/null ||
 for i in $(seq 1 $N); do
   echo "full disk $i" >>"$T/messages" || fail "append $i"
 done
-depth() { jq -r '.outbox.depth' "$MNT/.cliqfs/status"; }
+depth() { mt_outbox_depth; }
 [ "$(depth)" -ge $((N - 1)) ] || fail "only $(depth) messages journaled"
 ok "$(depth) messages journaled while posting is locked"
 

@@ -182,7 +182,16 @@ thread_jq() {
   emu_state ".channels[] | select(.unique_name == \"$1\") | .threads[] | select(.title == \"$2\") | $3"
 }
 
+# mt_outbox_depth [MOUNT]: the outbox depth that MOUNT/.cliqfs/status
+# shows (MOUNT defaults to $MNT), read by the shell: polls call it.
+mt_outbox_depth() {
+  local st='' re='"outbox": [{][^}]*"depth": ([0-9]+)'
+  IFS= read -r -d '' st <"${1:-$MNT}/.cliqfs/status"
+  [[ $st =~ $re ]] || return 1
+  echo "${BASH_REMATCH[1]}"
+}
+
 # emu_total: every Cliq request the emulator served.
 emu_total() {
-  emu_ctl GET /_emulator/counters | jq -r '.total'
+  emu_total_of "$(emu_ctl GET /_emulator/counters)" ""
 }

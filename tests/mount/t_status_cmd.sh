@@ -61,7 +61,7 @@ ok "a refusal for our own budget says so, with its use"
 # the next mount; `cliqfs status` lists it while the account is not mounted.
 emu_ctl POST /_emulator/lock '{"api":"messages.post","seconds":600}' >/dev/null
 echo "queued at unmount" >>"$MNT/general/Q1 planning/messages" || fail "append"
-queued() { [ "$(jq -r .outbox.depth "$MNT/.cliqfs/status")" = 1 ]; }
+queued() { [ "$(mt_outbox_depth)" = 1 ]; }
 wait_until 10 queued || fail "the message is not queued"
 out=$("$CLIQFS" status "$MNT")
 grep -qE '^  outbox: 1 waiting to be delivered, .*; the oldest waits since [0-9-]{10}T[0-9:]{8}Z \([0-9]+ s\)$' <<<"$out" ||
