@@ -99,7 +99,7 @@ emu_reset() {
 
 # emu_total: every Cliq request the emulator served.
 emu_total() {
-  emu_counters | jq -r '.total'
+  emu_total_of "$(emu_counters)" ""
 }
 
 # emu_api_counts: {"api": n, ...} of the requests served so far.
@@ -156,7 +156,7 @@ _daemon_gone() {
 
 # bench_unmount: unmounts and waits for the daemon (TERM, then KILL, by PID).
 bench_unmount() {
-  if [ -n "$MNT" ] && mountpoint -q "$MNT" 2>/dev/null; then
+  if [ -n "$MNT" ] && is_mounted "$MNT"; then
     fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null
   fi
   if [ -n "$CLIQFS_PID" ]; then

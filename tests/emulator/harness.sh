@@ -102,6 +102,17 @@ nap() {
   read -r -t "$1" -u "$EMU_NAP_FD" _ || true
 }
 
+# is_mounted DIR: DIR is in the mount table (read by the shell, no process).
+# Unlike mountpoint -q, also when the mount's daemon is gone.  DIR as mountinfo spells it:
+# no space or backslash in it.
+is_mounted() {
+  local id parent dev root point rest
+  while read -r id parent dev root point rest; do
+    [ "$point" = "$1" ] && return 0
+  done </proc/self/mountinfo
+  return 1
+}
+
 # emu_ctl METHOD PATH [JSON]: the control path; prints the answer's body.
 # HTTP/1.0 over bash's /dev/tcp: tests call it in polls, and a curl costs
 # about 25 ms of CPU to start.  Exit status 7 (as curl's) when nothing

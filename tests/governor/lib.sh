@@ -42,7 +42,7 @@ gv_mount2() {
 
 gv_unmount2() {
   local rc=0
-  if mountpoint -q "$MNT2" 2>/dev/null; then
+  if is_mounted "$MNT2"; then
     fusermount3 -u "$MNT2" 2>/dev/null || rc=1
   fi
   if [ -n "$CLIQFS2_PID" ]; then
@@ -54,7 +54,7 @@ gv_unmount2() {
     wait "$CLIQFS2_PID" 2>/dev/null
     CLIQFS2_PID=
   fi
-  if mountpoint -q "$MNT2" 2>/dev/null; then
+  if is_mounted "$MNT2"; then
     fusermount3 -uz "$MNT2" 2>/dev/null
     rc=1
   fi

@@ -284,7 +284,7 @@ check_refused() {
   fi
   [[ "$out" == *"$needle"* ]] || case_fail "message lacks [$needle]: $(printf '%s' "$out" | head -c 300)"
   [[ "$out" == *"$SECRET"* ]] && case_fail "the message shows the secret"
-  if mountpoint -q "$SCRATCH"; then
+  if is_mounted "$SCRATCH"; then
     case_fail "a refused start left a mount"
     fusermount3 -uz "$SCRATCH"
   fi

@@ -206,7 +206,7 @@ refused_without_connect() { # WHAT ARGS...
     echo "$what: a network connection was attempted (above)" >&2
     return 1
   fi
-  ! mountpoint -q "$SCRATCH" || { fusermount3 -uz "$SCRATCH"; echo "$what: mounted" >&2; return 1; }
+  ! is_mounted "$SCRATCH" || { fusermount3 -uz "$SCRATCH"; echo "$what: mounted" >&2; return 1; }
 }
 check "api_url=http://10.0.0.1 refused, no connect()" \
   refused_without_connect api_url -f -o "api_url=http://10.0.0.1,accounts_url=$EMU_URL,access_token=x" "$SCRATCH"

@@ -16,7 +16,7 @@ B_PID=
 mkdir -p "$MNT_B"
 
 b_unmount() {
-  if mountpoint -q "$MNT_B" 2>/dev/null; then fusermount3 -u "$MNT_B" 2>/dev/null; fi
+  if is_mounted "$MNT_B"; then fusermount3 -u "$MNT_B" 2>/dev/null; fi
   if [ -n "$B_PID" ]; then
     local i
     for ((i = 0; i < 100; i++)); do kill -0 "$B_PID" 2>/dev/null || break; nap 0.05; done
@@ -24,7 +24,7 @@ b_unmount() {
     wait "$B_PID" 2>/dev/null
     B_PID=
   fi
-  mountpoint -q "$MNT_B" 2>/dev/null && fusermount3 -uz "$MNT_B" 2>/dev/null
+  is_mounted "$MNT_B" && fusermount3 -uz "$MNT_B" 2>/dev/null
   return 0
 }
 trap 'rc=$?; b_unmount; (exit $rc); mt_cleanup' EXIT

@@ -71,16 +71,6 @@ mt_mount() {
   done
 }
 
-# is_mounted DIR: DIR is a mount point now (mountpoint -q without a
-# process: the mount table read by the shell).  DIR as mountinfo spells it:
-# no space or backslash in it.
-is_mounted() {
-  local id parent dev root point rest
-  while read -r id parent dev root point rest; do
-    [ "$point" = "$1" ] && return 0
-  done </proc/self/mountinfo
-  return 1
-}
 
 mt_daemon_gone() {
   ! kill -0 "$CLIQFS_PID" 2>/dev/null
@@ -90,7 +80,9 @@ mt_daemon_gone() {
 # TERM and KILL).  Returns non-zero when it had to be forced.
 mt_unmount() {
   local rc=0
-  if mountpoint -q "$MNT" 2>/dev/null; then
+  # The mount table, not mountpoint(1): a mount whose daemon died is still
+  # there (mountpoint says no), and left alone it would outlive the test.
+  if is_mounted "$MNT"; then
     fusermount3 -u "$MNT" 2>/dev/null || rc=1
   fi
   if [ -n "$CLIQFS_PID" ]; then
@@ -102,7 +94,7 @@ mt_unmount() {
     wait "$CLIQFS_PID" 2>/dev/null
     CLIQFS_PID=
   fi
-  if mountpoint -q "$MNT" 2>/dev/null; then
+  if is_mounted "$MNT"; then
     fusermount3 -uz "$MNT" 2>/dev/null
     rc=1
   fi
