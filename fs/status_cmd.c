@@ -7,11 +7,15 @@
 #include <errno.h>
 #include <stdio.h>
 #include <limits.h>
-#include <pthread.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define PROG "cliqfs"
 
@@ -286,92 +290,128 @@ static bool still_mounted(const char *mountpoint)
  * mount holds df. */
 #define STATUS_ANSWER_SECONDS 5.0
 
-/* One read of MOUNTPOINT/.cliqfs/status on a thread of its own, so that the
- * command can give up on a daemon that does not answer.  Shared by the
- * command and the reader: the last of the two to let go frees it. */
-typedef struct status_read {
-  pthread_mutex_t mu;
-  pthread_cond_t done_cond;
-  int refs;
-  bool done;
-  char path[PATH_MAX];
-  json_t *doc;        /* owned until taken */
-  int err;            /* errno of a failed load, 0 when doc or jerr says */
-  json_error_t jerr;
-} status_read;
-
-static void status_read_unref(status_read *r)
+/* The child's side of status_load: reads path and writes to fd a status
+ * byte ('+' then the content, or '-' then the errno), then ends without
+ * running the parent's exit handlers. */
+static void status_read_failed(int fd, int e)
 {
-  pthread_mutex_lock(&r->mu);
-  bool last = --r->refs == 0;
-  pthread_mutex_unlock(&r->mu);
-  if (!last)
-    return;
-  json_decref(r->doc);
-  pthread_cond_destroy(&r->done_cond);
-  pthread_mutex_destroy(&r->mu);
-  free(r);
+  char msg[1 + sizeof e];
+  msg[0] = '-';
+  memcpy(msg + 1, &e, sizeof e);
+  _exit(write(fd, msg, sizeof msg) == (ssize_t)sizeof msg ? 0 : 1);
 }
 
-static void *status_read_run(void *arg)
+static void status_read_child(const char *path, int fd)
 {
-  status_read *r = arg;
-  errno = 0;
-  json_error_t jerr;
-  json_t *doc = json_load_file(r->path, 0, &jerr);
-  int err = doc ? 0 : errno;
-  pthread_mutex_lock(&r->mu);
-  r->doc = doc;
-  r->err = err;
-  r->jerr = jerr;
-  r->done = true;
-  pthread_cond_signal(&r->done_cond);
-  pthread_mutex_unlock(&r->mu);
-  status_read_unref(r);
-  return NULL;
+  int in = open(path, O_RDONLY | O_CLOEXEC);
+  if (in < 0)
+    status_read_failed(fd, errno);
+  char buf[65536];
+  buf[0] = '+';
+  size_t have = 1;
+  bool sent = false;
+  for (;;) {
+    ssize_t n = read(in, buf + have, sizeof buf - have);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && !sent)
+      status_read_failed(fd, errno);
+    if (n > 0)
+      have += (size_t)n;
+    if (n <= 0 || have == sizeof buf) {
+      for (size_t off = 0; off < have;) {
+        ssize_t w = write(fd, buf + off, have - off);
+        if (w < 0 && errno == EINTR)
+          continue;
+        if (w <= 0)
+          _exit(1);
+        off += (size_t)w;
+      }
+      have = 0;
+      sent = true;
+    }
+    if (n <= 0)
+      _exit(n == 0 ? 0 : 1);
+  }
 }
 
-/* Loads path within STATUS_ANSWER_SECONDS.  Returns the document (the
- * caller owns it), or NULL with *err: an errno of the load, ETIMEDOUT when
- * the daemon did not answer in time, or 0 with jerr saying why it is not
- * JSON. */
+/* Loads path within STATUS_ANSWER_SECONDS.  The read happens in a child
+ * process: a read the daemon never answers blocks its caller in the kernel,
+ * where only SIGKILL ends it (a thread left there would also hold this
+ * process's exit).  Returns the document (the caller owns it), or NULL with
+ * *err: an errno of the open or read, ETIMEDOUT when the daemon did not
+ * answer in time, or 0 with jerr saying why it is not JSON. */
 static json_t *status_load(const char *path, int *err, json_error_t *jerr)
 {
-  status_read *r = calloc(1, sizeof *r);
-  *err = ENOMEM;
-  if (!r)
-    return NULL;
-  snprintf(r->path, sizeof r->path, "%s", path);
-  pthread_mutex_init(&r->mu, NULL);
-  if (cliq_clock_cond_init(&r->done_cond) != 0) {
-    pthread_mutex_destroy(&r->mu);
-    free(r);
-    return NULL;
-  }
-  r->refs = 2;
-  pthread_t tid;
-  if (pthread_create(&tid, NULL, status_read_run, r) != 0) {
-    r->refs = 1;
-    status_read_unref(r);
-    return NULL;
-  }
-  pthread_detach(tid);
-  double deadline = cliq_clock_mono() + STATUS_ANSWER_SECONDS;
   json_t *doc = NULL;
-  pthread_mutex_lock(&r->mu);
-  while (!r->done && cliq_clock_mono() < deadline)
-    cliq_clock_wait_until(&r->done_cond, &r->mu, deadline);
-  if (r->done) {
-    doc = r->doc;
-    r->doc = NULL;
-    *err = r->err;
-    *jerr = r->jerr;
-  } else {
-    /* The reader stays blocked in the kernel; it ends with the process. */
-    *err = ETIMEDOUT;
+  char *text = NULL;
+  size_t len = 0, cap = 0;
+  int fds[2];
+  *err = 0;
+  fflush(NULL);
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    *err = errno;
+    return NULL;
   }
-  pthread_mutex_unlock(&r->mu);
-  status_read_unref(r);
+  pid_t pid = fork();
+  if (pid < 0) {
+    *err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    return NULL;
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    status_read_child(path, fds[1]);
+  }
+  close(fds[1]);
+  double deadline = cliq_clock_mono() + STATUS_ANSWER_SECONDS;
+  bool eof = false;
+  while (!eof) {
+    double left = deadline - cliq_clock_mono();
+    struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+    int r = left > 0 ? poll(&pfd, 1, (int)(left * 1000) + 1) : 0;
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0) {
+      *err = r == 0 ? ETIMEDOUT : errno;
+      break;
+    }
+    if (cap - len < 65536) {
+      char *bigger = realloc(text, cap + 65536 + 1);
+      if (!bigger) {
+        *err = ENOMEM;
+        break;
+      }
+      text = bigger;
+      cap += 65536;
+    }
+    ssize_t n = read(fds[0], text + len, cap - len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      *err = errno;
+      break;
+    }
+    len += (size_t)n;
+    eof = n == 0;
+  }
+  close(fds[0]);
+  if (!eof)
+    kill(pid, SIGKILL);
+  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+    ;
+  if (!eof)
+    goto out;
+  if (len >= 1 + sizeof(int) && text[0] == '-') {
+    memcpy(err, text + 1, sizeof(int));
+  } else if (len >= 1 && text[0] == '+') {
+    doc = json_loadb(text + 1, len - 1, 0, jerr);
+  } else {
+    *err = EIO;
+  }
+out:
+  free(text);
   return doc;
 }
 

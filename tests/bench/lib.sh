@@ -108,8 +108,15 @@ emu_api_counts() {
 }
 
 # emu_status_count API STATUS: requests of that API answered with STATUS.
+# Read by the shell: waits poll it every 20 ms beside the measured daemon.
 emu_status_count() {
-  emu_counters | jq -r --arg a "$1" --arg s "$2" '.apis[$a].status[$s] // 0'
+  local c re="\"${1//./[.]}\":[{]\"total\":[0-9]+,\"status\":[{][^}]*\"$2\":([0-9]+)"
+  c=$(emu_counters)
+  if [[ $c =~ $re ]]; then
+    echo "${BASH_REMATCH[1]}"
+  else
+    echo 0
+  fi
 }
 
 emu_throttled() {
@@ -195,7 +202,9 @@ heap_now() {
 
 # outbox_empty: nothing waits in the mount's outbox.
 outbox_empty() {
-  [ -z "$(ls -A "$MNT/.cliqfs/outbox" 2>/dev/null)" ]
+  local -a left
+  left=("$MNT"/.cliqfs/outbox/*)
+  [ ! -e "${left[0]}" ]
 }
 
 # ---- Background processes -----------------------------------------------------

@@ -218,12 +218,10 @@ jqs() {
 
 # poll_state SECONDS PROGRAM [jq args...]: until PROGRAM yields true.
 poll_state() {
-  local deadline=$((SECONDS + $1)); shift
-  until jqs "$@" -e >/dev/null 2>&1; do
-    [ "$SECONDS" -ge "$deadline" ] && return 1
-    nap 0.2
-  done
+  local limit=$1; shift
+  wait_until "$limit" _state_yields "$@"
 }
+_state_yields() { jqs "$@" -e >/dev/null 2>&1; }
 
 chat_id_of() { # DIR → the thread's chat id
   jqs 'threads[] | select(.dir == $d) | .chat_id' --arg d "$1"
