@@ -112,7 +112,7 @@ tail_shows_all() {
 }
 for i in $(seq 0 4); do
   wait_until 10 tail_shows_all "$i" ||
-    fail "tail -f of \"${OPEN[$i]}\" showed $(grep -c "Ryan West: adversarial append " "$MT_DIR/tail.$i") of its 20 appends"
+    fail "tail -f of \"${OPEN[$i]}\" showed $(grep -c "Ryan West: adversarial append " "$MT_DIR/tail.$i") of its 20 appends (a cat of the file now: $(grep -c "Ryan West: adversarial append " "${OPEN[$i]}/messages"))"
 done
 mt_kill_bg
 gv_assert_within_budget "adversarial workload, then the tails alone"
