@@ -290,9 +290,8 @@ static bool still_mounted(const char *mountpoint)
  * mount holds df. */
 #define STATUS_ANSWER_SECONDS 5.0
 
-/* The child's side of status_load: reads path and writes to fd a status
- * byte ('+' then the content, or '-' then the errno), then ends without
- * running the parent's exit handlers. */
+/* The child's answer when the open or the first read fails: '-' and the
+ * errno. */
 static void status_read_failed(int fd, int e)
 {
   char msg[1 + sizeof e];
@@ -301,6 +300,9 @@ static void status_read_failed(int fd, int e)
   _exit(write(fd, msg, sizeof msg) == (ssize_t)sizeof msg ? 0 : 1);
 }
 
+/* The child's side of status_load: reads path and writes to fd '+' and the
+ * content (or status_read_failed's answer), then ends with _exit, running
+ * none of the parent's exit handlers or stdio flushes. */
 static void status_read_child(const char *path, int fd)
 {
   int in = open(path, O_RDONLY | O_CLOEXEC);
@@ -348,7 +350,6 @@ static json_t *status_load(const char *path, int *err, json_error_t *jerr)
   size_t len = 0, cap = 0;
   int fds[2];
   *err = 0;
-  fflush(NULL);
   if (pipe2(fds, O_CLOEXEC) != 0) {
     *err = errno;
     return NULL;

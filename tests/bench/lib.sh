@@ -97,11 +97,6 @@ emu_reset() {
   emu_ctl POST /_emulator/counters/reset >/dev/null
 }
 
-# emu_total: every Cliq request the emulator served.
-emu_total() {
-  emu_total_of "$(emu_counters)" ""
-}
-
 # emu_api_counts: {"api": n, ...} of the requests served so far.
 emu_api_counts() {
   emu_counters | jq -c '.apis | map_values(.total)'

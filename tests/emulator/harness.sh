@@ -103,8 +103,8 @@ nap() {
 }
 
 # is_mounted DIR: DIR is in the mount table (read by the shell, no process).
-# Unlike mountpoint -q, also when the mount's daemon is gone.  DIR as mountinfo spells it:
-# no space or backslash in it.
+# Unlike mountpoint -q, also when the mount's daemon is gone.  DIR as
+# mountinfo spells it: no space or backslash in it.
 is_mounted() {
   local id parent dev root point rest
   while read -r id parent dev root point rest; do
@@ -143,6 +143,11 @@ emu_total_of() {
   else
     echo "$n"
   fi
+}
+
+# emu_total: every Cliq request the emulator served.
+emu_total() {
+  emu_total_of "$(emu_ctl GET /_emulator/counters)" ""
 }
 
 # emu_count API: how many requests the emulator counted for that API class.

@@ -41,10 +41,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-is_mounted() {
-  awk -v m="$1" '$5 == m { found = 1 } END { exit !found }' /proc/self/mountinfo
-}
-
 # wait_for SECONDS COMMAND...: polls until the command succeeds.
 wait_for() {
   local deadline=$((SECONDS + $1)); shift

@@ -35,9 +35,6 @@ PIDS=()
 fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
 ok() { echo "ok: $*"; }
 
-is_mounted() {
-  awk -v m="$1" '$5 == m { found = 1 } END { exit !found }' /proc/self/mountinfo
-}
 wait_for() {
   local deadline=$((SECONDS + $1)); shift
   while ! "$@"; do

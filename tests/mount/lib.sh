@@ -71,7 +71,6 @@ mt_mount() {
   done
 }
 
-
 mt_daemon_gone() {
   ! kill -0 "$CLIQFS_PID" 2>/dev/null
 }
@@ -183,7 +182,3 @@ mt_outbox_depth() {
   echo "${BASH_REMATCH[1]}"
 }
 
-# emu_total: every Cliq request the emulator served.
-emu_total() {
-  emu_total_of "$(emu_ctl GET /_emulator/counters)" ""
-}
