@@ -58,6 +58,7 @@ struct gov {
   double scale;
   int margin;
   double max_wait_s;
+  bool keep_unanswered;
   char *ledger_path;      /* NULL: memory only */
   int lock_fd;            /* ledger.lock, -1 when memory only */
   bool save_failed;       /* the file is behind what we know */
@@ -174,6 +175,28 @@ static void inflight_push(struct api_state *s, int64_t stamp)
     s->capinflight = cap;
   }
   s->inflight[s->ninflight++] = stamp;
+}
+
+/* A request of ours still unanswered half a window after its stamp is
+ * re-stamped now: it may reach the server any time until its answer, so it
+ * keeps counting (also for other processes reading the ledger) instead of
+ * leaving the window while it is still on its way. */
+static bool inflight_keep(struct api_state *s, int64_t now)
+{
+  size_t k = 0;
+  while (k < s->ninflight && s->inflight[k] <= now - s->window_us / 2)
+    k++;
+  if (k == 0)
+    return false;
+  for (size_t i = 0; i < k; i++) {
+    stamps_remove(s, s->inflight[i]);
+    (void)stamps_insert(s, now);
+  }
+  memmove(s->inflight, s->inflight + k,
+          (s->ninflight - k) * sizeof(*s->inflight));
+  for (size_t i = s->ninflight - k; i < s->ninflight; i++)
+    s->inflight[i] = now;
+  return true;
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -332,7 +355,8 @@ gov *gov_new(const gov_options *opts, cliq_error *err)
   }
   g->lock_fd = -1;
   g->scale = opts->time_scale > 0 ? opts->time_scale : 1;
-  g->margin = opts->margin < 0 ? 1 : opts->margin;
+  g->margin = opts->margin < 0 ? 0 : opts->margin;
+  g->keep_unanswered = opts->keep_unanswered;
   g->max_wait_s = opts->max_wait_s > 0 ? opts->max_wait_s : 0;
   reset_limits(g);
 
@@ -493,6 +517,7 @@ int gov_acquire_stamped(gov *g, enum cliq_api api, enum cliq_priority prio,
     ledger_lock(g);
     ledger_load(g);
     int64_t now = now_real_us();
+    bool kept = g->keep_unanswered && inflight_keep(s, now);
     stamps_prune(s, now);
     int budget = budget_of(g, s);
     int used = (int)s->n;
@@ -527,6 +552,8 @@ int gov_acquire_stamped(gov *g, enum cliq_api api, enum cliq_priority prio,
         if (stamp_out)
           *stamp_out = (double)now / 1e6;
       }
+    } else if (kept) {
+      ledger_save(g, false);
     }
     ledger_unlock(g);
     if (rc <= 0)

@@ -19,8 +19,14 @@ typedef struct gov gov;
 typedef struct gov_options {
   const char *state_dir;   /* folder for the ledger (created 0700); NULL = memory only */
   double time_scale;       /* divides windows and lock periods; <= 0 means 1 */
-  int margin;              /* requests kept back from each budget (default 1 when < 0) */
+  int margin;              /* requests kept back from each budget (none when < 0) */
   double max_wait_s;       /* how long a CLIQ_PRIO_READ may wait for a slot (cliqfs(1) OPTIONS, max_wait) */
+  /* A request not answered yet keeps counting however long it takes (its
+   * stamp moves to the present at the next acquire once it is half a
+   * window old), because the server may still receive it.  For callers
+   * that gov_record() every request (the client does); without it an
+   * unanswered request counts one window from its stamp. */
+  bool keep_unanswered;
 } gov_options;
 
 gov *gov_new(const gov_options *opts, cliq_error *err);

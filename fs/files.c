@@ -125,6 +125,26 @@ int write_allowed(struct fs *fs, struct node *n, cliq_error *err,
   return r;
 }
 
+/* Whether the pages the kernel holds of this file are still its content,
+ * so that an open keeps them (keep_cache) and reads never reach us.  A log
+ * only grows, and its size is what the kernel was told: the pages are a
+ * prefix of it.  A stable file's pages are those of the last content served;
+ * they are kept when this open serves the same bytes (its XXH3), dropped
+ * otherwise (a state that flipped, a new follower of the same length). */
+static bool page_cache_valid(struct node *n, struct fh *h)
+{
+  if (h->log)
+    return true;
+  if (!h->content) {
+    __atomic_store_n(&n->page_tag, 0, __ATOMIC_RELEASE);
+    return false;
+  }
+  h->content_tag = XXH3_64bits(h->content, h->content_len) | 1;
+  uint64_t was = __atomic_exchange_n(&n->page_tag, h->content_tag,
+                                     __ATOMIC_ACQ_REL);
+  return was == h->content_tag;
+}
+
 void run_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
   struct fs *fs = fuse_req_userdata(req);
@@ -200,10 +220,12 @@ void run_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   bool dynamic = n->kind == N_STATUS || n->kind == N_ERRORS;
   if (want_write || dynamic || (want_read && size_now != told)) {
     fi->direct_io = 1;
-    if (want_read && !dynamic && size_now != told)
+    if (want_read && !dynamic && size_now != told) {
+      __atomic_store_n(&n->page_tag, 0, __ATOMIC_RELEASE);
       inval_inode(fs->inval, n->ino);
+    }
   } else {
-    fi->keep_cache = 0;
+    fi->keep_cache = page_cache_valid(n, h);
   }
   /* Only an open that can write has anything to do at close (op_flush
    * journals and posts there); the kernel skips FLUSH for the others,
@@ -230,6 +252,8 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     reply_err(req, EBADF);
     return;
   }
+  struct fs *fs = fuse_req_userdata(req);
+  __atomic_add_fetch(&fs->read_count[h->node->kind], 1, __ATOMIC_RELAXED);
   if (h->log) {
     char *buf = malloc(size ? size : 1);
     if (!buf) {
@@ -241,6 +265,10 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     free(buf);
     return;
   }
+  /* An older open still reading after the content changed fills the page
+   * cache with its bytes: the next open must not keep them. */
+  if (__atomic_load_n(&h->node->page_tag, __ATOMIC_ACQUIRE) != h->content_tag)
+    __atomic_store_n(&h->node->page_tag, 0, __ATOMIC_RELEASE);
   if (off < 0 || (size_t)off >= h->content_len) {
     fuse_reply_buf(req, NULL, 0);
     return;

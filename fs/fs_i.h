@@ -124,6 +124,10 @@ struct node {
   struct node *parent;
   char *name;                 /* last name it was found under (fs lock) */
   int64_t reported_size;      /* last size told to the kernel; -1 none */
+  /* What the kernel's page cache of a stable file holds: the XXH3 of the
+   * content the last open served (0: unknown, so the next open drops the
+   * pages).  Atomic. */
+  uint64_t page_tag;
   struct names_memo memo;     /* directories: names of children (fs lock) */
   store_threads *memo_threads;
   store_channels *memo_channels;
@@ -160,6 +164,7 @@ struct fs {
   json_t *last_errors;
   uint64_t getattr_count[N_KIND_COUNT];   /* atomic */
   uint64_t flush_count;                   /* atomic */
+  uint64_t read_count[N_KIND_COUNT];      /* atomic: READ requests per kind */
 
   pthread_mutex_t memo_lock;
   struct doc_memo *memo;       /* DOC_MEMO_SLOTS */
@@ -218,6 +223,7 @@ struct fh {
   bool reader;
   char *content;
   size_t content_len;
+  uint64_t content_tag;       /* page_tag of content (stable files) */
   /* writing */
   enum wkind wk;
   bool append;

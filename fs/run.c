@@ -101,6 +101,7 @@ static int fs_connect(struct fs *fs, char *msg, size_t msglen)
     .time_scale = cfg->time_scale,
     .margin = -1,
     .max_wait_s = cfg->max_wait_s,
+    .keep_unanswered = true,
   };
   fs->gov = gov_new(&go, &err);
   if (!fs->gov) {

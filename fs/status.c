@@ -258,6 +258,12 @@ char *status_text(struct fs *fs)
   json_object_set_new(fuse, "nodes", json_integer((json_int_t)fs->n_nodes));
   pthread_mutex_unlock(&fs->lock);
   json_object_set_new(fuse, "getattr", getattr);
+  json_t *reads = json_object();
+  for (int k = 0; k < N_KIND_COUNT; k++)
+    json_object_set_new(reads, kinds[k].label,
+                        json_integer((json_int_t)__atomic_load_n(
+                            &fs->read_count[k], __ATOMIC_RELAXED)));
+  json_object_set_new(fuse, "read", reads);
   json_object_set_new(fuse, "flush",
                       json_integer((json_int_t)__atomic_load_n(
                           &fs->flush_count, __ATOMIC_RELAXED)));

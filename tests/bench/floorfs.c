@@ -2,12 +2,13 @@
  *
  * A minimal read-only FUSE filesystem (low-level API, like cliqfs) that copies
  * a directory tree into memory at start-up and serves it.  It answers every
- * request from memory without locks or allocation on the read path, and uses
- * the kernel cache settings cliqfs uses for the files measured (fs/nodes.c
- * kinds[]: entry and attribute timeouts of 30 s for small files, 5 s for
- * directories, no keep_cache on open, the multi-threaded loop), so that the
- * difference between the two is what cliqfs does above the bare FUSE round
- * trips.
+ * request from memory without locks or allocation on the read path, keeps the
+ * kernel's page cache between opens (keep_cache: the best a FUSE filesystem
+ * that must see every open can do) and uses cliqfs's timeouts per kind of
+ * file (fs/nodes.c kinds[]: 30 s for stable files, 5 s for directories, and
+ * for growing files (`messages`, `messages.jsonl`) attributes never cached
+ * and names for 1 s), with the multi-threaded loop.  The difference between
+ * the two is what cliqfs does above the bare FUSE round trips.
  *
  *   floorfs [-o file_timeout=S,dir_timeout=S,flush] SOURCE_DIR MOUNTPOINT
  *           [-f] [-s] [FUSE options]
@@ -193,9 +194,24 @@ static struct fnode *node_of(struct floorfs *fs, fuse_ino_t ino)
   return ino >= 1 && ino <= fs->n_nodes ? fs->by_ino[ino] : NULL;
 }
 
-static double timeout_of(const struct floorfs *fs, const struct fnode *n)
+static bool is_growing(const struct fnode *n)
 {
+  return !n->is_dir && (strcmp(n->name, "messages") == 0 ||
+                        strcmp(n->name, "messages.jsonl") == 0);
+}
+
+static double attr_timeout_of(const struct floorfs *fs, const struct fnode *n)
+{
+  if (is_growing(n))
+    return 0;
   return n->is_dir ? fs->dir_timeout : fs->file_timeout;
+}
+
+static double entry_timeout_of(const struct floorfs *fs, const struct fnode *n)
+{
+  if (is_growing(n))
+    return 1.0;
+  return attr_timeout_of(fs, n);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -223,8 +239,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
       struct fuse_entry_param e;
       memset(&e, 0, sizeof e);
       e.ino = c->ino;
-      e.attr_timeout = timeout_of(fs, c);
-      e.entry_timeout = timeout_of(fs, c);
+      e.attr_timeout = attr_timeout_of(fs, c);
+      e.entry_timeout = entry_timeout_of(fs, c);
       fill_stat(fs, c, &e.attr);
       fuse_reply_entry(req, &e);
       return;
@@ -245,7 +261,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
   }
   struct stat st;
   fill_stat(fs, n, &st);
-  fuse_reply_attr(req, &st, timeout_of(fs, n));
+  fuse_reply_attr(req, &st, attr_timeout_of(fs, n));
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -260,8 +276,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     fuse_reply_err(req, EACCES);
     return;
   }
-  /* As cliqfs opens a cached file whose size the kernel already knows. */
-  fi->keep_cache = 0;
+  /* The content never changes: the pages the kernel holds stay valid. */
+  fi->keep_cache = 1;
   fi->direct_io = 0;
   fuse_reply_open(req, fi);
 }

@@ -439,8 +439,10 @@ $(jqs latency_meta.jsonl '.[0].files') files), after one warm-up pass; the media
 filesystem. The same bytes are read from cliqfs (warm: everything read once, well within its cache
 lifetimes; the budget lifted so that the warm-up is quick), from a copy in tmpfs (/dev/shm), and from
 floorfs (tests/bench/floorfs.c), a minimal low-level FUSE filesystem serving that copy from memory
-with the kernel cache settings cliqfs uses for these files (entry and attribute timeouts 30 s,
-folders 5 s, no \`keep_cache\`, multi-threaded loop). floorfs leaves FLUSH unimplemented, as a minimal
+that keeps the kernel's page cache between opens (\`keep_cache\`: the best a FUSE filesystem that must
+see every open can do) with cliqfs's timeouts per kind of file (stable files 30 s, folders 5 s,
+\`messages\` attributes never cached), multi-threaded loop. cliqfs keeps the page cache too while a
+file's content is unchanged. floorfs leaves FLUSH unimplemented, as a minimal
 read-only filesystem does; cliqfs answers FLUSH where a close posts a message and opens read-only files
 with \`noflush\` (so the kernel sends it no FLUSH for them); the table also shows floorfs answering FLUSH
 on every close, the price cliqfs would pay without \`noflush\`. Requests to the emulator during the timed runs:
@@ -453,7 +455,7 @@ EOF
 ![latency](bench/latency.png)
 
 By kind of file ($((LAT_ITER / 5)) operations each; \`title\` and \`state\` come from the thread list,
-\`info\`, \`main\` and \`members\` from their own cached answers):
+\`info\`, \`main\` and \`members\` from their own cached answers, \`messages\` from the thread's log):
 
 EOF
   md_latency_kinds
@@ -503,7 +505,7 @@ md_section_writes() {
 ## Writes
 
 EOF
-  jqs writes.jsonl '.[0] | "\(.appends) × `echo \"bench-append N\" >> messages` to one thread, then the time until the emulator has stored the last one (its own time stamp), counted from the first write. messages.post allows 20 requests a minute and cliqfs keeps 1 back, so at most \(.budget_per_min) posts go out in any 60 s: \(.appends) posts need at least \(.min_sim_s) s after the first (\(.budget_per_min) at once, then \(.budget_per_min) more each minute). Run at time_scale \(.time_scale) on both sides; simulated = real × \(.time_scale)."'
+  jqs writes.jsonl '.[0] | "\(.appends) × `echo \"bench-append N\" >> messages` to one thread, then the time until the emulator has stored the last one (its own time stamp), counted from the first write. messages.post allows 20 requests a minute and cliqfs spends all of them, so at most \(.budget_per_min) posts go out in any 60 s: \(.appends) posts need at least \(.min_sim_s) s after the first (\(.budget_per_min) at once, then \(.budget_per_min) more each minute). Run at time_scale \(.time_scale) on both sides; simulated = real × \(.time_scale)."'
   echo
   md_writes
 }

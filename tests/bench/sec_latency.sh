@@ -1,7 +1,7 @@
 # tests/bench/sec_latency.sh: latency of cached reads of small files, on
 # cliqfs (warm), on the same bytes in tmpfs (/dev/shm) and on floorfs (the
-# FUSE floor: the same bytes from memory, with cliqfs's kernel cache
-# settings).  Sourced by run.sh; writes latency.jsonl.
+# FUSE floor: the same bytes from memory, keeping the page cache, with
+# cliqfs's timeouts).  Sourced by run.sh; writes latency.jsonl.
 #
 # The budget must not be what is measured: the emulator's windows are shrunk
 # to nothing and cliqfs runs at time_scale 1 (its real cache lifetimes) with
@@ -16,8 +16,9 @@ BENCH_NOLIMITS+=",limit.threads.followers.get=100000/60"
 BENCH_NOLIMITS+=",limit.threads.nonfollowers=100000/60"
 
 # The small files read: kinds whose content is known from the listing
-# (state, title) or cached after a first read (info, main, members).
-LAT_KINDS="state title info main members"
+# (state, title) or cached after a first read (info, main, members), and
+# the thread's log (messages).
+LAT_KINDS="state title info main members messages"
 
 _floor_mounted() {
   mountpoint -q "$1"

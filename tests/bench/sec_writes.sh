@@ -9,7 +9,7 @@
 
 WRITES_LIMIT=20        # messages.post per window (api/endpoints.h)
 WRITES_WINDOW=60       # seconds
-WRITES_MARGIN=1        # requests the governor keeps back (cache/governor.h)
+WRITES_MARGIN=0        # requests the governor keeps back (cache/governor.h)
 
 _posted_at_least() {
   [ "$(emu_status_count messages.post 200)" -ge "$1" ]

@@ -67,11 +67,11 @@ ok "400 request_limit_exceeded: cached info reads, uncached fails with EAGAIN, s
 # ---- budget spent (no lock): EAGAIN after max_wait --------------------------------
 gv_reset
 LIMIT=$(gv_counters | jq -r '.windows["threads.main"].limit')
-for t in "${THREADS[@]:3:LIMIT-1}"; do
+for t in "${THREADS[@]:3:LIMIT}"; do
   cat "$t/main" >/dev/null || fail "cat \"$t/main\" within the budget"
 done
-expect_errno "Resource temporarily unavailable" cat "\"${THREADS[$((LIMIT + 2))]}/main\""
+expect_errno "Resource temporarily unavailable" cat "\"${THREADS[$((LIMIT + 3))]}/main\""
 status_shows_lock threads.main && fail "threads.main locked: the budget was exceeded"
-assert_eq "$(gv_count threads.main)" "$((LIMIT - 1))" "threads.main requests"
+assert_eq "$(gv_count threads.main)" "$LIMIT" "threads.main requests"
 gv_assert_within_budget "budget spent"
 ok "budget spent: the next uncached read fails with EAGAIN (max_wait 1 s), nothing throttled"

@@ -36,3 +36,27 @@ t0=$(emu_total)
 for i in $(seq 20); do stat "$T/messages" >/dev/null; done
 assert_eq "$(emu_total)" "$t0" "stat costs no request"
 ok "stat of messages costs no request"
+
+# Page cache: a stable file or a log read again with the same content is
+# served by the kernel (keep_cache), no READ reaches cliqfs; a content that
+# changed is read again.
+reads() { jq -r ".fuse.read[\"$1\"]" .cliqfs/status; }
+for f in title main state members messages; do
+  # A first read of a file whose size the kernel did not know goes direct;
+  # the second fills the page cache.
+  cat "$T/$f" "$T/$f" >/dev/null
+  r0=$(reads "$f")
+  for i in 1 2 3; do cat "$T/$f" >/dev/null; done
+  r1=$(reads "$f")
+  assert_eq "$((r1 - r0))" 0 "READ requests for 3 more cats of $f"
+done
+ok "title, main, state, members, messages: read again from the page cache"
+
+assert_eq "$(cat "$T/state")" open "state before close"
+r0=$(reads state)
+echo close >"$T/state"
+state_closed() { [ "$(cat "$T/state")" = closed ]; }
+wait_until 20 state_closed || fail "state still says $(cat "$T/state") after close"
+r1=$(reads state)
+[ "$((r1 - r0))" -ge 1 ] || fail "state changed but no READ reached cliqfs"
+ok "a state that changed is read again ($((r1 - r0)) READ)"
