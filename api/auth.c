@@ -322,6 +322,11 @@ int cliq__auth_token(cliq_client *c, enum cliq_priority prio, char **token,
     r = copy_token(a, token, generation, err);
   } else {
     a->failed_err = local.err ? local.err : EIO;
+    /* The fix goes into the failure kept for the callers that share it
+     * (another thread asking meanwhile gets the same advice). */
+    if (a->failed_err == EACCES)
+      append_fix(&local, "run cliqfs auth again for a new refresh token, or "
+                         "check client_id and client_secret in the config");
     memcpy(a->failed_code, local.code, sizeof a->failed_code);
     memcpy(a->failed_message, local.message, sizeof a->failed_message);
     if (a->failed_err == EACCES)
@@ -329,9 +334,6 @@ int cliq__auth_token(cliq_client *c, enum cliq_priority prio, char **token,
     bool usable = a->token && now < a->expires_at;
     if (usable) /* try again half-way to expiry, not on every call */
       a->refresh_at = now + (a->expires_at - now) / 2;
-    if (a->failed_err == EACCES)
-      append_fix(&local, "run cliqfs auth again for a new refresh token, or "
-                         "check client_id and client_secret in the config");
     set_state(c, usable ? CLIQ_AUTH_VALID
                  : a->failed_err == EACCES ? CLIQ_AUTH_REJECTED
                                            : CLIQ_AUTH_FAILED);

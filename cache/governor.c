@@ -747,3 +747,39 @@ double gov_pressure(gov *g, enum cliq_api api)
   pthread_mutex_unlock(&g->mu);
   return pressure;
 }
+
+int gov_background_spare(gov *g, enum cliq_api api)
+{
+  if (!g || !cliq_api_info(api))
+    return 0;
+  pthread_mutex_lock(&g->mu);
+  ledger_load(g);
+  struct api_state *s = &g->apis[api];
+  int64_t now = now_real_us();
+  stamps_prune(s, now);
+  int spare = 0;
+  if (s->locked_until <= now && s->waiting[CLIQ_PRIO_WRITE] == 0 &&
+      s->waiting[CLIQ_PRIO_READ] == 0) {
+    int budget = budget_of(g, s);
+    spare = budget - (int)s->n - reserve_of(budget);
+    if (spare < 0)
+      spare = 0;
+  }
+  pthread_mutex_unlock(&g->mu);
+  return spare;
+}
+
+int gov_background_per_window(gov *g, enum cliq_api api, double *window_s)
+{
+  if (!g || !cliq_api_info(api)) {
+    *window_s = 0;
+    return 0;
+  }
+  pthread_mutex_lock(&g->mu);
+  struct api_state *s = &g->apis[api];
+  int budget = budget_of(g, s);
+  *window_s = (double)s->window_us / 1e6;
+  pthread_mutex_unlock(&g->mu);
+  int n = budget - reserve_of(budget);
+  return n > 0 ? n : 0;
+}

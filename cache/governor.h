@@ -91,4 +91,12 @@ void gov_explain(gov *g, enum cliq_api api, char *buf, size_t len);
 /* 0..1: how much of the budget is used; the cache stretches freshness with it. */
 double gov_pressure(gov *g, enum cliq_api api);
 
+/* Slots a BACKGROUND acquire of api could take now (0 when it is locked or
+ * a thread of this governor waits in a lane above): lets a background task
+ * of lower rank (sync) leave what is left to another (the refresher). */
+int gov_background_spare(gov *g, enum cliq_api api);
+/* How many BACKGROUND requests of api fit in one window (budget - reserve),
+ * and the window (scaled seconds) in *window_s: for estimates. */
+int gov_background_per_window(gov *g, enum cliq_api api, double *window_s);
+
 #endif

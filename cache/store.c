@@ -36,6 +36,9 @@ store *store_new(const store_options *o, cliq_error *err)
   s->gov = o->gov;
   s->cache = o->cache;
   s->history = o->history > 0 ? o->history : 100;
+  s->sync = o->sync;
+  s->sync_stats.mode = o->sync;
+  s->sync_stats.eta_s = -1;
   s->scale = o->time_scale > 0 ? o->time_scale : 1.0;
   s->max_wait_s = o->max_wait_s > 0 ? o->max_wait_s : 60.0;
   s->log_grew = o->log_grew;
@@ -180,9 +183,12 @@ void store_free(store *s)
   s->stopping = true;
   pthread_cond_broadcast(&s->wake);
   bool running = s->refresher_running;
+  bool syncing = s->syncer_running;
   pthread_mutex_unlock(&s->lock);
   if (running)
     pthread_join(s->refresher, NULL);
+  if (syncing)
+    pthread_join(s->syncer, NULL);
   /* The workers' hooks use everything below: they stop first. */
   if (s->ob)
     outbox_shutdown(s->ob);

@@ -48,6 +48,18 @@
 
 typedef struct store store;
 
+/* Background sync (cliqfs(1) OPTIONS, sync): with budget no user is using,
+ * the thread lists of every joined channel (lists, all) and every thread's
+ * messages, the most recently active first (all). */
+enum store_sync {
+  STORE_SYNC_OFF = 0,
+  STORE_SYNC_LISTS = 1,
+  STORE_SYNC_ALL = 2,
+};
+/* "off", "lists", "all" (exactly): the mode, or -1. */
+int store_sync_parse(const char *s);
+const char *store_sync_name(enum store_sync mode);
+
 enum store_mode {
   STORE_FETCH = 0,
   STORE_PEEK = 1,
@@ -60,6 +72,7 @@ typedef struct store_options {
                             and to tell whether a write can go out soon */
   tcache *cache;         /* borrowed; outlives the store */
   int history;           /* messages taken at a log's first fetch (<= 0: 100) */
+  enum store_sync sync;  /* store_start() starts the syncer unless OFF */
   double time_scale;     /* <= 0 means 1 */
   double max_wait_s;     /* a read a user waits for retries a failed request
                             only within this (cliqfs(1) OPTIONS, max_wait); <= 0: 60 */
@@ -107,6 +120,23 @@ int store_start_refresher(store *s);
 int store_start(store *s);
 /* Wakes the threads waiting in store_ids_wait() with -ECANCELED (unmount). */
 void store_shutdown(store *s);
+
+/* What background sync has done (.cliqfs/status).  Counts are of the last
+ * completed look over the lists; times are epoch seconds, 0 when never. */
+typedef struct store_sync_stats {
+  enum store_sync mode;
+  size_t channels;          /* joined channels whose thread list is known */
+  size_t channels_total;    /* joined channels */
+  size_t threads;           /* threads in those lists */
+  size_t threads_synced;    /* of them, logs known and as new as their entry */
+  size_t messages;          /* messages in the synced logs */
+  uint64_t requests;        /* sent by the syncer so far */
+  double last_full_pass;    /* when every known thread was last synced */
+  double eta_s;             /* estimated seconds to done at the background
+                               rate, 0 when done, -1 when unknown */
+} store_sync_stats;
+
+void store_sync_stats_get(store *s, store_sync_stats *out);
 
 /* ---- Snapshots ---------------------------------------------------------- */
 

@@ -20,12 +20,13 @@ static int fetch_thread_info(void *vctx, const char *key, json_t **out,
 }
 
 static int thread_info_json(store *s, const char *tid, enum store_mode mode,
-                            json_t **out, cliq_error *err)
+                            enum cliq_priority prio, json_t **out,
+                            cliq_error *err)
 {
   char *key = make_key("tinfo", tid);
   if (!key)
     return cliq_fail(err, ENOMEM, "out of memory");
-  struct fetch_ctx ctx = { .s = s, .arg = tid, .prio = CLIQ_PRIO_READ };
+  struct fetch_ctx ctx = { .s = s, .arg = tid, .prio = prio };
   int r = cached_fetch(s, key, STORE_TTL_THREAD_INFO, CLIQ_API_THREADS_GET,
                        mode, fetch_thread_info, &ctx, out, err);
   free(key);
@@ -37,7 +38,7 @@ int store_thread_lookup(store *s, const char *tid, enum store_mode mode,
 {
   memset(out, 0, sizeof *out);
   json_t *v = NULL;
-  int r = thread_info_json(s, tid, mode, &v, err);
+  int r = thread_info_json(s, tid, mode, CLIQ_PRIO_READ, &v, err);
   if (r < 0)
     return r;
   cliq_thread t;
@@ -103,12 +104,12 @@ int render_message_json(json_t *raw, char **text_out, size_t *len_out,
 }
 
 static int main_json(store *s, const char *tid, enum store_mode mode,
-                     json_t **out, cliq_error *err)
+                     enum cliq_priority prio, json_t **out, cliq_error *err)
 {
   char *key = make_key("main", tid);
   if (!key)
     return cliq_fail(err, ENOMEM, "out of memory");
-  struct fetch_ctx ctx = { .s = s, .arg = tid, .prio = CLIQ_PRIO_READ };
+  struct fetch_ctx ctx = { .s = s, .arg = tid, .prio = prio };
   int r = cached_fetch(s, key, STORE_TTL_MAIN, CLIQ_API_THREADS_MAIN, mode,
                        fetch_main, &ctx, out, err);
   free(key);
@@ -167,13 +168,24 @@ static int fetch_people(void *vctx, const char *key, json_t **out,
   return *out ? 0 : cliq_fail(err, ENOMEM, "out of memory");
 }
 
+static int people_json_prio(store *s, const char *tid, enum store_people which,
+                            enum store_mode mode, enum cliq_priority prio,
+                            json_t **out, cliq_error *err);
+
 int people_json(store *s, const char *tid, enum store_people which,
                        enum store_mode mode, json_t **out, cliq_error *err)
+{
+  return people_json_prio(s, tid, which, mode, CLIQ_PRIO_READ, out, err);
+}
+
+static int people_json_prio(store *s, const char *tid, enum store_people which,
+                            enum store_mode mode, enum cliq_priority prio,
+                            json_t **out, cliq_error *err)
 {
   char *key = make_key(people_kind[which], tid);
   if (!key)
     return cliq_fail(err, ENOMEM, "out of memory");
-  struct fetch_ctx ctx = { .s = s, .arg = tid, .prio = CLIQ_PRIO_READ,
+  struct fetch_ctx ctx = { .s = s, .arg = tid, .prio = prio,
                            .which = (int)which };
   int r = cached_fetch(s, key, STORE_TTL_PEOPLE, people_api[which], mode,
                        fetch_people, &ctx, out, err);
@@ -210,23 +222,79 @@ static int render_people(json_t *v, char **text_out, size_t *len_out,
   return 0;
 }
 
-int store_doc_source(store *s, const char *tid, enum store_doc doc,
-                     enum store_mode mode, json_t **src_out, cliq_error *err)
+static int doc_source(store *s, const char *tid, enum store_doc doc,
+                      enum store_mode mode, enum cliq_priority prio,
+                      json_t **src_out, cliq_error *err)
 {
   *src_out = NULL;
   switch (doc) {
   case STORE_DOC_INFO:
-    return thread_info_json(s, tid, mode, src_out, err);
+    return thread_info_json(s, tid, mode, prio, src_out, err);
   case STORE_DOC_MAIN:
-    return main_json(s, tid, mode, src_out, err);
+    return main_json(s, tid, mode, prio, src_out, err);
   case STORE_DOC_MEMBERS:
-    return people_json(s, tid, STORE_MEMBERS, mode, src_out, err);
+    return people_json_prio(s, tid, STORE_MEMBERS, mode, prio, src_out, err);
   case STORE_DOC_FOLLOWERS:
-    return people_json(s, tid, STORE_FOLLOWERS, mode, src_out, err);
+    return people_json_prio(s, tid, STORE_FOLLOWERS, mode, prio, src_out, err);
   case STORE_DOC_NONFOLLOWERS:
-    return people_json(s, tid, STORE_NONFOLLOWERS, mode, src_out, err);
+    return people_json_prio(s, tid, STORE_NONFOLLOWERS, mode, prio, src_out,
+                            err);
   }
   return cliq_fail(err, EINVAL, "no such document");
+}
+
+/* With sync = all a document synced once is served from that copy, however
+ * old, and the syncer brings it up to date in the background: reading the
+ * whole tree costs nothing.  Only a document never fetched is asked for. */
+int store_doc_source(store *s, const char *tid, enum store_doc doc,
+                     enum store_mode mode, json_t **src_out, cliq_error *err)
+{
+  if (mode == STORE_FETCH && s->sync == STORE_SYNC_ALL)
+    mode = STORE_PEEK;
+  return doc_source(s, tid, doc, mode, CLIQ_PRIO_READ, src_out, err);
+}
+
+const char *doc_key_kind(enum store_doc doc)
+{
+  switch (doc) {
+  case STORE_DOC_INFO:
+    return "tinfo";
+  case STORE_DOC_MAIN:
+    return "main";
+  case STORE_DOC_MEMBERS:
+    return people_kind[STORE_MEMBERS];
+  case STORE_DOC_FOLLOWERS:
+    return people_kind[STORE_FOLLOWERS];
+  case STORE_DOC_NONFOLLOWERS:
+    return people_kind[STORE_NONFOLLOWERS];
+  }
+  return "";
+}
+
+enum cliq_api doc_api(enum store_doc doc)
+{
+  switch (doc) {
+  case STORE_DOC_INFO:
+    return CLIQ_API_THREADS_GET;
+  case STORE_DOC_MAIN:
+    return CLIQ_API_THREADS_MAIN;
+  case STORE_DOC_MEMBERS:
+    return people_api[STORE_MEMBERS];
+  case STORE_DOC_FOLLOWERS:
+    return people_api[STORE_FOLLOWERS];
+  case STORE_DOC_NONFOLLOWERS:
+    return people_api[STORE_NONFOLLOWERS];
+  }
+  return CLIQ_API_THREADS_GET;
+}
+
+int doc_fetch_background(store *s, const char *tid, enum store_doc doc,
+                         cliq_error *err)
+{
+  json_t *v = NULL;
+  int r = doc_source(s, tid, doc, STORE_FETCH, CLIQ_PRIO_BACKGROUND, &v, err);
+  json_decref(v);
+  return r;
 }
 
 int store_doc_render(enum store_doc doc, json_t *src, char **text_out,

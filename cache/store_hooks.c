@@ -257,6 +257,8 @@ void on_failed(void *ctx, const outbox_entry *e, const cliq_error *err)
 int store_start(store *s)
 {
   int r = store_start_refresher(s);
+  if (r == 0 && s->sync != STORE_SYNC_OFF)
+    r = store_start_syncer(s);
   if (r == 0 && s->dl) {
     r = delivery_start(s->dl);
     if (r == -EALREADY)

@@ -128,6 +128,10 @@ struct store {
 
   pthread_t refresher;
   bool refresher_running;
+  enum store_sync sync;
+  pthread_t syncer;
+  bool syncer_running;
+  store_sync_stats sync_stats;
   bool stopping;
   pthread_cond_t wake;
 };
@@ -278,6 +282,9 @@ void report_skipped(store *s, const char *what, size_t count,
 
 int store_channels_get(store *s, enum store_mode mode, store_channels **out,
                        cliq_error *err);
+/* The same in a given lane (the syncer asks in CLIQ_PRIO_BACKGROUND). */
+int channels_get(store *s, enum store_mode mode, enum cliq_priority prio,
+                 store_channels **out, cliq_error *err);
 
 int thread_from_cliq(cliq_thread *t, store_thread *d);
 
@@ -340,6 +347,21 @@ int log_refresh(store *s, store_log *log, enum cliq_priority prio,
 char *channel_of_thread(store *s, const char *tid);
 
 int store_start_refresher(store *s);
+
+/* A document's cache key kind ("tinfo", "main", "members", ...) and API. */
+const char *doc_key_kind(enum store_doc doc);
+enum cliq_api doc_api(enum store_doc doc);
+/* Fetches a document in the background lane (the syncer). */
+int doc_fetch_background(store *s, const char *tid, enum store_doc doc,
+                         cliq_error *err);
+
+/* The thread list shows no message newer than the log has: the log counts
+ * as fetched now, for ttl_s (unscaled) more, without a request. */
+void log_confirm(store *s, store_log *log, double ttl_s);
+
+/* Starts the syncer thread (cache/store_sync.c); the caller stops it by
+ * setting stopping and joining syncer. */
+int store_start_syncer(store *s);
 
 void self_load(store *s);
 

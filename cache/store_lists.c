@@ -83,8 +83,14 @@ static store_channels *build_channels(json_t *arr)
 int store_channels_get(store *s, enum store_mode mode, store_channels **out,
                        cliq_error *err)
 {
+  return channels_get(s, mode, CLIQ_PRIO_READ, out, err);
+}
+
+int channels_get(store *s, enum store_mode mode, enum cliq_priority prio,
+                 store_channels **out, cliq_error *err)
+{
   *out = NULL;
-  struct fetch_ctx ctx = { .s = s, .prio = CLIQ_PRIO_READ };
+  struct fetch_ctx ctx = { .s = s, .prio = prio };
   json_t *v = NULL;
   int r = cached_fetch(s, "channels", STORE_TTL_CHANNELS,
                        CLIQ_API_CHANNELS_LIST, mode, fetch_channels, &ctx, &v,

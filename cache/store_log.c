@@ -670,3 +670,12 @@ void store_log_close_reader(store_log *log)
     log->readers--;
   pthread_mutex_unlock(&log->lock);
 }
+
+void log_confirm(store *s, store_log *log, double ttl_s)
+{
+  if (ttl_s <= 0 || !tcache_renew(s->cache, log->key, ttl_s))
+    return;
+  pthread_mutex_lock(&log->lock);
+  log->fetched_at = cliq_clock_real();
+  pthread_mutex_unlock(&log->lock);
+}

@@ -420,6 +420,37 @@ tcache_state tcache_state_of(tcache *c, const char *key)
   return st;
 }
 
+double tcache_age_of(tcache *c, const char *key)
+{
+  if (!c || !key)
+    return -1;
+  pthread_mutex_lock(&c->mu);
+  struct entry *e = find(c, key);
+  double age = -1;
+  if (e && state_of(c, e, cliq_clock_real()) != TCACHE_MISS)
+    age = cliq_clock_real() - e->fetched_at;
+  release(e);
+  pthread_mutex_unlock(&c->mu);
+  return age;
+}
+
+bool tcache_renew(tcache *c, const char *key, double ttl_s)
+{
+  if (!c || !key)
+    return false;
+  pthread_mutex_lock(&c->mu);
+  struct entry *e = find(c, key);
+  json_t *v = NULL;
+  if (e && e->value && state_of(c, e, cliq_clock_real()) != TCACHE_MISS)
+    v = json_incref(e->value);
+  release(e);
+  pthread_mutex_unlock(&c->mu);
+  if (v)
+    tcache_put(c, key, v, ttl_s);
+  json_decref(v);
+  return v != NULL;
+}
+
 tcache_state tcache_get(tcache *c, const char *key, json_t **value_out,
                         double *age_s)
 {

@@ -19,6 +19,7 @@
 #define CLIQ_CACHE_TCACHE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "api/cliq.h"
@@ -48,6 +49,13 @@ tcache_state tcache_get(tcache *c, const char *key, json_t **value_out,
                         double *age_s);
 /* The state of a key only (no statistics, no LRU move). */
 tcache_state tcache_state_of(tcache *c, const char *key);
+/* Seconds since a key's value was fetched (no statistics, no LRU move), -1
+ * when nothing is known. */
+double tcache_age_of(tcache *c, const char *key);
+/* The value of key, known to be still current, counts as fetched now, for
+ * ttl_s (unscaled) more; written through to disk.  false when nothing (or
+ * a negative entry) is known. */
+bool tcache_renew(tcache *c, const char *key, double ttl_s);
 /* Stores value with a TTL (seconds, unscaled) and writes it through to disk. */
 void tcache_put(tcache *c, const char *key, json_t *value, double ttl_s);
 void tcache_put_negative(tcache *c, const char *key, double ttl_s);

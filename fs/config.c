@@ -20,7 +20,7 @@ static const struct dc_row {
 };
 
 static const char *const plain_keys[] = {
-  "client_id", "dc", "api_url", "accounts_url", "history", "max_wait",
+  "client_id", "dc", "api_url", "accounts_url", "history", "sync", "max_wait",
   "time_scale", "timeout", "uid", "gid", "umask", "log", "verbose",
 };
 
@@ -33,6 +33,7 @@ void cliqfs_config_init(struct cliqfs_config *cfg)
   memset(cfg, 0, sizeof *cfg);
   cfg->dc = strdup("us");
   cfg->history = 100;
+  cfg->sync = STORE_SYNC_ALL;
   cfg->max_wait_s = 60;
   cfg->time_scale = 1;
   cfg->timeout_s = 30;
@@ -277,7 +278,7 @@ int cliqfs_config_set(struct cliqfs_config *cfg, const char *key,
     cliq_fail_text(errbuf, errlen,
             "unknown key '%s' (known keys: client_id, client_secret, "
             "refresh_token, access_token, dc, api_url, accounts_url, history, "
-            "max_wait, time_scale, timeout, uid, gid, umask, log, verbose, "
+            "sync, max_wait, time_scale, timeout, uid, gid, umask, log, verbose, "
             "limit.<api>)",
             key);
     return -EINVAL;
@@ -325,6 +326,16 @@ int cliqfs_config_set(struct cliqfs_config *cfg, const char *key,
       return -EINVAL;
     }
     cfg->history = (int)n;
+    return 0;
+  }
+  if (strcmp(key, "sync") == 0) {
+    int mode = store_sync_parse(value);
+    if (mode < 0) {
+      cliq_fail_text(errbuf, errlen,
+                     "sync = '%s' must be all, lists or off", value);
+      return -EINVAL;
+    }
+    cfg->sync = mode;
     return 0;
   }
   if (strcmp(key, "max_wait") == 0) {

@@ -21,6 +21,7 @@
 #include "api/cliq.h"
 #include "api/endpoints.h"
 #include "cache/statefile.h"
+#include "cache/store.h"
 
 /* fs/config: see config.h.  Plain C, no FUSE. */
 

@@ -145,6 +145,7 @@ static int fs_connect(struct fs *fs, char *msg, size_t msglen)
     .gov = fs->gov,
     .cache = fs->cache,
     .history = cfg->history,
+    .sync = (enum store_sync)cfg->sync,
     .time_scale = cfg->time_scale,
     .max_wait_s = cfg->max_wait_s,
     .request_timeout_s = cfg->timeout_s,

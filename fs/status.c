@@ -244,6 +244,27 @@ char *status_text(struct fs *fs)
     free(me_id);
     free(me_name);
   }
+  if (fs->store) {
+    store_sync_stats ss;
+    store_sync_stats_get(fs->store, &ss);
+    json_t *sync = json_pack(
+        "{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "mode", store_sync_name(ss.mode),
+        "channels", (json_int_t)ss.channels, "channels_total",
+        (json_int_t)ss.channels_total, "threads", (json_int_t)ss.threads,
+        "threads_synced", (json_int_t)ss.threads_synced, "messages",
+        (json_int_t)ss.messages, "requests", (json_int_t)ss.requests);
+    if (sync) {
+      json_object_set_new(sync, "eta_s", ss.eta_s >= 0 ? json_real(ss.eta_s)
+                                                       : json_null());
+      json_object_set_new(sync, "last_full_pass",
+                          ss.last_full_pass > 0 ? json_real(ss.last_full_pass)
+                                                : json_null());
+      if (ss.last_full_pass > 0)
+        json_object_set_new(sync, "last_full_pass_iso",
+                            iso_of(ss.last_full_pass));
+      json_object_set_new(root, "sync", sync);
+    }
+  }
   json_object_set_new(root, "waiting", calls_json(fs));
   if (fs->cfg->state_dir)
     json_object_set_new(root, "state_dir", json_string(fs->cfg->state_dir));

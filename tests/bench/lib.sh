@@ -131,7 +131,9 @@ bench_mount() {
   MNT=$MNT_DIR/mnt
   mkdir -p "$MNT" "$MNT_DIR/config" "$MNT_DIR/state" "$MNT_DIR/cache"
   local opts="api_url=$EMU_URL,accounts_url=$EMU_URL,access_token=$EMU_TOKEN"
-  [ -n "$extra" ] && opts="$opts,$extra"
+  # Background sync adds requests of its own: off unless a section asks.
+  case ",$extra," in *,sync=*) ;; *) extra="${extra:+$extra,}sync=off" ;; esac
+  opts="$opts,$extra"
   local -a preload=()
   if [ "${BENCH_WITH_HEAP:-0}" = 1 ]; then
     preload=(HEAPSTAT_FILE="$MNT_DIR/heap" LD_PRELOAD="$BENCH_HEAPSTAT")

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "cache/statefile.h"
+#include "cache/store.h"
 #include "fs/config.h"
 
 #define SECRET "1000.s3cr3t-token-value-XYZ"
@@ -148,6 +149,11 @@ static void test_every_key(void **state)
   assert_int_equal(set(fx, "accounts_url", "https://accounts.example.org"),
                    0);
   assert_int_equal(set(fx, "history", "250"), 0);
+  assert_int_equal(fx->cfg.sync, STORE_SYNC_ALL);   /* the default */
+  assert_int_equal(set(fx, "sync", "off"), 0);
+  assert_int_equal(fx->cfg.sync, STORE_SYNC_OFF);
+  assert_int_equal(set(fx, "sync", "lists"), 0);
+  assert_int_equal(fx->cfg.sync, STORE_SYNC_LISTS);
   assert_int_equal(set(fx, "max_wait", "2.5"), 0);
   assert_int_equal(set(fx, "time_scale", "60"), 0);
   assert_int_equal(set(fx, "timeout", "5"), 0);
@@ -259,6 +265,7 @@ static void test_bad_values(void **state)
     { "umask", "8" },        { "umask", "1000" },    { "umask", "-1" },
     { "api_url", "ftp://cliq.zoho.com" },             { "api_url", "cliq.zoho.com" },
     { "accounts_url", "https://" },                   { "client_id", "" },
+    { "sync", "on" },        { "sync", "ALL" },      { "sync", "all " },
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     if (set(fx, bad[i][0], bad[i][1]) != -EINVAL)

@@ -24,9 +24,10 @@ gv_daemon2_gone() {
 
 # gv_mount2 [OPTIONS]: a second daemon of the same account on $MNT2.
 gv_mount2() {
-  local extra=${1:-}
+  local extra
+  extra=$(mt_with_sync "${1:-}")
   local opts="api_url=$EMU_URL,accounts_url=$EMU_URL,access_token=$EMU_TOKEN"
-  [ -n "$extra" ] && opts="$opts,$extra"
+  opts="$opts,$extra"
   "$CLIQFS" -f -o "$opts" "$MNT2" 2>>"$MT_LOG" &
   CLIQFS2_PID=$!
   local deadline=$((SECONDS + 10))

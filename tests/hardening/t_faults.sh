@@ -99,12 +99,13 @@ inject() { # API KIND COUNT
 }
 
 # ---- Mount with a refresh token ------------------------------------------------------
+# Without background sync: each injected fault must meet the request under test.
 
 emu_start --synthetic 12x12x10 --time-scale "$TS" || fail "emulator did not start"
 CONF=$MT_DIR/faults.conf
 printf 'client_id = emulator-client\nclient_secret = emulator-secret\nrefresh_token = emulator-refresh\n' >"$CONF"
 chmod 600 "$CONF"
-"$CLIQFS" -f -o "config=$CONF,api_url=$EMU_URL,accounts_url=$EMU_URL,time_scale=$TS,timeout=$CLIENT_TIMEOUT_S" "$MNT" 2>>"$MT_LOG" &
+"$CLIQFS" -f -o "config=$CONF,api_url=$EMU_URL,accounts_url=$EMU_URL,time_scale=$TS,timeout=$CLIENT_TIMEOUT_S,sync=off" "$MNT" 2>>"$MT_LOG" &
 CLIQFS_PID=$!
 wait_until 10 mountpoint -q "$MNT" || fail "no mount within 10 s"
 

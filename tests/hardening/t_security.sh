@@ -63,11 +63,14 @@ proc_clean() { # PID
 
 fault() { emu_ctl POST /_emulator/faults "{\"api\":\"$1\",\"kind\":\"$2\",\"count\":${3:-1}}" >/dev/null; }
 
+# The mounts run without background sync (sync=off): an injected fault goes
+# to the next request of its API, which must be the read under test.
+
 emu_start --synthetic 2x4x6 --time-scale 20 --access-token "$TOKEN" \
   --client-secret "$CSECRET" --refresh-token "$RTOKEN" || fail "emulator did not start"
 
 # ---- 1a and 5: static token, -d, umask 000 ------------------------------------------------
-(umask 000 && exec "$CLIQFS" -f -d -o "api_url=$EMU_URL,accounts_url=$EMU_URL,access_token=$TOKEN,time_scale=20" "$MNT") 2>>"$MT_LOG" &
+(umask 000 && exec "$CLIQFS" -f -d -o "api_url=$EMU_URL,accounts_url=$EMU_URL,access_token=$TOKEN,time_scale=20,sync=off" "$MNT") 2>>"$MT_LOG" &
 CLIQFS_PID=$!
 wait_until 10 mountpoint -q "$MNT" || fail "no mount within 10 s"
 CH=synthetic-001
@@ -116,7 +119,7 @@ mt_unmount || fail "unmounting"
 CONF=$MT_DIR/security.conf
 printf 'client_id = emulator-client\nclient_secret = %s\nrefresh_token = %s\n' "$CSECRET" "$RTOKEN" >"$CONF"
 chmod 600 "$CONF"
-"$CLIQFS" -f -d -o "config=$CONF,api_url=$EMU_URL,accounts_url=$EMU_URL,time_scale=20" "$MNT" 2>>"$MT_LOG" &
+"$CLIQFS" -f -d -o "config=$CONF,api_url=$EMU_URL,accounts_url=$EMU_URL,time_scale=20,sync=off" "$MNT" 2>>"$MT_LOG" &
 CLIQFS_PID=$!
 wait_until 10 mountpoint -q "$MNT" || fail "no mount within 10 s (refresh token)"
 # Files of the second channel, never read before (nothing cached).

@@ -37,7 +37,7 @@ emu_start --synthetic "${RUNS}x32x5" --time-scale 60000 || fail "emulator did no
 OPTS="limit.chats.messages=100000/1,limit.threads.list=100000/1,limit.channels.list=100000/1"
 OPTS="$OPTS,limit.threads.get=100000/1,limit.chats.members=100000/1"
 OPTS="$OPTS,limit.threads.followers.get=100000/1,limit.threads.nonfollowers=100000/1"
-OPTS="$OPTS,limit.threads.main=100000/1"
+OPTS="$OPTS,limit.threads.main=100000/1,sync=off"
 
 # Every thread's messages file, by channel: FILES_OF[r] holds channel r's,
 # separated by newlines.

@@ -1,0 +1,337 @@
+/* cache/store_sync.c: background sync.  With budget that no user is using,
+ * the syncer keeps every joined channel's thread list and every thread's
+ * messages on disk, so that reading the whole tree (grep -r) costs nothing.
+ *
+ * One round, every tick:
+ *  1. the channel list and each joined channel's thread list, when stale, in
+ *     the background lane;
+ *  2. a thread list fetched in this round confirms the logs it shows no newer
+ *     message for: they count as fetched now, for as long as the list is
+ *     fresh, with no request (a warm remount costs no message request for a
+ *     thread whose entry did not move);
+ *  3. (sync = all) the logs that are unknown or behind their entry, the most
+ *     recently active first, each only while the governor has background
+ *     slots to spare beyond one: the refresher (followed threads) keeps the
+ *     first claim on what background may take.
+ * Reads a user waits for never wait for the syncer: it asks in the
+ * background lane, which takes no slot while a read or a write waits and
+ * keeps a reserve for them (docs/governor.md "Lanes"). */
+#include "cache/store_i.h"
+
+int store_sync_parse(const char *s)
+{
+  if (!s)
+    return -1;
+  if (strcmp(s, "all") == 0)
+    return STORE_SYNC_ALL;
+  if (strcmp(s, "lists") == 0)
+    return STORE_SYNC_LISTS;
+  if (strcmp(s, "off") == 0)
+    return STORE_SYNC_OFF;
+  return -1;
+}
+
+const char *store_sync_name(enum store_sync mode)
+{
+  switch (mode) {
+  case STORE_SYNC_ALL:
+    return "all";
+  case STORE_SYNC_LISTS:
+    return "lists";
+  default:
+    return "off";
+  }
+}
+
+void store_sync_stats_get(store *s, store_sync_stats *out)
+{
+  pthread_mutex_lock(&s->lock);
+  *out = s->sync_stats;
+  pthread_mutex_unlock(&s->lock);
+}
+
+/* A thread whose log the round looks at. */
+struct sync_item {
+  char *chat_id;
+  bool is_thread;           /* a thread (has documents), or a channel's chat */
+  int64_t last_ms;          /* the list entry's last message time, 0 unknown */
+  bool list_fresh;          /* its list was fetched in this round */
+  double list_ttl_left;     /* unscaled seconds its list stays fresh */
+};
+
+static int by_activity(const void *a, const void *b)
+{
+  const struct sync_item *x = a, *y = b;
+  if (x->last_ms != y->last_ms)
+    return x->last_ms > y->last_ms ? -1 : 1;
+  return strcmp(x->chat_id, y->chat_id);
+}
+
+static bool stopping(store *s)
+{
+  pthread_mutex_lock(&s->lock);
+  bool stop = s->stopping;
+  pthread_mutex_unlock(&s->lock);
+  return stop;
+}
+
+/* Whether the log holds its entry's newest message (a log of a thread whose
+ * entry shows no time is current once known). */
+static bool log_current(store_log *log, int64_t last_ms, size_t *messages)
+{
+  pthread_mutex_lock(&log->lock);
+  bool current = log->known && (last_ms <= 0 || log->cursor_ms >= last_ms);
+  if (messages)
+    *messages = log->ids.count;
+  pthread_mutex_unlock(&log->lock);
+  return current;
+}
+
+static bool items_reserve(struct sync_item **items, size_t *n, size_t *cap)
+{
+  if (*n < *cap)
+    return true;
+  size_t nc = *cap ? *cap * 2 : 256;
+  struct sync_item *ni = realloc(*items, nc * sizeof *ni);
+  if (!ni)
+    return false;
+  *items = ni;
+  *cap = nc;
+  return true;
+}
+
+/* Polls the joined channels' thread lists (when stale) and gathers their
+ * threads into *items.  Returns false when the round should stop (nothing
+ * known yet, or stopping). */
+static bool sync_lists(store *s, double round_start, struct sync_item **items,
+                       size_t *n, size_t *cap, size_t *channels_known,
+                       size_t *channels_total)
+{
+  store_channels *cs = NULL;
+  cliq_error err;
+  memset(&err, 0, sizeof err);
+  enum patience was = patience_swap(PATIENCE_NONE);
+  int r = channels_get(s, STORE_FETCH, CLIQ_PRIO_BACKGROUND, &cs, &err);
+  patience_swap(was);
+  if (r < 0 || !cs)
+    return false;
+  *channels_total = cs->count;
+  double list_ttl = ttl_for(s, STORE_TTL_THREADS, CLIQ_API_THREADS_LIST);
+  double ch_age = tcache_age_of(s->cache, "channels");
+  if (ch_age < 0)
+    ch_age = 1e9;
+  double ch_ttl = ttl_for(s, STORE_TTL_CHANNELS, CLIQ_API_CHANNELS_LIST);
+  for (size_t i = 0; i < cs->count; i++) {
+    if (!items_reserve(items, n, cap))
+      break;
+    char *id = strdup(cs->items[i].chat_id);
+    if (!id)
+      break;
+    (*items)[(*n)++] = (struct sync_item){
+      .chat_id = id, .is_thread = false, .last_ms = cs->items[i].last_ms,
+      .list_fresh = cliq_clock_real() - ch_age >= round_start,
+      .list_ttl_left = ch_ttl - ch_age * s->scale,
+    };
+  }
+  for (size_t i = 0; i < cs->count && !stopping(s); i++) {
+    const char *channel_id = cs->items[i].channel_id;
+    bool failed = false;
+    store_threads *t = threads_poll(s, channel_id, -1, &failed);
+    if (!t)
+      continue;
+    (*channels_known)++;
+    char *key = make_key("threads", channel_id);
+    double age = key ? tcache_age_of(s->cache, key) : -1;
+    free(key);
+    if (age < 0)
+      age = 1e9;
+    bool fresh = cliq_clock_real() - age >= round_start;
+    for (size_t j = 0; j < t->count; j++) {
+      if (!items_reserve(items, n, cap))
+        break;
+      char *id = strdup(t->items[j].chat_id);
+      if (!id)
+        break;
+      (*items)[(*n)++] = (struct sync_item){
+        .chat_id = id, .is_thread = true, .last_ms = t->items[j].last_ms,
+        .list_fresh = fresh,
+        .list_ttl_left = list_ttl - age * s->scale,
+      };
+    }
+    store_threads_unref(t);
+  }
+  store_channels_unref(cs);
+  return true;
+}
+
+#define SYNC_DOCS 5
+static const enum store_doc sync_docs[SYNC_DOCS] = {
+  STORE_DOC_INFO, STORE_DOC_MAIN, STORE_DOC_MEMBERS, STORE_DOC_FOLLOWERS,
+  STORE_DOC_NONFOLLOWERS,
+};
+
+/* What one round still lacks per API, for the estimate. */
+struct sync_backlog {
+  size_t per_api[CLIQ_API_COUNT];
+};
+
+/* Asks in the background lane when the API has slots to spare beyond one
+ * (the refresher's).  true when the request went out and succeeded. */
+static bool sync_may(store *s, enum cliq_api api)
+{
+  return gov_background_spare(s->gov, api) >= 2;
+}
+
+/* A thread's documents: fetched when never fetched; refreshed when stale
+ * only while their API is nearly idle (a quarter of its budget used), so
+ * that keeping copies current never crowds the lanes a user waits in.
+ * Returns true when every document is cached. */
+static bool sync_docs_of(store *s, const char *tid, bool may_fetch,
+                         struct sync_backlog *bl, uint64_t *sent)
+{
+  bool all = true;
+  for (size_t d = 0; d < SYNC_DOCS; d++) {
+    char *key = make_key(doc_key_kind(sync_docs[d]), tid);
+    if (!key)
+      return false;
+    tcache_state st = tcache_state_of(s->cache, key);
+    free(key);
+    enum cliq_api api = doc_api(sync_docs[d]);
+    bool missing = st == TCACHE_MISS;
+    bool stale = st == TCACHE_STALE;
+    if (!missing && !stale)
+      continue;
+    if (missing)
+      bl->per_api[api]++;
+    bool go = may_fetch && sync_may(s, api) &&
+              (missing || gov_pressure(s->gov, api) < 0.25);
+    if (go) {
+      cliq_error err;
+      memset(&err, 0, sizeof err);
+      enum patience was = patience_swap(PATIENCE_NONE);
+      int r = doc_fetch_background(s, tid, sync_docs[d], &err);
+      patience_swap(was);
+      if (r == 0 && !err.err) {
+        (*sent)++;
+        if (missing)
+          bl->per_api[api]--;
+        continue;
+      }
+    }
+    if (missing)
+      all = false;
+  }
+  return all;
+}
+
+static void sync_round(store *s)
+{
+  double round_start = cliq_clock_real();
+  struct sync_item *items = NULL;
+  size_t n = 0, cap = 0, channels_known = 0, channels_total = 0;
+  struct sync_backlog bl;
+  memset(&bl, 0, sizeof bl);
+  if (!sync_lists(s, round_start, &items, &n, &cap, &channels_known,
+                  &channels_total))
+    goto out;
+  qsort(items, n, sizeof *items, by_activity);
+  size_t threads = 0, synced = 0, messages = 0;
+  uint64_t sent = 0;
+  bool all = s->sync == STORE_SYNC_ALL;
+  for (size_t i = 0; i < n && !stopping(s); i++) {
+    struct sync_item *it = &items[i];
+    threads += it->is_thread;
+    store_log *log = NULL;
+    (void)store_log_get(s, it->chat_id, STORE_CACHED, &log, NULL);
+    if (!log)
+      continue;
+    size_t count = 0;
+    bool current = log_current(log, it->last_ms, &count);
+    if (!current && all && sync_may(s, CLIQ_API_CHATS_MESSAGES)) {
+      cliq_error err;
+      memset(&err, 0, sizeof err);
+      enum patience was = patience_swap(PATIENCE_NONE);
+      int r = log_refresh(s, log, CLIQ_PRIO_BACKGROUND, 0, &err);
+      patience_swap(was);
+      if (r == 0 && !err.err) {
+        sent++;
+        current = log_current(log, it->last_ms, &count);
+      }
+    }
+    if (current && it->list_fresh && it->list_ttl_left > 0)
+      log_confirm(s, log, it->list_ttl_left);
+    if (!current)
+      bl.per_api[CLIQ_API_CHATS_MESSAGES]++;
+    bool docs = !it->is_thread || sync_docs_of(s, it->chat_id, all, &bl, &sent);
+    if (current)
+      messages += count;
+    if (it->is_thread && current && (docs || !all))
+      synced++;
+  }
+  /* The estimate: the API with most left, at the pace the syncer may take
+   * (what background may, less the one slot left to the refresher). */
+  double eta = 0;
+  for (int a = 0; a < CLIQ_API_COUNT; a++) {
+    if (!bl.per_api[a])
+      continue;
+    double window_s = 0;
+    int per = gov_background_per_window(s->gov, (enum cliq_api)a, &window_s);
+    double t = per > 1 ? (double)bl.per_api[a] / (per - 1) * window_s : -1;
+    if (t < 0 || eta < 0) {
+      eta = -1;
+      continue;
+    }
+    if (t > eta)
+      eta = t;
+  }
+  pthread_mutex_lock(&s->lock);
+  store_sync_stats *st = &s->sync_stats;
+  st->channels = channels_known;
+  st->channels_total = channels_total;
+  st->threads = threads;
+  st->threads_synced = synced;
+  st->messages = messages;
+  st->requests += sent;
+  bool done = channels_known == channels_total && synced == threads;
+  if (done)
+    st->last_full_pass = cliq_clock_real();
+  st->eta_s = done ? 0 : all ? eta : -1;
+  pthread_mutex_unlock(&s->lock);
+out:
+  for (size_t i = 0; i < n; i++)
+    free(items[i].chat_id);
+  free(items);
+}
+
+static void *syncer_main(void *arg)
+{
+  store *s = arg;
+  double tick = STORE_TTL_LOG / s->scale / 4;
+  if (tick > 1.0)
+    tick = 1.0;
+  if (tick < 0.05)
+    tick = 0.05;
+  pthread_mutex_lock(&s->lock);
+  while (!s->stopping) {
+    pthread_mutex_unlock(&s->lock);
+    sync_round(s);
+    pthread_mutex_lock(&s->lock);
+    if (s->stopping)
+      break;
+    cliq_clock_wait_until(&s->wake, &s->lock, cliq_clock_mono() + tick);
+  }
+  pthread_mutex_unlock(&s->lock);
+  return NULL;
+}
+
+int store_start_syncer(store *s)
+{
+  pthread_mutex_lock(&s->lock);
+  int r = 0;
+  if (!s->syncer_running && s->sync != STORE_SYNC_OFF) {
+    r = -pthread_create(&s->syncer, NULL, syncer_main, s);
+    s->syncer_running = r == 0;
+  }
+  pthread_mutex_unlock(&s->lock);
+  return r;
+}

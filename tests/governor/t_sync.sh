@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Background sync (sync=all):
+#  1. at the budget's pace (time_scale 20 on both sides) it syncs the demo
+#     organization with no throttled answer and no window over its limit,
+#     while a user's cold reads go first (no read waits for a slot);
+#     .cliqfs/status tells its progress;
+#  2. once synced, one new message in one thread re-fetches that thread's log
+#     (and the channel's own chat at most), not the others;
+#  3. at real cache lifetimes (budgets lifted), grep -r over the whole
+#     organization after sync sends no request;
+#  4. with the emulator gone, a remount serves what was synced (grep -r gives
+#     the same lines).
+. "$(dirname "$0")/lib.sh"
+
+synced() {
+  jq -e '.sync.last_full_pass != null' "$MNT/.cliqfs/status" >/dev/null 2>&1
+}
+
+# ---- 1. at the budget's pace --------------------------------------------------
+SCALE=20
+emu_start --demo --time-scale $SCALE || fail "emulator did not start"
+THREADS=$(emu_state '[.channels[] | select(.joined) | .threads | length] | add')
+mt_mount "time_scale=$SCALE,sync=all"
+jq -e '.sync.mode == "all"' "$MNT/.cliqfs/status" >/dev/null || fail "status: sync mode is not all"
+# A user's cold reads while sync runs: served, and never waiting for a slot.
+mapfile -t T < <(cd "$MNT" && ls -d */*/ | tail -n 3)
+[ "${#T[@]}" -eq 3 ] || fail "no threads to read"
+for t in "${T[@]}"; do
+  cat "$MNT/$t/main" "$MNT/$t/members" "$MNT/$t/messages" >/dev/null ||
+    fail "cold read of $t during sync"
+done
+wait_until 120 synced || fail "not synced after 120 s: $(jq -c .sync "$MNT/.cliqfs/status")"
+st=$(jq -c .sync "$MNT/.cliqfs/status")
+assert_eq "$(jq -r .threads <<<"$st")" "$THREADS" "threads known to sync"
+assert_eq "$(jq -r .threads_synced <<<"$st")" "$THREADS" "threads synced"
+assert_eq "$(jq -r .eta_s <<<"$st")" 0 "estimated time left once synced"
+[ "$(jq -r .requests <<<"$st")" -gt "$THREADS" ] || fail "sync sent only $(jq -r .requests <<<"$st") requests"
+grep -q "waiting for" "$MT_LOG" && fail "a user's request waited for a slot: $(grep "waiting for" "$MT_LOG" | head -n 1)"
+gv_assert_within_budget "sync of the demo organization"
+ok "synced $THREADS threads at the budget's pace: no throttle, no read waited ($st)"
+
+# ---- 2. one list entry moves: one thread is fetched again -----------------------
+TID=$(emu_state '[.channels[] | select(.joined) | .threads[]][0].chat_id')
+SENDER=$(emu_state '[.users[]][1].user_id')
+msgs0=$(jq -r .sync.messages "$MNT/.cliqfs/status")
+gv_reset
+emu_ctl POST /_emulator/post "{\"chat_id\":\"$TID\",\"sender_id\":\"$SENDER\",\"text\":\"sync sees this\"}" >/dev/null ||
+  fail "post as another person"
+one_more() { [ "$(jq -r .sync.messages "$MNT/.cliqfs/status")" -gt "$msgs0" ]; }
+wait_until 60 one_more || fail "the new message was not synced: $(jq -c .sync "$MNT/.cliqfs/status")"
+n=$(gv_count chats.messages)
+[ "$n" -ge 1 ] && [ "$n" -le 2 ] ||
+  fail "$n message requests after one new message in one thread (expected that thread, and its channel's chat at most)"
+ok "one new message: $n message request(s), not one per thread"
+cd /
+mt_unmount || fail "unmount"
+emu_stop
+
+# ---- 3. grep -r after sync: no request ----------------------------------------------
+rm -rf "$XDG_STATE_HOME/cliqfs" "$XDG_CACHE_HOME/cliqfs"
+# The emulator's windows shrunk to nothing, cliqfs at its real cache
+# lifetimes with budgets it cannot reach: what is measured is what grep asks.
+emu_start --demo --time-scale 100000 || fail "emulator did not start"
+NOLIMITS="limit.channels.list=100000/60,limit.threads.list=100000/60,limit.chats.messages=100000/60"
+NOLIMITS+=",limit.threads.get=100000/60,limit.threads.main=100000/60,limit.chats.members=100000/60"
+NOLIMITS+=",limit.threads.followers.get=100000/60,limit.threads.nonfollowers=100000/60"
+mt_mount "sync=all,$NOLIMITS"
+wait_until 60 synced || fail "not synced after 60 s: $(jq -c .sync "$MNT/.cliqfs/status")"
+gv_reset
+grep -r -e "the" "$MNT" --exclude-dir=.cliqfs | sort >"$MT_DIR/grep.synced" ||
+  fail "grep -r over the synced tree"
+assert_eq "$(emu_total)" 0 "requests for grep -r after sync"
+lines=$(wc -l <"$MT_DIR/grep.synced")
+[ "$lines" -gt 100 ] || fail "grep -r found only $lines lines"
+ok "grep -r over the synced organization: $lines lines, 0 requests"
+
+# ---- 4. offline remount ----------------------------------------------------------------
+mt_unmount || fail "unmount"
+emu_stop
+mt_mount "sync=all,$NOLIMITS"
+grep -r -e "the" "$MNT" --exclude-dir=.cliqfs | sort >"$MT_DIR/grep.offline" ||
+  fail "grep -r over the remounted tree with Cliq unreachable"
+cmp -s "$MT_DIR/grep.synced" "$MT_DIR/grep.offline" ||
+  fail "offline grep -r differs: $(diff "$MT_DIR/grep.synced" "$MT_DIR/grep.offline" | head -n 3)"
+ok "Cliq unreachable: a remount serves every synced file ($lines lines the same)"
