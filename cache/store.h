@@ -14,7 +14,8 @@
  * Ownership: snapshots (store_channels, store_threads) are immutable and
  * reference counted: every *_get gives the caller one reference, released
  * with *_unref.  A store_log belongs to the store and lives until
- * store_free(); its buffers only grow.  Strings passed in are borrowed;
+ * store_free(); its content only grows, though an idle log's buffers may be
+ * dropped from memory and loaded again from disk when next read.  Strings passed in are borrowed;
  * strings handed out with "caller frees" are malloc'd.
  * Thread-safe.
  */
@@ -41,6 +42,10 @@
 #define STORE_TTL_MAIN 300.0
 #define STORE_TTL_THREAD_INFO 300.0
 #define STORE_TTL_NEGATIVE 60.0
+/* Bytes of messages kept in memory by logs nobody uses (idle logs beyond it
+ * are dropped from memory, least recently used first; their disk copies
+ * stay): docs/design.md "Memory". */
+#define STORE_LOG_MEMORY (16u << 20)
 /* A log is followed by the refresher (kept fresh in the background) while a
  * messages file of it is open: `tail -f` holds it open.  A closed file is
  * brought up to date when it is opened again, so reading many files once
@@ -137,6 +142,16 @@ typedef struct store_sync_stats {
 } store_sync_stats;
 
 void store_sync_stats_get(store *s, store_sync_stats *out);
+
+/* Message logs in memory (.cliqfs/status "memory"). */
+typedef struct store_memory_stats {
+  size_t logs;              /* logs known to this mount */
+  size_t evicted;           /* of them, on disk only */
+  size_t resident;          /* bytes of messages in memory */
+  size_t budget;            /* STORE_LOG_MEMORY */
+} store_memory_stats;
+
+void store_memory_stats_get(store *s, store_memory_stats *out);
 
 /* ---- Snapshots ---------------------------------------------------------- */
 

@@ -205,6 +205,7 @@ static void *refresher_main(void *arg)
     free(all);
     follow_round(s, due, n, fresh_s);
     free(due);
+    store_logs_trim(s, STORE_LOG_MEMORY);
     pthread_mutex_lock(&s->lock);
   }
   pthread_mutex_unlock(&s->lock);
@@ -431,6 +432,7 @@ void log_append_own(store *s, const char *chat_id, json_t *raw)
   cliq_message m;
   if (cliq_parse_message(raw, &m, NULL) < 0)
     return;
+  log_load_evicted(s, log);
   pthread_mutex_lock(&log->lock);
   bool grew = false;
   json_t *persist = NULL;

@@ -84,6 +84,13 @@ struct store_log {
   double next_try_at;       /* refresher: not before (after failures) */
   bool wanted;              /* served stale to a reader: refresher fetches it */
   int readers;
+  /* Memory bound (cache/store_memory.c): an idle log's messages may be
+   * dropped from memory while its disk copy holds them all (evicted); what
+   * stat needs is kept, and any read or fetch loads the disk copy again. */
+  bool evicted;
+  size_t kept_text_len, kept_jsonl_len, kept_count;
+  double used_at;           /* CLOCK_MONOTONIC of the last use */
+  int busy;                 /* fetches under way */
 };
 
 /* Refusals remembered for store_ids_failure() (fsync after the fact). */
@@ -358,6 +365,21 @@ int doc_fetch_background(store *s, const char *tid, enum store_doc doc,
 /* The thread list shows no message newer than the log has: the log counts
  * as fetched now, for ttl_s (unscaled) more, without a request. */
 void log_confirm(store *s, store_log *log, double ttl_s);
+
+/* The log of a chat for a background look (the syncer): its disk copy is
+ * loaded the first time only, and the look does not count as a use, so an
+ * idle log stays idle (may be evicted).  NULL when out of memory. */
+store_log *log_peek(store *s, const char *chat_id);
+/* Loads an evicted log's messages from its disk copy (a no-op otherwise). */
+void log_load_evicted(store *s, store_log *log);
+/* Resident bytes of a log's messages (lock held). */
+size_t log_resident_bytes_locked(const store_log *log);
+/* Drops an idle log's messages from memory when its disk copy holds them
+ * all (lock held): the bytes freed, 0 when it may not. */
+size_t log_unload_locked(store_log *log, double now_mono, double idle_s);
+/* Evicts the least recently used idle logs until the resident messages
+ * take at most budget bytes (the refresher calls it every round). */
+void store_logs_trim(store *s, size_t budget);
 
 /* Starts the syncer thread (cache/store_sync.c); the caller stops it by
  * setting stopping and joining syncer. */

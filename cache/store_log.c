@@ -541,8 +541,34 @@ static void log_try_disk(store *s, store_log *log, bool again)
     free(dc.buf);
     log_batch_clear(&batch);
   }
+  /* An evicted log whose copy is gone is fetched anew, like a new one. */
+  log->evicted = false;
+  log->used_at = cliq_clock_mono();
   pthread_mutex_unlock(&log->lock);
   json_decref(v);
+}
+
+store_log *log_peek(store *s, const char *chat_id)
+{
+  store_log *log = log_for(s, chat_id);
+  if (!log)
+    return NULL;
+  pthread_mutex_lock(&log->lock);
+  bool first = !log->known && !log->evicted && !log->disk_tried;
+  pthread_mutex_unlock(&log->lock);
+  if (first)
+    log_try_disk(s, log, false);
+  return log;
+}
+
+void log_load_evicted(store *s, store_log *log)
+{
+  pthread_mutex_lock(&log->lock);
+  bool evicted = log->evicted;
+  log->used_at = cliq_clock_mono();
+  pthread_mutex_unlock(&log->lock);
+  if (evicted)
+    log_try_disk(s, log, false);
 }
 
 int log_refresh(store *s, store_log *log, enum cliq_priority prio,
@@ -551,11 +577,20 @@ int log_refresh(store *s, store_log *log, enum cliq_priority prio,
   struct fetch_ctx ctx = { .s = s, .arg = log->chat_id, .prio = prio,
                            .log = log, .inner = fetch_log,
                            .api = CLIQ_API_CHATS_MESSAGES };
+  pthread_mutex_lock(&log->lock);
+  log->busy++;
+  pthread_mutex_unlock(&log->lock);
+  /* New messages go after the ones on disk, never into an empty log. */
+  log_load_evicted(s, log);
   json_t *v = NULL;
   int r = tcache_fetch_younger(s->cache, log->key, max_age_s,
                                ttl_for(s, STORE_TTL_LOG, CLIQ_API_CHATS_MESSAGES),
                                fetch_retrying, &ctx, &v, err);
   json_decref(v);
+  pthread_mutex_lock(&log->lock);
+  log->busy--;
+  log->used_at = cliq_clock_mono();
+  pthread_mutex_unlock(&log->lock);
   if (r == 0 && !ctx.fetched)
     clear_err(err);
   if (ctx.grew && s->log_grew)
@@ -571,7 +606,14 @@ int store_log_get(store *s, const char *chat_id, enum store_mode mode,
   *out = log;
   if (!log)
     return cliq_fail(err, ENOMEM, "out of memory");
-  log_try_disk(s, log, false);
+  pthread_mutex_lock(&log->lock);
+  log->used_at = cliq_clock_mono();
+  bool evicted = log->evicted;
+  pthread_mutex_unlock(&log->lock);
+  /* A look (stat) at an evicted log needs only what it kept; an open loads
+   * its messages. */
+  if (mode == STORE_FETCH || !evicted)
+    log_try_disk(s, log, false);
   if (mode != STORE_FETCH)
     return store_log_known(log) ? 0 : -ENODATA;
   /* Our first post is not in the log until Cliq shows it (and who we are):
@@ -615,7 +657,7 @@ int store_log_get(store *s, const char *chat_id, enum store_mode mode,
 bool store_log_known(store_log *log)
 {
   pthread_mutex_lock(&log->lock);
-  bool k = log->known;
+  bool k = log->known || log->evicted;
   pthread_mutex_unlock(&log->lock);
   return k;
 }
@@ -623,7 +665,11 @@ bool store_log_known(store_log *log)
 size_t store_log_size(store_log *log, enum store_log_form form)
 {
   pthread_mutex_lock(&log->lock);
-  size_t n = form == STORE_LOG_JSONL ? log->jsonl_len : log->text_len;
+  size_t n;
+  if (log->evicted)
+    n = form == STORE_LOG_JSONL ? log->kept_jsonl_len : log->kept_text_len;
+  else
+    n = form == STORE_LOG_JSONL ? log->jsonl_len : log->text_len;
   pthread_mutex_unlock(&log->lock);
   return n;
 }
@@ -639,6 +685,7 @@ int64_t store_log_last_ms(store_log *log)
 size_t store_log_read(store_log *log, enum store_log_form form, off_t off,
                       char *buf, size_t len)
 {
+  log_load_evicted(log->s, log);
   pthread_mutex_lock(&log->lock);
   const char *src = form == STORE_LOG_JSONL ? log->jsonl : log->text;
   size_t size = form == STORE_LOG_JSONL ? log->jsonl_len : log->text_len;
@@ -655,6 +702,7 @@ size_t store_log_read(store_log *log, enum store_log_form form, off_t off,
 
 void store_log_open_reader(store_log *log)
 {
+  log_load_evicted(log->s, log);
   pthread_mutex_lock(&log->lock);
   log->readers++;
   pthread_mutex_unlock(&log->lock);

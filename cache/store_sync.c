@@ -80,9 +80,10 @@ static bool stopping(store *s)
 static bool log_current(store_log *log, int64_t last_ms, size_t *messages)
 {
   pthread_mutex_lock(&log->lock);
-  bool current = log->known && (last_ms <= 0 || log->cursor_ms >= last_ms);
+  bool current = (log->known || log->evicted) &&
+                 (last_ms <= 0 || log->cursor_ms >= last_ms);
   if (messages)
-    *messages = log->ids.count;
+    *messages = log->evicted ? log->kept_count : log->ids.count;
   pthread_mutex_unlock(&log->lock);
   return current;
 }
@@ -241,8 +242,7 @@ static void sync_round(store *s)
   for (size_t i = 0; i < n && !stopping(s); i++) {
     struct sync_item *it = &items[i];
     threads += it->is_thread;
-    store_log *log = NULL;
-    (void)store_log_get(s, it->chat_id, STORE_CACHED, &log, NULL);
+    store_log *log = log_peek(s, it->chat_id);
     if (!log)
       continue;
     size_t count = 0;

@@ -129,6 +129,8 @@ static void print_help(void)
     "only\n"
     "  -o history=N            messages a `messages` file starts with\n"
     "                          (default: 100)\n"
+    "  -o sync=all|lists|off   background sync of the whole organization on\n"
+    "                          spare budget (default: all)\n"
     "  -o max_wait=SECONDS     how long a read with nothing cached may wait for a\n"
     "                          request slot before EAGAIN (default: 60)\n"
     "  -o timeout=SECONDS      how long one request to Cliq may take before it\n"

@@ -265,6 +265,16 @@ char *status_text(struct fs *fs)
       json_object_set_new(root, "sync", sync);
     }
   }
+  if (fs->store) {
+    store_memory_stats ms;
+    store_memory_stats_get(fs->store, &ms);
+    json_object_set_new(
+        root, "memory",
+        json_pack("{s:I, s:I, s:I, s:I}", "logs", (json_int_t)ms.logs,
+                  "logs_on_disk_only", (json_int_t)ms.evicted,
+                  "log_bytes", (json_int_t)ms.resident, "log_bytes_budget",
+                  (json_int_t)ms.budget));
+  }
   json_object_set_new(root, "waiting", calls_json(fs));
   if (fs->cfg->state_dir)
     json_object_set_new(root, "state_dir", json_string(fs->cfg->state_dir));

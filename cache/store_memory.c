@@ -1,0 +1,124 @@
+/* cache/store_memory.c: the memory bound on message logs.  Logs are kept in
+ * memory while in use; an idle one whose disk copy holds every message is
+ * evicted, least recently used first, once the resident messages pass the
+ * budget, so that syncing or reading an organization of any size takes
+ * bounded memory.  An evicted log keeps what stat and sync need (sizes,
+ * newest times, the message count); opening it, reading it or fetching into
+ * it loads the disk copy again (cache/store_log.c log_load_evicted). */
+#include "cache/store_i.h"
+
+#include <malloc.h>
+#include <zlib.h>
+
+size_t log_resident_bytes_locked(const store_log *log)
+{
+  return log->text_cap + log->jsonl_cap + log->ids.cap * sizeof *log->ids.slots;
+}
+
+size_t log_unload_locked(store_log *log, double now_mono, double idle_s)
+{
+  if (!log->known || log->evicted || log->readers > 0 || log->busy > 0 ||
+      log->wanted || !log->disk_path || log->disk_len != log->jsonl_len ||
+      now_mono - log->used_at < idle_s)
+    return 0;
+  size_t freed = log_resident_bytes_locked(log);
+  log->kept_text_len = log->text_len;
+  log->kept_jsonl_len = log->jsonl_len;
+  log->kept_count = log->ids.count;
+  idset_free(&log->ids);
+  memset(&log->ids, 0, sizeof log->ids);
+  free(log->text);
+  free(log->jsonl);
+  log->text = log->jsonl = NULL;
+  log->text_len = log->text_cap = 0;
+  log->jsonl_len = log->jsonl_cap = 0;
+  /* As a log that was never loaded: the disk copy is read again, and the
+   * copy's bookkeeping starts from it. */
+  log->known = false;
+  log->disk_tried = false;
+  log->disk_len = 0;
+  log->disk_sum = crc32_z(0, Z_NULL, 0);
+  log->disk_cursor_ms = 0;
+  log->evicted = true;
+  return freed;
+}
+
+struct trim_candidate {
+  store_log *log;
+  double used_at;
+};
+
+static int by_use(const void *a, const void *b)
+{
+  const struct trim_candidate *x = a, *y = b;
+  return x->used_at < y->used_at ? -1 : x->used_at > y->used_at;
+}
+
+/* A log must have been idle this long (seconds) to be evicted: a caller
+ * between store_log_get() and its use of the log is never that slow. */
+#define LOG_IDLE_S 2.0
+
+void store_logs_trim(store *s, size_t budget)
+{
+  /* Logs live until store_free (which stops this thread's caller first):
+   * the pointers stay valid without s->lock. */
+  pthread_mutex_lock(&s->lock);
+  size_t n = s->logs.count;
+  struct trim_candidate *c = malloc((n ? n : 1) * sizeof *c);
+  size_t k = 0;
+  for (size_t b = 0; c && b < s->logs.n_buckets; b++)
+    for (struct smap_entry *e = s->logs.buckets[b]; e; e = e->next)
+      c[k++] = (struct trim_candidate){ .log = e->value };
+  pthread_mutex_unlock(&s->lock);
+  if (!c)
+    return;
+  size_t total = 0;
+  for (size_t i = 0; i < k; i++) {
+    pthread_mutex_lock(&c[i].log->lock);
+    total += log_resident_bytes_locked(c[i].log);
+    c[i].used_at = c[i].log->used_at;
+    pthread_mutex_unlock(&c[i].log->lock);
+  }
+  if (total <= budget) {
+    free(c);
+    return;
+  }
+  qsort(c, k, sizeof *c, by_use);
+  double now = cliq_clock_mono();
+  size_t freed = 0;
+  for (size_t i = 0; i < k && total > budget; i++) {
+    pthread_mutex_lock(&c[i].log->lock);
+    size_t f = log_unload_locked(c[i].log, now, LOG_IDLE_S);
+    pthread_mutex_unlock(&c[i].log->lock);
+    total -= f < total ? f : total;
+    freed += f;
+  }
+  free(c);
+  /* Many small buffers return to the system only when asked. */
+  if (freed > (1u << 20))
+    malloc_trim(0);
+}
+
+void store_memory_stats_get(store *s, store_memory_stats *out)
+{
+  memset(out, 0, sizeof *out);
+  out->budget = STORE_LOG_MEMORY;
+  pthread_mutex_lock(&s->lock);
+  size_t n = s->logs.count;
+  store_log **all = malloc((n ? n : 1) * sizeof *all);
+  size_t k = 0;
+  for (size_t b = 0; all && b < s->logs.n_buckets; b++)
+    for (struct smap_entry *e = s->logs.buckets[b]; e; e = e->next)
+      all[k++] = e->value;
+  pthread_mutex_unlock(&s->lock);
+  if (!all)
+    return;
+  out->logs = k;
+  for (size_t i = 0; i < k; i++) {
+    pthread_mutex_lock(&all[i]->lock);
+    out->resident += log_resident_bytes_locked(all[i]);
+    out->evicted += all[i]->evicted;
+    pthread_mutex_unlock(&all[i]->lock);
+  }
+  free(all);
+}
