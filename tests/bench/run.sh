@@ -11,7 +11,7 @@
 #                BENCH_FLOORFS in the environment override it.
 #   --out DIR    where benchmarks.md and bench/ go (default: docs/ of the
 #                source tree; --smoke requires --out)
-#   --only LIST  comma-separated sections: requests,latency,scale,writes
+#   --only LIST  comma-separated sections: requests,latency,scale,writes,sync
 #   --from-results FILE
 #                only rewrite the report (and plots) from a results.jsonl of
 #                an earlier run of the same mode
@@ -25,7 +25,7 @@ REPO=$(cd "$BENCH_SRC/../.." && pwd)
 MODE=full
 BUILD=$REPO/build
 OUT=
-ONLY=requests,latency,scale,writes
+ONLY=requests,latency,scale,writes,sync
 FROM_RESULTS=
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -110,6 +110,9 @@ if [ "$MODE" = full ]; then
   MSG_SIZES="1000 3000 10000"
   WRITES_N=100
   WRITES_SCALE=10
+  SYNC_SCALE=20           # time_scale of the sync pace run (both sides)
+  SYNC_SIZES="20x100x20 20x100x200"
+  SYNC_GREP_ROUNDS=7
 else
   REQ_SCALE=60
   FOLLOW_N=3
@@ -121,9 +124,12 @@ else
   MSG_SIZES="100 200 300"
   WRITES_N=25
   WRITES_SCALE=60
+  SYNC_SCALE=60
+  SYNC_SIZES="2x5x20"
+  SYNC_GREP_ROUNDS=1
 fi
 
-for sec in requests latency scale writes; do
+for sec in requests latency scale writes sync; do
   # shellcheck source=/dev/null
   . "$BENCH_SRC/sec_$sec.sh"
 done
@@ -146,7 +152,7 @@ else
   IFS=, read -r -a sections <<<"$ONLY"
   for sec in "${sections[@]}"; do
     case "$sec" in
-      requests | latency | scale | writes) "sec_$sec" ;;
+      requests | latency | scale | writes | sync) "sec_$sec" ;;
       *) bfail "unknown section $sec" ;;
     esac
   done
