@@ -44,7 +44,7 @@
 #define STORE_TTL_NEGATIVE 60.0
 /* Bytes of messages kept in memory by logs nobody uses (idle logs beyond it
  * are dropped from memory, least recently used first; their disk copies
- * stay): docs/design.md "Memory". */
+ * stay): docs/design.md "Memory" under "Cache". */
 #define STORE_LOG_MEMORY (16u << 20)
 /* A log is followed by the refresher (kept fresh in the background) while a
  * messages file of it is open: `tail -f` holds it open.  A closed file is

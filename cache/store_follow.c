@@ -203,6 +203,7 @@ static void *refresher_main(void *arg)
         due[n++] = (struct followed){ .log = log, .stale = stale };
     }
     free(all);
+    __atomic_store_n(&s->followed, n, __ATOMIC_RELAXED);
     follow_round(s, due, n, fresh_s);
     free(due);
     store_logs_trim(s, STORE_LOG_MEMORY);

@@ -136,6 +136,8 @@ struct store {
   pthread_t refresher;
   bool refresher_running;
   enum store_sync sync;
+  size_t followed;          /* logs the refresher followed in its last round
+                             * (atomic): sync leaves them a slot */
   pthread_t syncer;
   bool syncer_running;
   store_sync_stats sync_stats;

@@ -10,9 +10,10 @@
  *     fresh, with no request (a warm remount costs no message request for a
  *     thread whose entry did not move);
  *  3. (sync = all) the logs that are unknown or behind their entry, the most
- *     recently active first, each only while the governor has background
- *     slots to spare beyond one: the refresher (followed threads) keeps the
- *     first claim on what background may take.
+ *     recently active first, then each thread's documents, each only while
+ *     the governor has a background slot to spare, and one more while the
+ *     refresher follows open files: followed threads keep the first claim
+ *     on what background may take.
  * Reads a user waits for never wait for the syncer: it asks in the
  * background lane, which takes no slot while a read or a write waits and
  * keeps a reserve for them (docs/governor.md "Lanes"). */
@@ -176,11 +177,12 @@ struct sync_backlog {
   size_t per_api[CLIQ_API_COUNT];
 };
 
-/* Asks in the background lane when the API has slots to spare beyond one
- * (the refresher's).  true when the request went out and succeeded. */
+/* Whether sync may ask now: the background lane has a slot to spare, and
+ * one more while the refresher follows open files (they come first). */
 static bool sync_may(store *s, enum cliq_api api)
 {
-  return gov_background_spare(s->gov, api) >= 2;
+  int keep = __atomic_load_n(&s->followed, __ATOMIC_RELAXED) > 0 ? 1 : 0;
+  return gov_background_spare(s->gov, api) >= 1 + keep;
 }
 
 /* A thread's documents: fetched when never fetched; refreshed when stale
@@ -269,14 +271,16 @@ static void sync_round(store *s)
       synced++;
   }
   /* The estimate: the API with most left, at the pace the syncer may take
-   * (what background may, less the one slot left to the refresher). */
+   * (what background may, less the slot left to the refresher). */
+  int keep = __atomic_load_n(&s->followed, __ATOMIC_RELAXED) > 0 ? 1 : 0;
   double eta = 0;
   for (int a = 0; a < CLIQ_API_COUNT; a++) {
     if (!bl.per_api[a])
       continue;
     double window_s = 0;
     int per = gov_background_per_window(s->gov, (enum cliq_api)a, &window_s);
-    double t = per > 1 ? (double)bl.per_api[a] / (per - 1) * window_s : -1;
+    double t = per > keep ? (double)bl.per_api[a] / (per - keep) * window_s
+                          : -1;
     if (t < 0 || eta < 0) {
       eta = -1;
       continue;

@@ -533,8 +533,8 @@ and document to disk (tests/bench/sec_sync.sh).
 $(jqs sync_pace.jsonl '.[0].time_scale') on both sides; simulated = real × time_scale), until
 \`.cliqfs/status\` shows a full pass. The budget's minimum is, per API, the requests sync needed ÷ the API's
 limit per minute; the slowest API decides. Sync asks only in the background lane, which leaves a reserve
-of max(2, ⌈budget/4⌉) slots to reads a user waits for and one more to the refresher of open files, so it
-cannot reach the minimum: it takes about budget ÷ (budget − reserve − 1) of it by design.
+of max(2, ⌈budget/4⌉) slots to reads a user waits for (and one more to the refresher while files are open),
+so it cannot reach the minimum: it takes about budget ÷ (budget − reserve) of it by design.
 
 | organization | threads | messages | requests | throttled | synced after (simulated) | budget's minimum | ratio |
 |---|---:|---:|---:|---:|---:|---:|---:|

@@ -42,10 +42,12 @@ sec_scale_ls() {
   bench_unmount
 }
 
-# json_bytes_per_message CHAT N: the compact JSON of the chat's N messages as
-# the API sends them (pages of 100, oldest first), bytes per message.
+# json_bytes_per_message CHAT N: the compact JSON of the chat's messages as
+# the API sends them (pages of 100, oldest first), bytes per message, over
+# its first N messages (at most 1000: a sample of the big ones).
 json_bytes_per_message() {
   local chat=$1 n=$2 from=0 total=0 count=0 page bytes got last
+  [ "$n" -le 1000 ] || n=1000
   while [ "$count" -lt "$n" ]; do
     emu_api GET "/api/v2/chats/$chat/messages?fromtime=$from&limit=100" >/dev/null
     page=$(cat "$EMU_BODY")

@@ -56,7 +56,7 @@ sec_sync_size() {
   disk=$(du -sb "$MNT_DIR/cache" | cut -f 1)
   st=$(jq -c '{sync, memory}' "$MNT/.cliqfs/status")
   chat=$(emu_ctl GET '/_emulator/state?messages=0' | jq -r '.channels[0].threads[0].chat_id')
-  json_pm=$(json_bytes_per_message "$chat" "$((m < 1000 ? m : 1000))")
+  json_pm=$(json_bytes_per_message "$chat" "$m")
   res_add sync_size.jsonl "$(jq -nc --arg size "$size" --argjson st "$st" \
     --argjson real "$(calc "$t1 - $t0")" --argjson hwm "$hwm" --argjson rss "$rss" \
     --argjson disk "$disk" --argjson json_pm "$json_pm" '
