@@ -5,7 +5,8 @@
 #     while a user's cold reads go first (no read waits for a slot);
 #     .cliqfs/status tells its progress;
 #  2. once synced, one new message in one thread re-fetches that thread's log
-#     (and the channel's own chat at most), not the others;
+#     (and the channel's own chat at most), not the others; a warm remount
+#     syncs again without any message request;
 #  3. at real cache lifetimes (budgets lifted), grep -r over the whole
 #     organization after sync sends no request;
 #  4. with the emulator gone, a remount serves what was synced (grep -r gives
@@ -53,6 +54,19 @@ n=$(gv_count chats.messages)
   fail "$n message requests after one new message in one thread (expected that thread, and its channel's chat at most)"
 ok "one new message: $n message request(s), not one per thread"
 cd /
+mt_unmount || fail "unmount"
+
+# ---- warm remount: no message request for threads whose entry did not move -------
+# The cached thread lists go stale first (60 s / SCALE), so that the remount
+# asks for every list again and checks each log against it.
+nap $((60 / SCALE + 1))
+gv_reset
+mt_mount "time_scale=$SCALE,sync=all"
+wait_until 120 synced || fail "not synced again after a remount: $(jq -c .sync "$MNT/.cliqfs/status")"
+assert_eq "$(gv_count chats.messages)" 0 "message requests of a warm remount's sync"
+lists=$(gv_count threads.list)
+[ "$lists" -ge 5 ] || fail "the remount asked for $lists thread lists, not every channel's"
+ok "warm remount: synced again with $lists thread lists and no message request"
 mt_unmount || fail "unmount"
 emu_stop
 
