@@ -29,8 +29,9 @@
 enum cliq_priority {
   CLIQ_PRIO_WRITE = 0,      /* the user's writes (outbox delivery) */
   CLIQ_PRIO_READ = 1,       /* a read a user is waiting on */
-  CLIQ_PRIO_BACKGROUND = 2, /* refresh and prefetch */
+  CLIQ_PRIO_BACKGROUND = 2, /* keeping open files fresh, then sync */
 };
+#define CLIQ_PRIO_COUNT 3
 
 typedef struct cliq_error {
   int err;              /* positive errno; 0 = success */

@@ -44,7 +44,7 @@ struct api_state {
   int64_t *stamps;        /* sorted ascending */
   size_t n, cap;
   int64_t locked_until;   /* epoch microseconds; 0 = not locked */
-  int waiting[3];         /* threads of this governor waiting, per lane */
+  int waiting[CLIQ_PRIO_COUNT]; /* threads of this governor waiting, per lane */
   /* Stamps of this governor's requests that have no answer yet, oldest
    * first (see gov_record). */
   int64_t *inflight;
@@ -703,7 +703,9 @@ void gov_status(gov *g, enum cliq_api api, gov_api_status *out)
   out->window_s = (double)s->window_us / 1e6;
   out->used = (int)s->n;
   out->locked_until = s->locked_until > now ? (double)s->locked_until / 1e6 : 0;
-  out->waiting = s->waiting[0] + s->waiting[1] + s->waiting[2];
+  out->waiting = 0;
+  for (int p = 0; p < CLIQ_PRIO_COUNT; p++)
+    out->waiting += s->waiting[p];
   pthread_mutex_unlock(&g->mu);
 }
 
@@ -769,7 +771,8 @@ int gov_background_spare(gov *g, enum cliq_api api)
   return spare;
 }
 
-int gov_background_per_window(gov *g, enum cliq_api api, double *window_s)
+int gov_lane_per_window(gov *g, enum cliq_api api, enum cliq_priority prio,
+                        double *window_s)
 {
   if (!g || !cliq_api_info(api)) {
     *window_s = 0;
@@ -780,6 +783,8 @@ int gov_background_per_window(gov *g, enum cliq_api api, double *window_s)
   int budget = budget_of(g, s);
   *window_s = (double)s->window_us / 1e6;
   pthread_mutex_unlock(&g->mu);
-  int n = budget - reserve_of(budget);
+  int n = budget;
+  if (prio == CLIQ_PRIO_BACKGROUND)
+    n = budget - reserve_of(budget);
   return n > 0 ? n : 0;
 }

@@ -49,9 +49,10 @@ int gov_set_limit_str(gov *g, const char *api_name, const char *value,
  * until one window after its answer (gov_record() moves the stamp), since the
  * server saw it somewhere in between: network delays then cannot put two
  * requests that we spaced one window apart into one window at the server
- * (except a request still unanswered one window after its stamp).  Within
- * one governor a lane never overtakes a waiting thread of a lane above it.  A READ fails as soon as the next slot is known
- * to come after max_wait_s.  BACKGROUND takes a slot only while more than
+ * (with keep_unanswered, not even then).  Within one governor a lane never
+ * overtakes a waiting thread of a lane above it.  A READ fails as soon as
+ * the next slot is known to come after max_wait_s.  BACKGROUND takes a slot
+ * only while more than
  * max(2, budget/4 rounded up) slots would remain.  The ledger
  * (state_dir/ledger, JSON, only stamps within the window) is read and
  * rewritten under flock(state_dir/ledger.lock) on every acquire; waiters
@@ -95,8 +96,10 @@ double gov_pressure(gov *g, enum cliq_api api);
  * a thread of this governor waits in a lane above): lets a background task
  * of lower rank (sync) leave what is left to another (the refresher). */
 int gov_background_spare(gov *g, enum cliq_api api);
-/* How many BACKGROUND requests of api fit in one window (budget - reserve),
- * and the window (scaled seconds) in *window_s: for estimates. */
-int gov_background_per_window(gov *g, enum cliq_api api, double *window_s);
+/* How many requests of a lane api lets through in one window (the budget
+ * less what the lane leaves to those above it), and the window (scaled
+ * seconds) in *window_s: for pacing and estimates. */
+int gov_lane_per_window(gov *g, enum cliq_api api, enum cliq_priority prio,
+                        double *window_s);
 
 #endif

@@ -72,14 +72,13 @@ static bool follow_fetch(store *s, store_log *log, double max_age_s,
  * changed, and only those are fetched.  f[first] and the later entries of
  * the same channel are marked by_list. */
 static void follow_channel(store *s, struct followed *f, size_t n, size_t first,
-                           double retry_at, double fresh_s)
+                           double retry_at, double pace_s, double fresh_s)
 {
   const char *channel_id = f[first].fi->channel_id;
   bool failed = false;
   store_threads *t = NULL;
   if (cliq_clock_real() >= retry_at) {
-    t = threads_poll(s, channel_id,
-                     ttl_for(s, STORE_TTL_LOG, CLIQ_API_THREADS_LIST), &failed);
+    t = threads_poll(s, channel_id, pace_s, CLIQ_PRIO_BACKGROUND, &failed);
     if (failed)
       threads_poll_later(s, channel_id, cliq_clock_real() + fresh_s / 4);
   }
@@ -130,9 +129,24 @@ static void follow_channel(store *s, struct followed *f, size_t n, size_t first,
   store_threads_unref(t);
 }
 
+/* How often (unscaled seconds) each of k things watched through api is
+ * asked for: every freshness window of a log, or, when k of them would not
+ * fit in what the background lane lets through, as often as they do, evenly
+ * spread (polls that come in bursts and are refused leave long gaps). */
+static double follow_pace(store *s, enum cliq_api api, size_t k)
+{
+  double window_s = 0;
+  int per = gov_lane_per_window(s->gov, api, CLIQ_PRIO_BACKGROUND, &window_s);
+  if (!s->gov || per <= 0 || window_s <= 0)
+    return STORE_TTL_LOG;
+  double pace = (double)(k ? k : 1) * window_s * s->scale / per;
+  return pace > STORE_TTL_LOG ? pace : STORE_TTL_LOG;
+}
+
 /* One round of the refresher over the followed chats.  A channel whose
  * followed threads outnumber its thread-list pages is watched through that
- * list; every other followed chat is fetched when it is stale. */
+ * list; every other followed chat is fetched when it is stale.  Both are
+ * paced to the background lane's share of their API's budget. */
 static void follow_round(store *s, struct followed *f, size_t n, double fresh_s)
 {
   for (size_t i = 0; i < n; i++) {
@@ -142,27 +156,57 @@ static void follow_round(store *s, struct followed *f, size_t n, double fresh_s)
       fi->resolved = fi->channel_id != NULL;
     }
   }
+  /* Which channels are watched through their lists: those whose followed
+   * threads outnumber the list's pages. */
+  bool *listed = calloc(n ? n : 1, sizeof *listed);
+  if (!listed)
+    return;
+  size_t lists = 0;
   for (size_t i = 0; i < n; i++) {
-    if (f[i].by_list || !f[i].fi || !f[i].fi->channel_id)
+    if (!f[i].fi || !f[i].fi->channel_id)
+      continue;
+    bool first = true;
+    for (size_t j = 0; j < i && first; j++)
+      if (f[j].fi && f[j].fi->channel_id &&
+          strcmp(f[j].fi->channel_id, f[i].fi->channel_id) == 0)
+        first = false;
+    if (!first)
       continue;
     size_t members = 0;
     for (size_t j = i; j < n; j++)
-      if (f[j].fi && f[j].fi->channel_id && !f[j].by_list &&
+      if (f[j].fi && f[j].fi->channel_id &&
           strcmp(f[j].fi->channel_id, f[i].fi->channel_id) == 0)
         members++;
     double retry_at;
     size_t pages = threads_pages(s, f[i].fi->channel_id, &retry_at);
-    if (pages > 0 && members > pages)
-      follow_channel(s, f, n, i, retry_at, fresh_s);
+    if (pages > 0 && members > pages) {
+      listed[i] = true;
+      lists += pages;
+    }
   }
+  double list_pace = follow_pace(s, CLIQ_API_THREADS_LIST, lists);
   for (size_t i = 0; i < n; i++) {
-    if (f[i].by_list || !f[i].stale)
+    if (!listed[i])
+      continue;
+    double retry_at;
+    (void)threads_pages(s, f[i].fi->channel_id, &retry_at);
+    follow_channel(s, f, n, i, retry_at, list_pace, fresh_s);
+  }
+  free(listed);
+  size_t direct = 0;
+  for (size_t i = 0; i < n; i++)
+    direct += !f[i].by_list;
+  double direct_pace = follow_pace(s, CLIQ_API_CHATS_MESSAGES, direct) / s->scale;
+  double now = cliq_clock_real();
+  for (size_t i = 0; i < n; i++) {
+    if (f[i].by_list)
       continue;
     pthread_mutex_lock(&f[i].log->lock);
-    bool may = cliq_clock_real() >= f[i].log->next_try_at;
+    bool may = now >= f[i].log->next_try_at &&
+               (f[i].log->wanted || now - f[i].log->fetched_at >= direct_pace);
     pthread_mutex_unlock(&f[i].log->lock);
     if (may)
-      follow_fetch(s, f[i].log, -1, fresh_s);
+      follow_fetch(s, f[i].log, 0, fresh_s);
   }
 }
 
@@ -191,16 +235,14 @@ static void *refresher_main(void *arg)
     pthread_mutex_unlock(&s->lock);
     size_t n = 0;
     struct followed *due = nall ? calloc(nall, sizeof *due) : NULL;
-    double now = cliq_clock_real();
     double fresh_s = ttl_for(s, STORE_TTL_LOG, CLIQ_API_CHATS_MESSAGES) / s->scale;
     for (size_t i = 0; due && i < nall; i++) {
       store_log *log = all[i];
       pthread_mutex_lock(&log->lock);
       bool followed = log->known && (log->readers > 0 || log->wanted);
-      bool stale = now - log->fetched_at >= fresh_s;
       pthread_mutex_unlock(&log->lock);
       if (followed)
-        due[n++] = (struct followed){ .log = log, .stale = stale };
+        due[n++] = (struct followed){ .log = log };
     }
     free(all);
     __atomic_store_n(&s->followed, n, __ATOMIC_RELAXED);

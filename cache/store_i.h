@@ -188,7 +188,6 @@ struct disk_copy {
 /* A followed chat in one round of the refresher. */
 struct followed {
   store_log *log;
-  bool stale;                 /* older than its own freshness */
   struct follow_info *fi;
   bool by_list;               /* watched through its channel's thread list */
 };
@@ -297,12 +296,14 @@ int channels_get(store *s, enum store_mode mode, enum cliq_priority prio,
 
 int thread_from_cliq(cliq_thread *t, store_thread *d);
 
-/* The refresher's poll of a channel's thread list, in the background lane:
- * Cliq is asked only when the list is older than max_age_s (unscaled).
- * Returns the (referenced) snapshot, or NULL when nothing is known; *failed
- * says the poll was refused or failed (a stale snapshot may still come). */
+/* A poll of a channel's thread list in a lane that never waits (the
+ * refresher and the syncer ask in CLIQ_PRIO_BACKGROUND): Cliq is asked only
+ * when the list is older than max_age_s (unscaled; < 0: its TTL).  Returns the (referenced) snapshot, or NULL when nothing is known;
+ * *failed says the poll was refused or failed (a stale snapshot may still
+ * come). */
 store_threads *threads_poll(store *s, const char *channel_id,
-                                   double max_age_s, bool *failed);
+                            double max_age_s, enum cliq_priority prio,
+                            bool *failed);
 
 const store_thread *store_threads_find(const store_threads *t,
                                        const char *chat_id);

@@ -238,19 +238,21 @@ int store_threads_get(store *s, const char *channel_id, enum store_mode mode,
   return 0;
 }
 
-/* The refresher's poll of a channel's thread list, in the background lane:
+/* A poll of a channel's thread list in the background lane (the refresher,
+ * the syncer):
  * Cliq is asked only when the list is older than max_age_s (unscaled).
  * Returns the (referenced) snapshot, or NULL when nothing is known; *failed
  * says the poll was refused or failed (a stale snapshot may still come). */
 store_threads *threads_poll(store *s, const char *channel_id,
-                                   double max_age_s, bool *failed)
+                            double max_age_s, enum cliq_priority prio,
+                            bool *failed)
 {
   *failed = false;
   char *key = make_key("threads", channel_id);
   if (!key)
     return NULL;
   struct fetch_ctx ctx = { .s = s, .arg = channel_id,
-                           .prio = CLIQ_PRIO_BACKGROUND, .inner = fetch_threads,
+                           .prio = prio, .inner = fetch_threads,
                            .api = CLIQ_API_THREADS_LIST };
   cliq_error err;
   memset(&err, 0, sizeof err);

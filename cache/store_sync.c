@@ -138,7 +138,8 @@ static bool sync_lists(store *s, double round_start, struct sync_item **items,
   for (size_t i = 0; i < cs->count && !stopping(s); i++) {
     const char *channel_id = cs->items[i].channel_id;
     bool failed = false;
-    store_threads *t = threads_poll(s, channel_id, -1, &failed);
+    store_threads *t = threads_poll(s, channel_id, -1, CLIQ_PRIO_BACKGROUND,
+                                    &failed);
     if (!t)
       continue;
     (*channels_known)++;
@@ -278,7 +279,8 @@ static void sync_round(store *s)
     if (!bl.per_api[a])
       continue;
     double window_s = 0;
-    int per = gov_background_per_window(s->gov, (enum cliq_api)a, &window_s);
+    int per = gov_lane_per_window(s->gov, (enum cliq_api)a,
+                                  CLIQ_PRIO_BACKGROUND, &window_s);
     double t = per > keep ? (double)bl.per_api[a] / (per - keep) * window_s
                           : -1;
     if (t < 0 || eta < 0) {

@@ -176,6 +176,28 @@ static void test_background_keeps_a_reserve(void **state)
   gov_free(g);
 }
 
+/* What each lane lets through in a window: reads and writes the budget,
+ * background the budget less its reserve (the refresher paces its polls
+ * with it). */
+static void test_lane_per_window(void **state)
+{
+  (void)state;
+  gov_options o = {.time_scale = 2, .margin = -1, .max_wait_s = 0};
+  gov *g = gov_new(&o, NULL);
+  assert_non_null(g);
+  assert_int_equal(gov_set_limit(g, API, 12, 60), 0);
+  double window_s = 0;
+  assert_int_equal(gov_lane_per_window(g, API, CLIQ_PRIO_BACKGROUND, &window_s), 9);
+  assert_true(window_s == 30);
+  assert_int_equal(gov_lane_per_window(g, API, CLIQ_PRIO_READ, &window_s), 12);
+  int granted = 0;
+  while (gov_acquire(g, API, CLIQ_PRIO_BACKGROUND) == 0)
+    granted++;
+  assert_int_equal(granted, 9);
+  assert_int_equal(gov_background_spare(g, API), 0);
+  gov_free(g);
+}
+
 static void test_read_times_out_when_no_slot_in_time(void **state)
 {
   (void)state;
@@ -738,6 +760,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_budget_never_exceeded),
     cmocka_unit_test(test_background_keeps_a_reserve),
+    cmocka_unit_test(test_lane_per_window),
     cmocka_unit_test(test_read_times_out_when_no_slot_in_time),
     cmocka_unit_test(test_read_waits_when_slot_comes_in_time),
     cmocka_unit_test(test_write_goes_before_waiting_read),
