@@ -16,6 +16,14 @@ double ttl_for(store *s, double ttl, enum cliq_api api)
   return ttl;
 }
 
+double store_tick(store *s)
+{
+  double tick = STORE_TTL_LOG / s->scale / 4;
+  if (tick > 1.0)
+    tick = 1.0;
+  return tick < 0.05 ? 0.05 : tick;
+}
+
 static void on_stalled(void *ctx, const outbox_entry *e, const cliq_error *err)
 {
   (void)e;

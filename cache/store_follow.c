@@ -213,12 +213,7 @@ static void follow_round(store *s, struct followed *f, size_t n, double fresh_s)
 static void *refresher_main(void *arg)
 {
   store *s = arg;
-  double ttl_s = STORE_TTL_LOG / s->scale;
-  double tick = ttl_s / 4;
-  if (tick > 1.0)
-    tick = 1.0;
-  if (tick < 0.05)
-    tick = 0.05;
+  double tick = store_tick(s);
   pthread_mutex_lock(&s->lock);
   while (!s->stopping) {
     cliq_clock_wait_until(&s->wake, &s->lock, cliq_clock_mono() + tick);

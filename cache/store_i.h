@@ -251,6 +251,10 @@ void smap_free(struct smap *m, void (*free_value)(void *));
 
 double ttl_for(store *s, double ttl, enum cliq_api api);
 
+/* How often the background threads (refresher, syncer) wake: a quarter of
+ * a log's freshness window, from 50 ms to 1 s (real seconds). */
+double store_tick(store *s);
+
 void on_delivered(void *ctx, const outbox_entry *e,
                          const char *message_id);
 
@@ -368,6 +372,13 @@ int doc_fetch_background(store *s, const char *tid, enum store_doc doc,
 /* The thread list shows no message newer than the log has: the log counts
  * as fetched now, for ttl_s (unscaled) more, without a request. */
 void log_confirm(store *s, store_log *log, double ttl_s);
+
+/* The log object of a chat, made when missing (nothing loaded); NULL when
+ * out of memory. */
+store_log *log_for(store *s, const char *chat_id);
+/* Loads the log's disk copy when nothing is known of it yet (once, unless
+ * again). */
+void log_try_disk(store *s, store_log *log, bool again);
 
 /* The log of a chat for a background look (the syncer): its disk copy is
  * loaded the first time only, and the look does not count as a use, so an

@@ -5,7 +5,7 @@
 
 /* ---- Message logs ---------------------------------------------------------------------- */
 
-static store_log *log_for(store *s, const char *chat_id)
+store_log *log_for(store *s, const char *chat_id)
 {
   pthread_mutex_lock(&s->lock);
   store_log *log = smap_get(&s->logs, chat_id);
@@ -290,10 +290,18 @@ json_t *log_persistent_locked(store_log *log)
     log->disk_cursor_ms = log->cursor_ms;
   char sum[17];
   snprintf(sum, sizeof sum, "%016" PRIx64, log->disk_sum);
-  return json_pack("{s:I, s:I, s:s}", "cursor_ms",
-                   (json_int_t)log->disk_cursor_ms, "jsonl_bytes",
-                   (json_int_t)log->disk_len, "jsonl_crc32", sum);
+  json_t *rec = json_pack("{s:I, s:I, s:s}", "cursor_ms",
+                          (json_int_t)log->disk_cursor_ms, "jsonl_bytes",
+                          (json_int_t)log->disk_len, "jsonl_crc32", sum);
+  /* The whole log on disk: what a look needs without loading it (log_peek). */
+  if (rec && log->disk_len == log->jsonl_len) {
+    json_object_set_new(rec, "text_bytes", json_integer((json_int_t)log->text_len));
+    json_object_set_new(rec, "count", json_integer((json_int_t)log->ids.count));
+    json_object_set_new(rec, "last_ms", json_integer((json_int_t)log->last_ms));
+  }
+  return rec;
 }
+
 
 static void batch_add_raw(struct log_batch *b, json_t *raw)
 {
@@ -516,7 +524,7 @@ out:
 /* Loads the disk copy once.  It happens under the log's lock, so that a
  * second opener waits for it instead of finding the log neither loaded nor
  * fetched (tcache_fetch would see the fresh record and fetch nothing). */
-static void log_try_disk(store *s, store_log *log, bool again)
+void log_try_disk(store *s, store_log *log, bool again)
 {
   pthread_mutex_lock(&log->lock);
   bool need = !log->known && (again || !log->disk_tried);
@@ -548,18 +556,6 @@ static void log_try_disk(store *s, store_log *log, bool again)
   json_decref(v);
 }
 
-store_log *log_peek(store *s, const char *chat_id)
-{
-  store_log *log = log_for(s, chat_id);
-  if (!log)
-    return NULL;
-  pthread_mutex_lock(&log->lock);
-  bool first = !log->known && !log->evicted && !log->disk_tried;
-  pthread_mutex_unlock(&log->lock);
-  if (first)
-    log_try_disk(s, log, false);
-  return log;
-}
 
 void log_load_evicted(store *s, store_log *log)
 {

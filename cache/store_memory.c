@@ -8,6 +8,7 @@
 #include "cache/store_i.h"
 
 #include <malloc.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 size_t log_resident_bytes_locked(const store_log *log)
@@ -121,4 +122,54 @@ void store_memory_stats_get(store *s, store_memory_stats *out)
     pthread_mutex_unlock(&all[i]->lock);
   }
   free(all);
+}
+
+/* A never loaded log whose record tells all a look needs (sizes, count,
+ * times) becomes an evicted log at once, its disk copy read only when it is
+ * opened: a warm remount's sync looks at every log without loading them all
+ * (lock not held).  false when the record cannot tell. */
+static bool log_from_record(store *s, store_log *log)
+{
+  json_t *v = NULL;
+  double age = 0;
+  tcache_state st = tcache_get(s->cache, log->key, &v, &age);
+  bool done = false;
+  json_t *tb = json_object_get(v, "text_bytes");
+  json_t *jb = json_object_get(v, "jsonl_bytes");
+  json_t *cnt = json_object_get(v, "count");
+  json_t *cur = json_object_get(v, "cursor_ms");
+  json_t *last = json_object_get(v, "last_ms");
+  struct stat sb;
+  if ((st == TCACHE_FRESH || st == TCACHE_STALE) && json_is_integer(tb) &&
+      json_is_integer(jb) && json_is_integer(cnt) && json_is_integer(cur) &&
+      json_is_integer(last) && json_integer_value(jb) > 0 && log->disk_path &&
+      stat(log->disk_path, &sb) == 0 && sb.st_size >= json_integer_value(jb)) {
+    pthread_mutex_lock(&log->lock);
+    if (!log->known && !log->evicted && !log->disk_tried) {
+      log->evicted = true;
+      log->kept_text_len = (size_t)json_integer_value(tb);
+      log->kept_jsonl_len = (size_t)json_integer_value(jb);
+      log->kept_count = (size_t)json_integer_value(cnt);
+      log->cursor_ms = json_integer_value(cur);
+      log->last_ms = json_integer_value(last);
+      log->fetched_at = cliq_clock_real() - age;
+    }
+    done = log->known || log->evicted;
+    pthread_mutex_unlock(&log->lock);
+  }
+  json_decref(v);
+  return done;
+}
+
+store_log *log_peek(store *s, const char *chat_id)
+{
+  store_log *log = log_for(s, chat_id);
+  if (!log)
+    return NULL;
+  pthread_mutex_lock(&log->lock);
+  bool first = !log->known && !log->evicted && !log->disk_tried;
+  pthread_mutex_unlock(&log->lock);
+  if (first && !log_from_record(s, log))
+    log_try_disk(s, log, false);
+  return log;
 }

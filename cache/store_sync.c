@@ -89,16 +89,26 @@ static bool log_current(store_log *log, int64_t last_ms, size_t *messages)
   return current;
 }
 
-static bool items_reserve(struct sync_item **items, size_t *n, size_t *cap)
+/* Appends a chat to the round's list; false when out of memory. */
+static bool items_add(struct sync_item **items, size_t *n, size_t *cap,
+                     const char *chat_id, bool is_thread, int64_t last_ms,
+                     bool list_fresh, double list_ttl_left)
 {
-  if (*n < *cap)
-    return true;
-  size_t nc = *cap ? *cap * 2 : 256;
-  struct sync_item *ni = realloc(*items, nc * sizeof *ni);
-  if (!ni)
+  if (*n == *cap) {
+    size_t nc = *cap ? *cap * 2 : 256;
+    struct sync_item *ni = realloc(*items, nc * sizeof *ni);
+    if (!ni)
+      return false;
+    *items = ni;
+    *cap = nc;
+  }
+  char *id = strdup(chat_id);
+  if (!id)
     return false;
-  *items = ni;
-  *cap = nc;
+  (*items)[(*n)++] = (struct sync_item){
+    .chat_id = id, .is_thread = is_thread, .last_ms = last_ms,
+    .list_fresh = list_fresh, .list_ttl_left = list_ttl_left,
+  };
   return true;
 }
 
@@ -123,18 +133,11 @@ static bool sync_lists(store *s, double round_start, struct sync_item **items,
   if (ch_age < 0)
     ch_age = 1e9;
   double ch_ttl = ttl_for(s, STORE_TTL_CHANNELS, CLIQ_API_CHANNELS_LIST);
-  for (size_t i = 0; i < cs->count; i++) {
-    if (!items_reserve(items, n, cap))
+  bool ch_fresh = cliq_clock_real() - ch_age >= round_start;
+  for (size_t i = 0; i < cs->count; i++)
+    if (!items_add(items, n, cap, cs->items[i].chat_id, false,
+                   cs->items[i].last_ms, ch_fresh, ch_ttl - ch_age * s->scale))
       break;
-    char *id = strdup(cs->items[i].chat_id);
-    if (!id)
-      break;
-    (*items)[(*n)++] = (struct sync_item){
-      .chat_id = id, .is_thread = false, .last_ms = cs->items[i].last_ms,
-      .list_fresh = cliq_clock_real() - ch_age >= round_start,
-      .list_ttl_left = ch_ttl - ch_age * s->scale,
-    };
-  }
   for (size_t i = 0; i < cs->count && !stopping(s); i++) {
     const char *channel_id = cs->items[i].channel_id;
     bool failed = false;
@@ -149,18 +152,10 @@ static bool sync_lists(store *s, double round_start, struct sync_item **items,
     if (age < 0)
       age = 1e9;
     bool fresh = cliq_clock_real() - age >= round_start;
-    for (size_t j = 0; j < t->count; j++) {
-      if (!items_reserve(items, n, cap))
+    for (size_t j = 0; j < t->count; j++)
+      if (!items_add(items, n, cap, t->items[j].chat_id, true,
+                     t->items[j].last_ms, fresh, list_ttl - age * s->scale))
         break;
-      char *id = strdup(t->items[j].chat_id);
-      if (!id)
-        break;
-      (*items)[(*n)++] = (struct sync_item){
-        .chat_id = id, .is_thread = true, .last_ms = t->items[j].last_ms,
-        .list_fresh = fresh,
-        .list_ttl_left = list_ttl - age * s->scale,
-      };
-    }
     store_threads_unref(t);
   }
   store_channels_unref(cs);
@@ -312,11 +307,7 @@ out:
 static void *syncer_main(void *arg)
 {
   store *s = arg;
-  double tick = STORE_TTL_LOG / s->scale / 4;
-  if (tick > 1.0)
-    tick = 1.0;
-  if (tick < 0.05)
-    tick = 0.05;
+  double tick = store_tick(s);
   pthread_mutex_lock(&s->lock);
   while (!s->stopping) {
     pthread_mutex_unlock(&s->lock);

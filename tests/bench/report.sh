@@ -199,6 +199,9 @@ EOF
   jqs writes.jsonl '
     .[] | select(.min_sim_s > 0)
     | "| \(.appends) appends delivered ≤ 1.1× the budget'"'"'s minimum | \(.delivered_sim_s | f2) s ÷ \(.min_sim_s) s = \(.delivered_sim_s / .min_sim_s | f2)× (simulated) | \('"$(verdict '.delivered_sim_s <= 1.1 * .min_sim_s and .delivered == .appends')"') |"'
+  jqs follow.jsonl '
+    map(select(.tool == "cliqfs"))[] | select(.arrived > 0)
+    | "| tail -f delay p50 ≤ 8 s and max ≤ 20 s (simulated), 0 throttled | p50 \(.delays_sim | pct(50) | r1) s, max \(.delays_sim | max | r1) s, \(.throttled) throttled, \(.arrived) of \(.posts) seen | \('"$(verdict '(.delays_sim | pct(50)) <= 8 and (.delays_sim | max) <= 20 and .throttled == 0 and .arrived == .posts')"') |"'
   jqs sync_pace.jsonl '
     .[] | "| synced ≤ 1.1× the budget'"'"'s minimum: \(.org) | \(.sim_s | round) s ÷ \(.min_sim_s | round) s = \(.sim_s / .min_sim_s | f2)× (simulated), \(.throttled) throttled | \('"$(verdict '.sim_s <= 1.1 * .min_sim_s and .throttled == 0')"') |"'
   jqs sync_grep.jsonl '
@@ -330,6 +333,7 @@ EOF
     jqs follow.jsonl -r '.[] | .tool as $t | .delays_sim | to_entries[] | [$t, .key, .value] | @tsv' >"$pd/follow.tsv"
     grep -P '^cliqfs\t' "$pd/follow.tsv" | cut -f 2- >"$pd/follow.cliqfs"
     grep -P '^curl\+jq\t' "$pd/follow.tsv" | cut -f 2- >"$pd/follow.curl"
+    grep -P '^curl\+jq \(20 s\)\t' "$pd/follow.tsv" | cut -f 2- >"$pd/follow.curl20"
     gnuplot <<EOF || bfail "gnuplot: follow"
 $term
 set output '$dir/follow.png'
@@ -340,7 +344,8 @@ set yrange [0:*]
 set grid
 set key top left
 plot '$pd/follow.cliqfs' using 1:2 with linespoints lw 2 title 'cliqfs + tail -f', \
-     '$pd/follow.curl' using 1:2 with linespoints lw 2 title 'curl + jq loop (polls every 10 s)'
+     '$pd/follow.curl' using 1:2 with linespoints lw 2 title 'curl + jq loop (polls every 10 s)', \
+     '$pd/follow.curl20' using 1:2 with linespoints lw 2 title 'curl + jq loop (polls every 20 s)'
 EOF
   fi
 }

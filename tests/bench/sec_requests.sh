@@ -204,10 +204,11 @@ _all_arrived() {
   [ "$(grep -ohE 'bench-follow-[0-9]+$' "$1"/out.* | sort -u | wc -l)" -ge "$2" ]
 }
 
-# follow_run TOOL: runs one follow measurement (cliqfs or curl+jq) and
-# records it.  The emulator and (for cliqfs) the mount are already up.
+# follow_run TOOL [POLL]: runs one follow measurement (cliqfs, or the curl+jq
+# script polling every POLL simulated seconds, default 10) and records it.
+# The emulator and (for cliqfs) the mount are already up.
 follow_run() {
-  local tool=$1
+  local tool=$1 poll=${2:-10}
   local dir=$BENCH_TMP/follow-$tool
   mkdir -p "$dir"
   local -a chans=() titles=() chats=() senders=()
@@ -251,7 +252,7 @@ follow_run() {
     mkfifo "$dir/fifo.0"
     stamp_lines <"$dir/fifo.0" >"$dir/out.0" &
     bench_bg_add $!
-    CLIQ_API=$EMU_URL CLIQ_TOKEN=$EMU_TOKEN POLL_SECONDS=$(calc "10 / $REQ_SCALE") \
+    CLIQ_API=$EMU_URL CLIQ_TOKEN=$EMU_TOKEN POLL_SECONDS=$(calc "$poll / $REQ_SCALE") \
       DURATION_SECONDS=0 bash "$BENCH_SRC/baseline/follow.sh" "${args[@]}" >"$dir/fifo.0" &
     bench_bg_add $!
     # Its start-up requests: channel list, thread lists, one message each.
@@ -318,8 +319,12 @@ req_follow() {
   follow_run cliqfs
   bench_unmount
 
+  # The loop at two fixed intervals: as fresh as it gets at 10 s, and at
+  # 20 s, half the requests.
   bench_emu --demo --time-scale "$BASELINE_SCALE"
-  follow_run curl+jq
+  follow_run curl+jq 10
+  bench_emu --demo --time-scale "$BASELINE_SCALE"
+  follow_run "curl+jq (20 s)" 20
 }
 
 sec_requests() {

@@ -65,27 +65,31 @@ json_bytes_per_message() {
 
 sec_scale_msgs() {
   local n=$1
-  blog "scale: a messages file of $n messages"
-  bench_emu --synthetic "1x1x$n" --time-scale 100000
+  # A messages file starts with at most 100000 messages (history): more are
+  # read as several threads of 100000.
+  local threads=$(((n + 99999) / 100000))
+  local per=$((n / threads))
+  blog "scale: $n messages read ($threads thread(s) of $per)"
+  bench_emu --synthetic "1x${threads}x$per" --time-scale 100000
   local chat
   chat=$(emu_ctl GET '/_emulator/state?messages=0' | jq -r '.channels[0].threads[0].chat_id')
-  BENCH_WITH_HEAP=1 bench_mount "history=$n,$BENCH_NOLIMITS"
-  local tdir
-  tdir=$(find "$MNT" -mindepth 2 -maxdepth 2 -type d ! -path '*/.cliqfs*' | head -n 1)
-  [ -n "$tdir" ] || bfail "scale: no thread folder"
-  stat "$tdir/messages" >/dev/null || bfail "scale: no messages file"
+  BENCH_WITH_HEAP=1 bench_mount "history=$per,$BENCH_NOLIMITS"
+  local -a tdirs=()
+  mapfile -t tdirs < <(find "$MNT" -mindepth 2 -maxdepth 2 -type d ! -path '*/.cliqfs*')
+  [ "${#tdirs[@]}" -eq "$threads" ] || bfail "scale: ${#tdirs[@]} thread folders, expected $threads"
+  stat "${tdirs[0]}/messages" >/dev/null || bfail "scale: no messages file"
   emu_reset
   local rss0 t0 t1 t2 rss1 hwm lines requests heap0 heap1 heap2
   heap0=$(heap_now)
   rss0=$(proc_kb "$CLIQFS_PID" VmRSS)
   t0=$(now)
-  cat "$tdir/messages" >"$BENCH_TMP/msgs.out" || bfail "scale: cat messages failed"
+  cat "${tdirs[@]/%//messages}" >"$BENCH_TMP/msgs.out" || bfail "scale: cat messages failed"
   t1=$(now)
   rss1=$(proc_kb "$CLIQFS_PID" VmRSS)
   heap1=$(heap_now)
   hwm=$(proc_kb "$CLIQFS_PID" VmHWM)
   requests=$(emu_total)
-  cat "$tdir/messages" >/dev/null || bfail "scale: second cat failed"
+  cat "${tdirs[@]/%//messages}" >/dev/null || bfail "scale: second cat failed"
   t2=$(now)
   # One line per message (continuation lines start with a TAB).
   lines=$(grep -c -v $'^\t' "$BENCH_TMP/msgs.out")
@@ -94,13 +98,13 @@ sec_scale_msgs() {
   local text_bytes
   text_bytes=$(wc -c <"$BENCH_TMP/msgs.out")
   # messages.jsonl too: what both forms cost together.
-  cat "$tdir/messages.jsonl" >/dev/null || bfail "scale: cat messages.jsonl failed"
+  cat "${tdirs[@]/%//messages.jsonl}" >/dev/null || bfail "scale: cat messages.jsonl failed"
   local rss2 disk
   rss2=$(proc_kb "$CLIQFS_PID" VmRSS)
   heap2=$(heap_now)
   disk=$(du -sb "$MNT_DIR/cache" | cut -f 1)
   local json_pm
-  json_pm=$(json_bytes_per_message "$chat" "$n")
+  json_pm=$(json_bytes_per_message "$chat" "$per")
   res_add scale_msgs.jsonl "$(jq -nc --argjson n "$n" --argjson cold "$(calc "$t1 - $t0")" \
     --argjson warm "$(calc "$t2 - $t1")" --argjson rss0 "$rss0" --argjson rss1 "$rss1" \
     --argjson rss2 "$rss2" --argjson hwm "$hwm" --argjson req "$requests" \

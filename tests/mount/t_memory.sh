@@ -4,7 +4,7 @@
 # the messages of idle logs are in memory only up to the budget
 # (.cliqfs/status "memory"); the others are on disk only, yet stat tells
 # their exact size and reading them gives every message, the same bytes
-# before and after they were dropped again.
+# before and after they were dropped again, and after a warm remount.
 . "$(dirname "$0")/lib.sh"
 
 emu_start --synthetic 4x25x500 --time-scale 100000 || fail "emulator did not start"
@@ -30,3 +30,17 @@ wait_until 30 bounded || fail "log memory not back within the budget after readi
 cat */*/messages >"$MT_DIR/all.2" || fail "second cat of every messages file"
 cmp -s "$MT_DIR/all.1" "$MT_DIR/all.2" || fail "messages differ after their logs were dropped and loaded again"
 ok "every log read back from disk: 50000 messages, sizes as stat told, the same bytes twice"
+
+# A warm remount: sync looks at every log through its record, loading none
+# of them (the memory stays within the budget all along), and reading gives
+# the same bytes.
+cd /
+mt_unmount || fail "unmount"
+mt_mount "sync=all,history=500,$NOLIMITS"
+wait_until 60 synced || fail "not synced after the remount: $(jq -c .sync "$S")"
+mem=$(jq -c .memory "$S")
+jq -e '.log_bytes <= .log_bytes_budget and .logs_on_disk_only >= 90' <<<"$mem" >/dev/null ||
+  fail "the remount's sync loaded the logs: $mem"
+cat "$MNT"/*/*/messages >"$MT_DIR/all.3" || fail "cat after the remount"
+cmp -s "$MT_DIR/all.1" "$MT_DIR/all.3" || fail "messages differ after a remount"
+ok "warm remount: synced with the logs left on disk ($mem), the same bytes read"
