@@ -201,7 +201,7 @@ EOF
     | "| \(.appends) appends delivered ≤ 1.1× the budget'"'"'s minimum | \(.delivered_sim_s | f2) s ÷ \(.min_sim_s) s = \(.delivered_sim_s / .min_sim_s | f2)× (simulated) | \('"$(verdict '.delivered_sim_s <= 1.1 * .min_sim_s and .delivered == .appends')"') |"'
   jqs follow.jsonl '
     map(select(.tool == "cliqfs"))[] | select(.arrived > 0)
-    | "| tail -f delay p50 ≤ 8 s and max ≤ 20 s (simulated), 0 throttled | p50 \(.delays_sim | pct(50) | r1) s, max \(.delays_sim | max | r1) s, \(.throttled) throttled, \(.arrived) of \(.posts) seen | \('"$(verdict '(.delays_sim | pct(50)) <= 8 and (.delays_sim | max) <= 20 and .throttled == 0 and .arrived == .posts')"') |"'
+    | "| tail -f delay p50 ≤ 8 s and max ≤ 20 s (simulated), 0 throttled | p50 \(.delays_sim | pct(50) | r1) s ÷ 8 s = \(.delays_sim | pct(50) / 8 | f2)×, max \(.delays_sim | max | r1) s ÷ 20 s = \(.delays_sim | max / 20 | f2)×, \(.throttled) throttled, \(.arrived) of \(.posts) seen | \('"$(verdict '(.delays_sim | pct(50)) <= 8 and (.delays_sim | max) <= 20 and .throttled == 0 and .arrived == .posts')"') |"'
   jqs sync_pace.jsonl '
     .[] | "| synced ≤ 1.1× the budget'"'"'s minimum: \(.org) | \(.sim_s | round) s ÷ \(.min_sim_s | round) s = \(.sim_s / .min_sim_s | f2)× (simulated), \(.throttled) throttled | \('"$(verdict '.sim_s <= 1.1 * .min_sim_s and .throttled == 0')"') |"'
   jqs sync_grep.jsonl '

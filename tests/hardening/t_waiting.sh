@@ -54,18 +54,21 @@ for i in $(seq 0 11); do
   MT_PIDS+=($!)
 done
 
-waiting_now() { [ "$(status '.fuse.waiting')" -ge 42 ]; }
-wait_until 30 waiting_now || {
+# The count is judged from the poll that saw it: a second look may find it
+# lower for a moment (seen once in a loaded run: the look right after a poll
+# that saw 42 failed, and the status read for the message said 42).
+seen=0
+waiting_now() { seen=$(status '.fuse.waiting'); [ "$seen" -ge 42 ]; }
+if ! wait_until 30 waiting_now; then
   for i in $(seq 0 29); do
     kill -0 "${READERS[$i]}" 2>/dev/null || echo "reader $i ended: $(head -c 200 "$MT_DIR/r$i.err")"
-  done
+  done >&2
   for i in $(seq 0 11); do
     kill -0 "${WRITERS[$i]}" 2>/dev/null || echo "writer $i ended: $(cat "$MT_DIR/w$i.err")"
-  done
-} >&2
-waiting_now ||
-  fail "requests waiting: $(status '.fuse.waiting'), expected 30 reads and 12 fsyncs"
-ok "$(status '.fuse.waiting') requests waiting (chats.messages waiting for a slot: $(status '.apis["chats.messages"].waiting'), outbox depth $(status '.outbox.depth'))"
+  done >&2
+  fail "requests waiting: $seen, expected 30 reads and 12 fsyncs"
+fi
+ok "$seen requests waiting (chats.messages waiting for a slot: $(status '.apis["chats.messages"].waiting'), outbox depth $(status '.outbox.depth'))"
 
 # What waits shows: in .cliqfs/status (path, operation, API, since), in
 # `cliqfs status`, and one line in the log per waiting read.
