@@ -26,6 +26,15 @@ md_findings() {
         | select($c.requests > $lb.lower_bound)
         | "- **follow**: \($c.requests) requests against a lower bound of \($lb.lower_bound) (+\($c.requests - $lb.lower_bound)). While following, cliqfs polled the \($c.channels) followed channels'"'"' thread lists \($lb.list_polls) times and fetched threads'"'"' messages \($lb.fetches) times for \($c.posts) new messages (cache/store_follow.c `follow_round`: a channel whose followed threads outnumber its thread-list pages is watched through the list, whose entries carry each thread'"'"'s last message time; a thread is fetched when its entry is newer than what cliqfs has). Fetches beyond one per new message come from a list entry that was newer than the thread'"'"'s messages showed, or from a thread polled directly (its list entry had no last message time)."'
     fi
+    # ---- tail -f ----
+    jqs follow.jsonl '
+      (map(select(.tool == "cliqfs"))[0]) as $c | (map(select(.tool == "curl+jq"))[0]) as $b
+      | select($c != null and $c.arrived > 0 and (($c.delays_sim | pct(50)) > 8 or ($c.delays_sim | max) > 20))
+      | "- **tail -f delay**: p50 \($c.delays_sim | pct(50) | r1) s, max \($c.delays_sim | max | r1) s (simulated) with \($c.requests_per_min | r1) requests a minute; the curl+jq loop polling every 10 s: p50 \(if $b then ($b.delays_sim | pct(50) | r1 | tostring) else "?" end) s with \(if $b then ($b.requests_per_min | r1 | tostring) else "?" end) a minute, more than `chats.messages` allows (15). cliqfs keeps to the background lane (cache/store_follow.c `follow_pace`): the \($c.channels) followed channels'"'"' thread lists share what that lane lets through (15 of 20 a minute), so each list is polled about every \($c.channels * 60 / 15 | r1) s, and a post waits for the next poll of its channel plus its fetch. Faster needs more of the budget than the lane may take (its reserve is there for reads a user waits for), or a notification channel Cliq does not offer."'
+    # ---- Memory at the largest size ----
+    jqs scale_msgs.jsonl '
+      max_by(.shown) | select(. != null and .shown > 100000)
+      | "- **memory at \(.shown) messages read**: \(.heap_bytes_per_msg | round) bytes of live heap per message, because idle logs beyond 16 MiB of messages are dropped from memory (cache/store_memory.c); the figure is the memory bound at work, not the size of a log in use (a log being read stays in memory, see the smaller sizes)."'
     # ---- Latency ----
     jqs latency.jsonl '
       group_by(.fs) | map({key: .[0].fs, value: {p50: (map(.p50_us) | med), p99: (map(.p99_us) | med)}})

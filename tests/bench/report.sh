@@ -434,7 +434,9 @@ The follow task, seen from \`tail -f\`: the delay from a message posted at the e
 (\`POST /_emulator/post\`) to its line in \`tail -f\` output (each line is time-stamped as it comes).
 Times are simulated seconds (real seconds × $REQ_SCALE); \`tail -s\` is 1/$REQ_SCALE s so that tail's
 once-a-second poll is compressed too. The curl + jq loop's delays are shown for comparison (it prints
-what it fetched).
+what it fetched), polling every 10 s and every 20 s; its own running time is not compressed (some 40
+process starts per round of polls, each real second of which counts as $REQ_SCALE simulated ones), which
+inflates its delays on a slow machine; its request counts are exact.
 
 EOF
   md_follow
@@ -538,8 +540,9 @@ and document to disk (tests/bench/sec_sync.sh).
 $(jqs sync_pace.jsonl '.[0].time_scale') on both sides; simulated = real × time_scale), until
 \`.cliqfs/status\` shows a full pass. The budget's minimum is, per API, the requests sync needed ÷ the API's
 limit per minute; the slowest API decides. Sync asks only in the background lane, which leaves a reserve
-of max(2, ⌈budget/4⌉) slots to reads a user waits for (and one more to the refresher while files are open),
-so it cannot reach the minimum: it takes about budget ÷ (budget − reserve) of it by design.
+of max(2, ⌈budget/4⌉) slots of every window to reads a user waits for (and one more to the refresher while
+files are open): it sends budget − reserve requests a window, and its first window's burst makes up for
+part of that.
 
 | organization | threads | messages | requests | throttled | synced after (simulated) | budget's minimum | ratio |
 |---|---:|---:|---:|---:|---:|---:|---:|
