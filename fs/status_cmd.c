@@ -106,6 +106,30 @@ static void print_waiting(FILE *out, json_t *waiting, double now)
 static char *shown_dirs[CLIQFS_MAX_MOUNTS];
 static size_t n_shown_dirs;
 
+/* Background sync: how far, and when it will be done. */
+static void print_sync(FILE *out, json_t *sync)
+{
+  const char *mode = json_string_value(json_object_get(sync, "mode"));
+  if (!mode)
+    return;
+  if (strcmp(mode, "off") == 0) {
+    fprintf(out, "  sync: off\n");
+    return;
+  }
+  fprintf(out, "  sync (%s): %.0f of %.0f threads, %.0f messages, %.0f requests",
+          mode, num(sync, "threads_synced"), num(sync, "threads"),
+          num(sync, "messages"), num(sync, "requests"));
+  json_t *eta = json_object_get(sync, "eta_s");
+  const char *last = json_string_value(json_object_get(sync, "last_full_pass_iso"));
+  if (json_is_number(eta) && json_number_value(eta) == 0)
+    fprintf(out, "; in sync (grep -r costs nothing)");
+  else if (json_is_number(eta))
+    fprintf(out, "; about %.0f s to go", json_number_value(eta));
+  if (last)
+    fprintf(out, "; last full pass %s", last);
+  fputc('\n', out);
+}
+
 /* Journal entries (NNNN.json) in one outbox folder. */
 static size_t count_entries(const char *dir)
 {
@@ -192,6 +216,7 @@ void cliqfs_status_print(FILE *out, const char *mountpoint, json_t *status,
               now > num(ob, "oldest") ? now - num(ob, "oldest") : 0.0);
     fputc('\n', out);
   }
+  print_sync(out, json_object_get(status, "sync"));
   json_t *cache = json_object_get(status, "cache");
   if (json_is_object(cache)) {
     char size[32];

@@ -38,6 +38,9 @@ assert_eq "$(jq -r .eta_s <<<"$st")" 0 "estimated time left once synced"
 [ "$(jq -r .requests <<<"$st")" -gt "$THREADS" ] || fail "sync sent only $(jq -r .requests <<<"$st") requests"
 grep -q "waiting for" "$MT_LOG" && fail "a user's request waited for a slot: $(grep "waiting for" "$MT_LOG" | head -n 1)"
 gv_assert_within_budget "sync of the demo organization"
+line=$("$CLIQFS" status "$MNT" | grep '^  sync') || fail "cliqfs status has no sync line"
+[[ $line == "  sync (all): $THREADS of $THREADS threads, "*"; in sync (grep -r costs nothing)"* ]] ||
+  fail "cliqfs status: [$line]"
 ok "synced $THREADS threads at the budget's pace: no throttle, no read waited ($st)"
 
 # ---- 2. one list entry moves: one thread is fetched again -----------------------

@@ -15,7 +15,8 @@ grep -qE '^ +threads\.list +[0-9]+ of 20 used' <<<"$out" ||
   fail "threads.list budget not shown: [$out]"
 grep -q 'outbox: 0 waiting' <<<"$out" || fail "no outbox line: [$out]"
 grep -q 'sign-in: static' <<<"$out" || fail "no sign-in line: [$out]"
-ok "status MOUNTPOINT: budgets used, outbox, sign-in"
+grep -qx '  sync: off' <<<"$out" || fail "no sync line: [$out]"
+ok "status MOUNTPOINT: budgets used, outbox, sign-in, sync"
 
 # Without an argument it finds this mount.  Other tests' mounts may show too,
 # and one of theirs may be a dead daemon's (exit 1, a line about it): only
