@@ -66,8 +66,9 @@ struct gov {
   int64_t loaded_us;      /* when the ledger was last read from disk */
 };
 
-/* gov_pressure() is asked on every cached read; it is a hint, so it may use
- * a ledger up to this old instead of reading the file each time. */
+/* gov_pressure() is asked on every cached read and gov_background_spare()
+ * before every request sync considers; they are hints, so they may use a
+ * ledger up to this old instead of reading the file each time. */
 #define PRESSURE_RELOAD_US 250000
 
 static int64_t now_real_us(void)
@@ -285,6 +286,14 @@ static void ledger_load(gov *g)
  * most windows, and two fsyncs per request would sit in every fetch's
  * path); a lock must, since it lasts minutes and a request in it is
  * refused and may extend it. */
+/* ledger_load() for the hints, unless the ledger was read within
+ * PRESSURE_RELOAD_US (mutex held). */
+static void ledger_load_recent(gov *g, int64_t now)
+{
+  if (now - g->loaded_us > PRESSURE_RELOAD_US)
+    ledger_load(g);
+}
+
 static int ledger_save(gov *g, bool durable)
 {
   if (!g->ledger_path)
@@ -736,8 +745,7 @@ double gov_pressure(gov *g, enum cliq_api api)
     return 0;
   pthread_mutex_lock(&g->mu);
   int64_t now = now_real_us();
-  if (now - g->loaded_us > PRESSURE_RELOAD_US)
-    ledger_load(g);
+  ledger_load_recent(g, now);
   struct api_state *s = &g->apis[api];
   stamps_prune(s, now);
   double pressure = 1;
@@ -755,9 +763,9 @@ int gov_background_spare(gov *g, enum cliq_api api)
   if (!g || !cliq_api_info(api))
     return 0;
   pthread_mutex_lock(&g->mu);
-  ledger_load(g);
-  struct api_state *s = &g->apis[api];
   int64_t now = now_real_us();
+  ledger_load_recent(g, now);
+  struct api_state *s = &g->apis[api];
   stamps_prune(s, now);
   int spare = 0;
   if (s->locked_until <= now && s->waiting[CLIQ_PRIO_WRITE] == 0 &&

@@ -19,26 +19,16 @@ static int fetch_thread_info(void *vctx, const char *key, json_t **out,
   return *out ? 0 : cliq_fail(err, EIO, "thread %s: empty answer", ctx->arg);
 }
 
-static int thread_info_json(store *s, const char *tid, enum store_mode mode,
-                            enum cliq_priority prio, json_t **out,
-                            cliq_error *err)
-{
-  char *key = make_key("tinfo", tid);
-  if (!key)
-    return cliq_fail(err, ENOMEM, "out of memory");
-  struct fetch_ctx ctx = { .s = s, .arg = tid, .prio = prio };
-  int r = cached_fetch(s, key, STORE_TTL_THREAD_INFO, CLIQ_API_THREADS_GET,
-                       mode, fetch_thread_info, &ctx, out, err);
-  free(key);
-  return r;
-}
+static int doc_json(store *s, const char *tid, enum store_doc doc,
+                    enum store_mode mode, enum cliq_priority prio,
+                    json_t **out, cliq_error *err);
 
 int store_thread_lookup(store *s, const char *tid, enum store_mode mode,
                         store_thread *out, cliq_error *err)
 {
   memset(out, 0, sizeof *out);
   json_t *v = NULL;
-  int r = thread_info_json(s, tid, mode, CLIQ_PRIO_READ, &v, err);
+  int r = doc_json(s, tid, STORE_DOC_INFO, mode, CLIQ_PRIO_READ, &v, err);
   if (r < 0)
     return r;
   cliq_thread t;
@@ -103,24 +93,6 @@ int render_message_json(json_t *raw, char **text_out, size_t *len_out,
   return 0;
 }
 
-static int main_json(store *s, const char *tid, enum store_mode mode,
-                     enum cliq_priority prio, json_t **out, cliq_error *err)
-{
-  char *key = make_key("main", tid);
-  if (!key)
-    return cliq_fail(err, ENOMEM, "out of memory");
-  struct fetch_ctx ctx = { .s = s, .arg = tid, .prio = prio };
-  int r = cached_fetch(s, key, STORE_TTL_MAIN, CLIQ_API_THREADS_MAIN, mode,
-                       fetch_main, &ctx, out, err);
-  free(key);
-  return r;
-}
-
-const char *people_kind[] = { "members", "followers", "nonfollowers" };
-static const enum cliq_api people_api[] = {
-  CLIQ_API_CHATS_MEMBERS, CLIQ_API_FOLLOWERS_GET, CLIQ_API_NONFOLLOWERS,
-};
-
 static json_t *users_to_json(const cliq_user_list *list)
 {
   json_t *arr = json_array();
@@ -168,29 +140,61 @@ static int fetch_people(void *vctx, const char *key, json_t **out,
   return *out ? 0 : cliq_fail(err, ENOMEM, "out of memory");
 }
 
-static int people_json_prio(store *s, const char *tid, enum store_people which,
-                            enum store_mode mode, enum cliq_priority prio,
-                            json_t **out, cliq_error *err);
+/* Each document: its cache key kind, freshness, API and fetch.  The people
+ * documents follow info and main in enum store_people order. */
+struct doc_kind {
+  const char *kind;
+  double ttl;
+  enum cliq_api api;
+  tcache_fetch_fn fetch;
+};
+
+static const struct doc_kind doc_kinds[] = {
+  [STORE_DOC_INFO] = { "tinfo", STORE_TTL_THREAD_INFO, CLIQ_API_THREADS_GET,
+                       fetch_thread_info },
+  [STORE_DOC_MAIN] = { "main", STORE_TTL_MAIN, CLIQ_API_THREADS_MAIN,
+                       fetch_main },
+  [STORE_DOC_MEMBERS] = { "members", STORE_TTL_PEOPLE, CLIQ_API_CHATS_MEMBERS,
+                          fetch_people },
+  [STORE_DOC_FOLLOWERS] = { "followers", STORE_TTL_PEOPLE,
+                            CLIQ_API_FOLLOWERS_GET, fetch_people },
+  [STORE_DOC_NONFOLLOWERS] = { "nonfollowers", STORE_TTL_PEOPLE,
+                               CLIQ_API_NONFOLLOWERS, fetch_people },
+};
+_Static_assert(STORE_DOC_MEMBERS + STORE_FOLLOWERS == STORE_DOC_FOLLOWERS &&
+                   STORE_DOC_MEMBERS + STORE_NONFOLLOWERS ==
+                       STORE_DOC_NONFOLLOWERS,
+               "people documents in enum store_people order");
+
+enum store_doc people_doc(enum store_people which)
+{
+  return (enum store_doc)(STORE_DOC_MEMBERS + which);
+}
+
+/* A document's cached answer in the given mode and lane; *out gets a new
+ * reference. */
+static int doc_json(store *s, const char *tid, enum store_doc doc,
+                    enum store_mode mode, enum cliq_priority prio,
+                    json_t **out, cliq_error *err)
+{
+  *out = NULL;
+  if ((unsigned)doc >= sizeof doc_kinds / sizeof *doc_kinds)
+    return cliq_fail(err, EINVAL, "no such document");
+  const struct doc_kind *k = &doc_kinds[doc];
+  char *key = make_key(k->kind, tid);
+  if (!key)
+    return cliq_fail(err, ENOMEM, "out of memory");
+  struct fetch_ctx ctx = { .s = s, .arg = tid, .prio = prio,
+                           .which = (int)doc - STORE_DOC_MEMBERS };
+  int r = cached_fetch(s, key, k->ttl, k->api, mode, k->fetch, &ctx, out, err);
+  free(key);
+  return r;
+}
 
 int people_json(store *s, const char *tid, enum store_people which,
                        enum store_mode mode, json_t **out, cliq_error *err)
 {
-  return people_json_prio(s, tid, which, mode, CLIQ_PRIO_READ, out, err);
-}
-
-static int people_json_prio(store *s, const char *tid, enum store_people which,
-                            enum store_mode mode, enum cliq_priority prio,
-                            json_t **out, cliq_error *err)
-{
-  char *key = make_key(people_kind[which], tid);
-  if (!key)
-    return cliq_fail(err, ENOMEM, "out of memory");
-  struct fetch_ctx ctx = { .s = s, .arg = tid, .prio = prio,
-                           .which = (int)which };
-  int r = cached_fetch(s, key, STORE_TTL_PEOPLE, people_api[which], mode,
-                       fetch_people, &ctx, out, err);
-  free(key);
-  return r;
+  return doc_json(s, tid, people_doc(which), mode, CLIQ_PRIO_READ, out, err);
 }
 
 const char *jstr(json_t *o, const char *k)
@@ -222,27 +226,6 @@ static int render_people(json_t *v, char **text_out, size_t *len_out,
   return 0;
 }
 
-static int doc_source(store *s, const char *tid, enum store_doc doc,
-                      enum store_mode mode, enum cliq_priority prio,
-                      json_t **src_out, cliq_error *err)
-{
-  *src_out = NULL;
-  switch (doc) {
-  case STORE_DOC_INFO:
-    return thread_info_json(s, tid, mode, prio, src_out, err);
-  case STORE_DOC_MAIN:
-    return main_json(s, tid, mode, prio, src_out, err);
-  case STORE_DOC_MEMBERS:
-    return people_json_prio(s, tid, STORE_MEMBERS, mode, prio, src_out, err);
-  case STORE_DOC_FOLLOWERS:
-    return people_json_prio(s, tid, STORE_FOLLOWERS, mode, prio, src_out, err);
-  case STORE_DOC_NONFOLLOWERS:
-    return people_json_prio(s, tid, STORE_NONFOLLOWERS, mode, prio, src_out,
-                            err);
-  }
-  return cliq_fail(err, EINVAL, "no such document");
-}
-
 /* With sync = all a document synced once is served from that copy, however
  * old, and the syncer brings it up to date in the background: reading the
  * whole tree costs nothing.  Only a document never fetched is asked for. */
@@ -251,48 +234,24 @@ int store_doc_source(store *s, const char *tid, enum store_doc doc,
 {
   if (mode == STORE_FETCH && s->sync == STORE_SYNC_ALL)
     mode = STORE_PEEK;
-  return doc_source(s, tid, doc, mode, CLIQ_PRIO_READ, src_out, err);
+  return doc_json(s, tid, doc, mode, CLIQ_PRIO_READ, src_out, err);
 }
 
 const char *doc_key_kind(enum store_doc doc)
 {
-  switch (doc) {
-  case STORE_DOC_INFO:
-    return "tinfo";
-  case STORE_DOC_MAIN:
-    return "main";
-  case STORE_DOC_MEMBERS:
-    return people_kind[STORE_MEMBERS];
-  case STORE_DOC_FOLLOWERS:
-    return people_kind[STORE_FOLLOWERS];
-  case STORE_DOC_NONFOLLOWERS:
-    return people_kind[STORE_NONFOLLOWERS];
-  }
-  return "";
+  return doc_kinds[doc].kind;
 }
 
 enum cliq_api doc_api(enum store_doc doc)
 {
-  switch (doc) {
-  case STORE_DOC_INFO:
-    return CLIQ_API_THREADS_GET;
-  case STORE_DOC_MAIN:
-    return CLIQ_API_THREADS_MAIN;
-  case STORE_DOC_MEMBERS:
-    return people_api[STORE_MEMBERS];
-  case STORE_DOC_FOLLOWERS:
-    return people_api[STORE_FOLLOWERS];
-  case STORE_DOC_NONFOLLOWERS:
-    return people_api[STORE_NONFOLLOWERS];
-  }
-  return CLIQ_API_THREADS_GET;
+  return doc_kinds[doc].api;
 }
 
 int doc_fetch_background(store *s, const char *tid, enum store_doc doc,
                          cliq_error *err)
 {
   json_t *v = NULL;
-  int r = doc_source(s, tid, doc, STORE_FETCH, CLIQ_PRIO_BACKGROUND, &v, err);
+  int r = doc_json(s, tid, doc, STORE_FETCH, CLIQ_PRIO_BACKGROUND, &v, err);
   json_decref(v);
   return r;
 }

@@ -157,8 +157,12 @@ static void follow_round(store *s, struct followed *f, size_t n, double fresh_s)
     }
   }
   /* Which channels are watched through their lists: those whose followed
-   * threads outnumber the list's pages. */
-  bool *listed = calloc(n ? n : 1, sizeof *listed);
+   * threads outnumber the list's pages (retry_at: when their next poll may
+   * be tried; listed[i] is set at a channel's first followed thread). */
+  struct {
+    bool on;
+    double retry_at;
+  } *listed = calloc(n ? n : 1, sizeof *listed);
   if (!listed)
     return;
   size_t lists = 0;
@@ -180,18 +184,15 @@ static void follow_round(store *s, struct followed *f, size_t n, double fresh_s)
     double retry_at;
     size_t pages = threads_pages(s, f[i].fi->channel_id, &retry_at);
     if (pages > 0 && members > pages) {
-      listed[i] = true;
+      listed[i].on = true;
+      listed[i].retry_at = retry_at;
       lists += pages;
     }
   }
   double list_pace = follow_pace(s, CLIQ_API_THREADS_LIST, lists);
-  for (size_t i = 0; i < n; i++) {
-    if (!listed[i])
-      continue;
-    double retry_at;
-    (void)threads_pages(s, f[i].fi->channel_id, &retry_at);
-    follow_channel(s, f, n, i, retry_at, list_pace, fresh_s);
-  }
+  for (size_t i = 0; i < n; i++)
+    if (listed[i].on)
+      follow_channel(s, f, n, i, listed[i].retry_at, list_pace, fresh_s);
   free(listed);
   size_t direct = 0;
   for (size_t i = 0; i < n; i++)
@@ -223,10 +224,7 @@ static void *refresher_main(void *arg)
      * first stops this thread), then, without s->lock, the followed ones: a
      * log's lock may be held over a disk write. */
     size_t nall = 0;
-    store_log **all = malloc((s->logs.count ? s->logs.count : 1) * sizeof *all);
-    for (size_t b = 0; all && b < s->logs.n_buckets; b++)
-      for (struct smap_entry *e = s->logs.buckets[b]; e; e = e->next)
-        all[nall++] = e->value;
+    store_log **all = logs_all_locked(s, &nall);
     pthread_mutex_unlock(&s->lock);
     size_t n = 0;
     struct followed *due = nall ? calloc(nall, sizeof *due) : NULL;
@@ -239,11 +237,12 @@ static void *refresher_main(void *arg)
       if (followed)
         due[n++] = (struct followed){ .log = log };
     }
-    free(all);
     __atomic_store_n(&s->followed, n, __ATOMIC_RELAXED);
     follow_round(s, due, n, fresh_s);
     free(due);
-    store_logs_trim(s, STORE_LOG_MEMORY);
+    if (all)
+      store_logs_trim(all, nall, STORE_LOG_MEMORY);
+    free(all);
     pthread_mutex_lock(&s->lock);
   }
   pthread_mutex_unlock(&s->lock);

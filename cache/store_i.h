@@ -217,10 +217,6 @@ struct channel_arg {
   const char *chat_id;
 };
 
-/* ---- Tables --------------------------------------------------------------- */
-
-extern const char *people_kind[];
-
 /* ---- Functions shared by the files of the store ---------------------------- */
 
 
@@ -362,9 +358,11 @@ char *channel_of_thread(store *s, const char *tid);
 
 int store_start_refresher(store *s);
 
-/* A document's cache key kind ("tinfo", "main", "members", ...) and API. */
+/* A document's cache key kind ("tinfo", "main", "members", ...) and API;
+ * the document of a people list. */
 const char *doc_key_kind(enum store_doc doc);
 enum cliq_api doc_api(enum store_doc doc);
+enum store_doc people_doc(enum store_people which);
 /* Fetches a document in the background lane (the syncer). */
 int doc_fetch_background(store *s, const char *tid, enum store_doc doc,
                          cliq_error *err);
@@ -376,6 +374,10 @@ void log_confirm(store *s, store_log *log, double ttl_s);
 /* The log object of a chat, made when missing (nothing loaded); NULL when
  * out of memory. */
 store_log *log_for(store *s, const char *chat_id);
+/* Every log object of the store (s->lock held); caller frees the array, NULL
+ * when out of memory.  The pointers stay valid without the lock: logs live
+ * until store_free, which stops the background threads first. */
+store_log **logs_all_locked(store *s, size_t *n);
 /* Loads the log's disk copy when nothing is known of it yet (once, unless
  * again). */
 void log_try_disk(store *s, store_log *log, bool again);
@@ -384,16 +386,18 @@ void log_try_disk(store *s, store_log *log, bool again);
  * loaded the first time only, and the look does not count as a use, so an
  * idle log stays idle (may be evicted).  NULL when out of memory. */
 store_log *log_peek(store *s, const char *chat_id);
+/* Whether a log's content is known: in memory, or evicted to its disk copy
+ * (lock held). */
+static inline bool log_has_content_locked(const store_log *log)
+{
+  return log->known || log->evicted;
+}
 /* Loads an evicted log's messages from its disk copy (a no-op otherwise). */
 void log_load_evicted(store *s, store_log *log);
-/* Resident bytes of a log's messages (lock held). */
-size_t log_resident_bytes_locked(const store_log *log);
-/* Drops an idle log's messages from memory when its disk copy holds them
- * all (lock held): the bytes freed, 0 when it may not. */
-size_t log_unload_locked(store_log *log, double now_mono, double idle_s);
-/* Evicts the least recently used idle logs until the resident messages
- * take at most budget bytes (the refresher calls it every round). */
-void store_logs_trim(store *s, size_t budget);
+/* Evicts the least recently used idle logs among all[0..n) (every log, from
+ * logs_all_locked) until their resident messages take at most budget bytes
+ * (the refresher calls it every round). */
+void store_logs_trim(store_log *const *all, size_t n, size_t budget);
 
 /* Starts the syncer thread (cache/store_sync.c); the caller stops it by
  * setting stopping and joining syncer. */

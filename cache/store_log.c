@@ -30,6 +30,16 @@ store_log *log_for(store *s, const char *chat_id)
   return log;
 }
 
+store_log **logs_all_locked(store *s, size_t *n)
+{
+  store_log **all = malloc((s->logs.count ? s->logs.count : 1) * sizeof *all);
+  *n = 0;
+  for (size_t b = 0; all && b < s->logs.n_buckets; b++)
+    for (struct smap_entry *e = s->logs.buckets[b]; e; e = e->next)
+      all[(*n)++] = e->value;
+  return all;
+}
+
 static bool batch_has_id(void *ctx, uint64_t ref, const char *id)
 {
   struct log_batch *b = ctx;
@@ -653,7 +663,7 @@ int store_log_get(store *s, const char *chat_id, enum store_mode mode,
 bool store_log_known(store_log *log)
 {
   pthread_mutex_lock(&log->lock);
-  bool k = log->known || log->evicted;
+  bool k = log_has_content_locked(log);
   pthread_mutex_unlock(&log->lock);
   return k;
 }

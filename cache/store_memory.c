@@ -11,12 +11,15 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-size_t log_resident_bytes_locked(const store_log *log)
+/* Resident bytes of a log's messages (lock held). */
+static size_t log_resident_bytes_locked(const store_log *log)
 {
   return log->text_cap + log->jsonl_cap + log->ids.cap * sizeof *log->ids.slots;
 }
 
-size_t log_unload_locked(store_log *log, double now_mono, double idle_s)
+/* Drops an idle log's messages from memory when its disk copy holds them
+ * all (lock held): the bytes freed, 0 when it may not. */
+static size_t log_unload_locked(store_log *log, double now_mono, double idle_s)
 {
   if (!log->known || log->evicted || log->readers > 0 || log->busy > 0 ||
       log->wanted || !log->disk_path || log->disk_len != log->jsonl_len ||
@@ -59,22 +62,14 @@ static int by_use(const void *a, const void *b)
  * between store_log_get() and its use of the log is never that slow. */
 #define LOG_IDLE_S 2.0
 
-void store_logs_trim(store *s, size_t budget)
+void store_logs_trim(store_log *const *all, size_t k, size_t budget)
 {
-  /* Logs live until store_free (which stops this thread's caller first):
-   * the pointers stay valid without s->lock. */
-  pthread_mutex_lock(&s->lock);
-  size_t n = s->logs.count;
-  struct trim_candidate *c = malloc((n ? n : 1) * sizeof *c);
-  size_t k = 0;
-  for (size_t b = 0; c && b < s->logs.n_buckets; b++)
-    for (struct smap_entry *e = s->logs.buckets[b]; e; e = e->next)
-      c[k++] = (struct trim_candidate){ .log = e->value };
-  pthread_mutex_unlock(&s->lock);
+  struct trim_candidate *c = malloc((k ? k : 1) * sizeof *c);
   if (!c)
     return;
   size_t total = 0;
   for (size_t i = 0; i < k; i++) {
+    c[i].log = all[i];
     pthread_mutex_lock(&c[i].log->lock);
     total += log_resident_bytes_locked(c[i].log);
     c[i].used_at = c[i].log->used_at;
@@ -105,12 +100,8 @@ void store_memory_stats_get(store *s, store_memory_stats *out)
   memset(out, 0, sizeof *out);
   out->budget = STORE_LOG_MEMORY;
   pthread_mutex_lock(&s->lock);
-  size_t n = s->logs.count;
-  store_log **all = malloc((n ? n : 1) * sizeof *all);
   size_t k = 0;
-  for (size_t b = 0; all && b < s->logs.n_buckets; b++)
-    for (struct smap_entry *e = s->logs.buckets[b]; e; e = e->next)
-      all[k++] = e->value;
+  store_log **all = logs_all_locked(s, &k);
   pthread_mutex_unlock(&s->lock);
   if (!all)
     return;
@@ -154,7 +145,7 @@ static bool log_from_record(store *s, store_log *log)
       log->last_ms = json_integer_value(last);
       log->fetched_at = cliq_clock_real() - age;
     }
-    done = log->known || log->evicted;
+    done = log_has_content_locked(log);
     pthread_mutex_unlock(&log->lock);
   }
   json_decref(v);

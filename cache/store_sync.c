@@ -19,29 +19,25 @@
  * keeps a reserve for them (docs/governor.md "Lanes"). */
 #include "cache/store_i.h"
 
+/* The modes' names, by enum store_sync. */
+static const char *const sync_names[] = {
+  [STORE_SYNC_OFF] = "off", [STORE_SYNC_LISTS] = "lists",
+  [STORE_SYNC_ALL] = "all",
+};
+
 int store_sync_parse(const char *s)
 {
-  if (!s)
-    return -1;
-  if (strcmp(s, "all") == 0)
-    return STORE_SYNC_ALL;
-  if (strcmp(s, "lists") == 0)
-    return STORE_SYNC_LISTS;
-  if (strcmp(s, "off") == 0)
-    return STORE_SYNC_OFF;
+  for (size_t i = 0; s && i < sizeof sync_names / sizeof *sync_names; i++)
+    if (strcmp(s, sync_names[i]) == 0)
+      return (int)i;
   return -1;
 }
 
 const char *store_sync_name(enum store_sync mode)
 {
-  switch (mode) {
-  case STORE_SYNC_ALL:
-    return "all";
-  case STORE_SYNC_LISTS:
-    return "lists";
-  default:
-    return "off";
-  }
+  return (unsigned)mode < sizeof sync_names / sizeof *sync_names
+             ? sync_names[mode]
+             : "off";
 }
 
 void store_sync_stats_get(store *s, store_sync_stats *out)
@@ -81,7 +77,7 @@ static bool stopping(store *s)
 static bool log_current(store_log *log, int64_t last_ms, size_t *messages)
 {
   pthread_mutex_lock(&log->lock);
-  bool current = (log->known || log->evicted) &&
+  bool current = log_has_content_locked(log) &&
                  (last_ms <= 0 || log->cursor_ms >= last_ms);
   if (messages)
     *messages = log->evicted ? log->kept_count : log->ids.count;
@@ -173,12 +169,18 @@ struct sync_backlog {
   size_t per_api[CLIQ_API_COUNT];
 };
 
-/* Whether sync may ask now: the background lane has a slot to spare, and
- * one more while the refresher follows open files (they come first). */
+/* Slots sync leaves to the refresher: one while it follows open files
+ * (they come first). */
+static int refresher_claim(store *s)
+{
+  return __atomic_load_n(&s->followed, __ATOMIC_RELAXED) > 0 ? 1 : 0;
+}
+
+/* Whether sync may ask now: the background lane has a slot to spare beyond
+ * the refresher's claim. */
 static bool sync_may(store *s, enum cliq_api api)
 {
-  int keep = __atomic_load_n(&s->followed, __ATOMIC_RELAXED) > 0 ? 1 : 0;
-  return gov_background_spare(s->gov, api) >= 1 + keep;
+  return gov_background_spare(s->gov, api) >= 1 + refresher_claim(s);
 }
 
 /* A thread's documents: fetched when never fetched; refreshed when stale
@@ -202,8 +204,8 @@ static bool sync_docs_of(store *s, const char *tid, bool may_fetch,
       continue;
     if (missing)
       bl->per_api[api]++;
-    bool go = may_fetch && sync_may(s, api) &&
-              (missing || gov_pressure(s->gov, api) < 0.25);
+    bool go = may_fetch && (missing || gov_pressure(s->gov, api) < 0.25) &&
+              sync_may(s, api);
     if (go) {
       cliq_error err;
       memset(&err, 0, sizeof err);
@@ -268,7 +270,7 @@ static void sync_round(store *s)
   }
   /* The estimate: the API with most left, at the pace the syncer may take
    * (what background may, less the slot left to the refresher). */
-  int keep = __atomic_load_n(&s->followed, __ATOMIC_RELAXED) > 0 ? 1 : 0;
+  int keep = refresher_claim(s);
   double eta = 0;
   for (int a = 0; a < CLIQ_API_COUNT; a++) {
     if (!bl.per_api[a])

@@ -208,8 +208,8 @@ bool store_ctl_verb_valid(const char *verb)
 
 void forget_people(store *s, const char *tid)
 {
-  for (int w = 0; w < 3; w++) {
-    char *k = make_key(people_kind[w], tid);
+  for (int w = STORE_MEMBERS; w <= STORE_NONFOLLOWERS; w++) {
+    char *k = make_key(doc_key_kind(people_doc((enum store_people)w)), tid);
     if (k)
       tcache_invalidate(s->cache, k);
     free(k);

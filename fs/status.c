@@ -264,8 +264,6 @@ char *status_text(struct fs *fs)
                             iso_of(ss.last_full_pass));
       json_object_set_new(root, "sync", sync);
     }
-  }
-  if (fs->store) {
     store_memory_stats ms;
     store_memory_stats_get(fs->store, &ms);
     json_object_set_new(
