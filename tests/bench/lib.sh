@@ -131,9 +131,7 @@ bench_mount() {
   MNT=$MNT_DIR/mnt
   mkdir -p "$MNT" "$MNT_DIR/config" "$MNT_DIR/state" "$MNT_DIR/cache"
   local opts="api_url=$EMU_URL,accounts_url=$EMU_URL,access_token=$EMU_TOKEN"
-  # Background sync adds requests of its own: off unless a section asks.
-  case ",$extra," in *,sync=*) ;; *) extra="${extra:+$extra,}sync=off" ;; esac
-  opts="$opts,$extra"
+  opts="$opts,$(opts_sync_off "$extra")"
   local -a preload=()
   if [ "${BENCH_WITH_HEAP:-0}" = 1 ]; then
     preload=(HEAPSTAT_FILE="$MNT_DIR/heap" LD_PRELOAD="$BENCH_HEAPSTAT")
@@ -219,6 +217,19 @@ bench_bg_stop() {
     wait "$p" 2>/dev/null
   done
   BENCH_BG_PIDS=()
+}
+
+# floor_mount SOURCE MOUNTPOINT LOG [FLOORFS OPTIONS...]: floorfs serving
+# SOURCE on MOUNTPOINT, stopped with the other background processes (it is
+# unmounted by the caller); sets FLOOR_PID.
+floor_mount() {
+  local src=$1 mnt=$2 log=$3
+  shift 3
+  mkdir -p "$mnt"
+  "$BENCH_FLOORFS" -f "$@" "$src" "$mnt" 2>>"$log" &
+  FLOOR_PID=$!
+  bench_bg_add "$FLOOR_PID"
+  wait_for 10 mountpoint -q "$mnt" || bfail "floorfs $* did not mount on $mnt"
 }
 
 bench_cleanup() {

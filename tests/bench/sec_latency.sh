@@ -20,10 +20,6 @@ BENCH_NOLIMITS+=",limit.threads.nonfollowers=100000/60"
 # the thread's log (messages).
 LAT_KINDS="state title info main members messages"
 
-_floor_mounted() {
-  mountpoint -q "$1"
-}
-
 sec_latency() {
   blog "latency: cached reads ($LAT_ITER operations x $LAT_ROUNDS rounds)"
   bench_emu --demo --time-scale 100000
@@ -55,14 +51,9 @@ sec_latency() {
   # floorfs twice: as small as a FUSE filesystem gets, and answering FLUSH
   # as cliqfs must (it posts on close), one more request per close.
   local floor_mnt=$dir/floor flush_mnt=$dir/floorflush
-  mkdir -p "$floor_mnt" "$flush_mnt"
-  "$BENCH_FLOORFS" -f "$shm" "$floor_mnt" 2>"$dir/floorfs.log" &
-  local floor_pid=$!
-  bench_bg_add $!
-  "$BENCH_FLOORFS" -f -o flush "$shm" "$flush_mnt" 2>>"$dir/floorfs.log" &
-  bench_bg_add $!
-  wait_for 10 _floor_mounted "$floor_mnt" || bfail "floorfs did not mount"
-  wait_for 10 _floor_mounted "$flush_mnt" || bfail "floorfs -o flush did not mount"
+  floor_mount "$shm" "$flush_mnt" "$dir/floorfs.log" -o flush
+  floor_mount "$shm" "$floor_mnt" "$dir/floorfs.log"
+  local floor_pid=$FLOOR_PID
 
   sed "s|^|$MNT/|" "$dir/rel" >"$dir/list.cliqfs"
   sed "s|^|$shm/|" "$dir/rel" >"$dir/list.tmpfs"

@@ -74,14 +74,12 @@ sec_sync_grep() {
   bench_mount "sync=all,$BENCH_NOLIMITS"
   wait_for 120 _sync_done || bfail "sync: the demo was not synced within 120 s"
   local dir=$BENCH_TMP/syncgrep shm
-  mkdir -p "$dir/floor"
+  mkdir -p "$dir"
   shm=$(mktemp -d /dev/shm/cliqfs-bench.XXXXXX)
   # The same bytes in tmpfs: every file of every thread and channel.
   (cd "$MNT" && find . -path ./.cliqfs -prune -o -type f -print0 |
     xargs -0 cp --parents -t "$shm") || bfail "sync: copying the tree to $shm failed"
-  "$BENCH_FLOORFS" -f "$shm" "$dir/floor" 2>"$dir/floorfs.log" &
-  bench_bg_add $!
-  wait_for 10 mountpoint -q "$dir/floor" || bfail "sync: floorfs did not mount"
+  floor_mount "$shm" "$dir/floor" "$dir/floorfs.log"
   local word=the round fs t0 t1 out lines req
   emu_reset
   for round in $(seq 1 "$SYNC_GREP_ROUNDS"); do

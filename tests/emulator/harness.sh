@@ -102,6 +102,18 @@ nap() {
   read -r -t "$1" -u "$EMU_NAP_FD" _ || true
 }
 
+# opts_sync_off OPTIONS: cliqfs -o options with sync=off added unless they
+# say sync=: background sync is on by default and would add its own requests
+# to what the tests and benchmarks of a user's actions count; the sync tests
+# and benchmarks turn it on.
+opts_sync_off() {
+  case ",$1," in
+    *,sync=*) printf '%s' "$1" ;;
+    ,,) printf 'sync=off' ;;
+    *) printf '%s,sync=off' "$1" ;;
+  esac
+}
+
 # is_mounted DIR: DIR is in the mount table (read by the shell, no process).
 # Unlike mountpoint -q, also when the mount's daemon is gone.  DIR as
 # mountinfo spells it: no space or backslash in it.

@@ -25,7 +25,7 @@ gv_daemon2_gone() {
 # gv_mount2 [OPTIONS]: a second daemon of the same account on $MNT2.
 gv_mount2() {
   local extra
-  extra=$(mt_with_sync "${1:-}")
+  extra=$(opts_sync_off "${1:-}")
   local opts="api_url=$EMU_URL,accounts_url=$EMU_URL,access_token=$EMU_TOKEN"
   opts="$opts,$extra"
   "$CLIQFS" -f -o "$opts" "$MNT2" 2>>"$MT_LOG" &

@@ -52,23 +52,12 @@ wait_until() {
 # each poll of wait_until) is WANT.
 yields() { [ "$(eval "$2")" = "$1" ]; }
 
-# mt_with_sync OPTIONS: the options, with sync=off added unless they say
-# sync=: background sync is on by default and would add its own requests to
-# what the tests of a user's actions count; the sync tests turn it on.
-mt_with_sync() {
-  case ",$1," in
-    *,sync=*) printf '%s' "$1" ;;
-    ,,) printf 'sync=off' ;;
-    *) printf '%s,sync=off' "$1" ;;
-  esac
-}
-
 # mt_mount [OPTIONS]: mounts $MNT against $EMU_URL (options are appended to
 # -o, comma-separated; sync=off unless they say otherwise) and waits for the
 # mount (10 s at most).
 mt_mount() {
   local extra
-  extra=$(mt_with_sync "${1:-}")
+  extra=$(opts_sync_off "${1:-}")
   local opts="api_url=$EMU_URL,accounts_url=$EMU_URL,access_token=$EMU_TOKEN"
   opts="$opts,$extra"
   "$CLIQFS" -f -o "$opts" "$MNT" 2>>"$MT_LOG" &
