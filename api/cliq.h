@@ -185,6 +185,9 @@ typedef struct cliq_message {
    * "[file: name]" and the like for others.  Never NULL. */
   char *text;
   char *thread_chat_id;     /* thread_information.chat_id, NULL when absent */
+  int64_t thread_messages;  /* thread_information.message_count (a thread's
+                               parent, from the one-message endpoint); -1
+                               when absent */
   json_t *raw;
 } cliq_message;
 

@@ -566,6 +566,9 @@ int cliq_parse_message(json_t *json, cliq_message *out, cliq_error *err)
     oom |= !out->text;
   }
   json_t *thread_info = json_object_get(json, "thread_information");
+  out->thread_messages = int_of(json_object_get(thread_info, "message_count"), -1);
+  if (out->thread_messages < 0)
+    out->thread_messages = -1;
   const char *thread_chat = str_of(thread_info, "chat_id");
   if (thread_chat && *thread_chat) {
     out->thread_chat_id = strdup(thread_chat);

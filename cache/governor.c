@@ -66,10 +66,13 @@ struct gov {
   int64_t loaded_us;      /* when the ledger was last read from disk */
 };
 
-/* gov_pressure() is asked on every cached read and gov_background_spare()
+/* gov_pressure() is asked on every cached read and gov_background_view()
  * before every request sync considers; they are hints, so they may use a
  * ledger up to this old instead of reading the file each time. */
 #define PRESSURE_RELOAD_US 250000
+
+/* Slots the calling thread has taken, per API (gov_thread_taken). */
+static __thread uint64_t thread_taken[CLIQ_API_COUNT];
 
 static int64_t now_real_us(void)
 {
@@ -556,6 +559,7 @@ int gov_acquire_stamped(gov *g, enum cliq_api api, enum cliq_priority prio,
     if (take) {
       rc = stamps_insert(s, now);
       if (rc == 0) {
+        thread_taken[api]++;
         inflight_push(s, now);
         ledger_save(g, false);
         if (stamp_out)
@@ -758,25 +762,32 @@ double gov_pressure(gov *g, enum cliq_api api)
   return pressure;
 }
 
-int gov_background_spare(gov *g, enum cliq_api api)
+void gov_background_view(gov *g, enum cliq_api api, gov_background *out)
 {
+  memset(out, 0, sizeof *out);
   if (!g || !cliq_api_info(api))
-    return 0;
+    return;
   pthread_mutex_lock(&g->mu);
   int64_t now = now_real_us();
   ledger_load_recent(g, now);
   struct api_state *s = &g->apis[api];
   stamps_prune(s, now);
-  int spare = 0;
-  if (s->locked_until <= now && s->waiting[CLIQ_PRIO_WRITE] == 0 &&
-      s->waiting[CLIQ_PRIO_READ] == 0) {
-    int budget = budget_of(g, s);
-    spare = budget - (int)s->n - reserve_of(budget);
-    if (spare < 0)
-      spare = 0;
+  int budget = budget_of(g, s);
+  out->budget = budget;
+  out->used = (int)s->n;
+  out->window_s = (double)s->window_us / 1e6;
+  if (s->locked_until > now)
+    out->locked_until = (double)s->locked_until / 1e6;
+  else if (s->waiting[CLIQ_PRIO_WRITE] == 0 && s->waiting[CLIQ_PRIO_READ] == 0) {
+    int spare = budget - (int)s->n - reserve_of(budget);
+    out->spare = spare > 0 ? spare : 0;
   }
   pthread_mutex_unlock(&g->mu);
-  return spare;
+}
+
+uint64_t gov_thread_taken(enum cliq_api api)
+{
+  return (unsigned)api < CLIQ_API_COUNT ? thread_taken[api] : 0;
 }
 
 int gov_lane_per_window(gov *g, enum cliq_api api, enum cliq_priority prio,

@@ -11,6 +11,7 @@
 #define CLIQ_CACHE_GOVERNOR_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "api/cliq.h"
 
@@ -92,14 +93,26 @@ void gov_explain(gov *g, enum cliq_api api, char *buf, size_t len);
 /* 0..1: how much of the budget is used; the cache stretches freshness with it. */
 double gov_pressure(gov *g, enum cliq_api api);
 
-/* Slots a BACKGROUND acquire of api could take now (0 when it is locked or
- * a thread of this governor waits in a lane above): lets a background task
- * of lower rank (sync) leave what is left to another (the refresher). */
-int gov_background_spare(gov *g, enum cliq_api api);
+/* What a background task needs to pace itself on api, from a ledger at
+ * most a quarter of a second old. */
+typedef struct gov_background {
+  int spare;                /* slots a BACKGROUND acquire could take now (0
+                               when locked or a thread of this governor
+                               waits in a lane above) */
+  int budget;               /* requests allowed per window */
+  int used;                 /* requests in the current window (all processes) */
+  double window_s;          /* scaled */
+  double locked_until;      /* epoch seconds; 0 when not locked */
+} gov_background;
+void gov_background_view(gov *g, enum cliq_api api, gov_background *out);
 /* How many requests of a lane api lets through in one window (the budget
  * less what the lane leaves to those above it), and the window (scaled
  * seconds) in *window_s: for pacing and estimates. */
 int gov_lane_per_window(gov *g, enum cliq_api api, enum cliq_priority prio,
                         double *window_s);
+/* Slots of api the calling thread has taken so far (any governor): a task
+ * that must keep to a share of a budget (sync) counts what its calls sent,
+ * however many requests (pages, retries) one call made. */
+uint64_t gov_thread_taken(enum cliq_api api);
 
 #endif

@@ -16,6 +16,14 @@ double ttl_for(store *s, double ttl, enum cliq_api api)
   return ttl;
 }
 
+double store_follow_tick(store *s)
+{
+  double tick = 1.0 / s->scale;
+  if (tick > 1.0)
+    tick = 1.0;
+  return tick < 0.05 ? 0.05 : tick;
+}
+
 double store_tick(store *s)
 {
   double tick = STORE_TTL_LOG / s->scale / 4;
@@ -45,8 +53,11 @@ store *store_new(const store_options *o, cliq_error *err)
   s->cache = o->cache;
   s->history = o->history > 0 ? o->history : 100;
   s->sync = o->sync;
+  s->sync_share = o->sync_share >= 1 && o->sync_share <= 100 ? o->sync_share
+                                                             : STORE_SYNC_SHARE;
   s->sync_stats.mode = o->sync;
   s->sync_stats.eta_s = -1;
+  s->sync_stats.share = s->sync_share;
   s->scale = o->time_scale > 0 ? o->time_scale : 1.0;
   s->max_wait_s = o->max_wait_s > 0 ? o->max_wait_s : 60.0;
   s->log_grew = o->log_grew;
@@ -178,8 +189,11 @@ void log_free(void *p)
 static void follow_info_free(void *p)
 {
   struct follow_info *fi = p;
-  if (fi)
+  if (fi) {
     free(fi->channel_id);
+    free(fi->parent_chat_id);
+    free(fi->parent_msg_id);
+  }
   free(fi);
 }
 

@@ -64,6 +64,8 @@ enum store_sync {
 /* "off", "lists", "all" (exactly): the mode, or -1. */
 int store_sync_parse(const char *s);
 const char *store_sync_name(enum store_sync mode);
+/* Percent of each API's budget sync spends unless told otherwise. */
+#define STORE_SYNC_SHARE 50
 
 enum store_mode {
   STORE_FETCH = 0,
@@ -78,6 +80,8 @@ typedef struct store_options {
   tcache *cache;         /* borrowed; outlives the store */
   int history;           /* messages taken at a log's first fetch (<= 0: 100) */
   enum store_sync sync;  /* store_start() starts the syncer unless OFF */
+  int sync_share;        /* percent of each API's budget sync may spend
+                            (cliqfs(1) OPTIONS, sync_share); outside 1..100: 50 */
   double time_scale;     /* <= 0 means 1 */
   double max_wait_s;     /* a read a user waits for retries a failed request
                             only within this (cliqfs(1) OPTIONS, max_wait); <= 0: 60 */
@@ -139,6 +143,9 @@ typedef struct store_sync_stats {
   double last_full_pass;    /* when every known thread was last synced */
   double eta_s;             /* estimated seconds to done at the background
                                rate, 0 when done, -1 when unknown */
+  int share;                /* percent of each API's budget sync may spend */
+  unsigned char backoff[CLIQ_API_COUNT]; /* halvings of that share after
+                                            unexpected locks, per API */
 } store_sync_stats;
 
 void store_sync_stats_get(store *s, store_sync_stats *out);

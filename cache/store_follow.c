@@ -45,14 +45,34 @@ static void threads_poll_later(store *s, const char *channel_id, double at)
   pthread_mutex_unlock(&s->lock);
 }
 
+/* Slots of the reserve that a known new message of a followed log leaves to
+ * the reads of other files. */
+#define FOLLOW_RESERVE_LEFT 2
+
 /* Fetches what is new in a followed log in the background lane; after a
  * failure (or the governor's no) the log waits a quarter of its freshness,
- * never a tight loop.  Returns true when the fetch succeeded. */
+ * never a tight loop.  A fetch of a message known to be there (its thread
+ * list entry or its parent's count moved: `known`) is one somebody watching
+ * the file waits for: when the background lane is spent it may take a slot
+ * of the reserve as a read that does not wait, leaving the last
+ * FOLLOW_RESERVE_LEFT to the reads of other files.  Returns true when the
+ * fetch succeeded. */
 static bool follow_fetch(store *s, store_log *log, double max_age_s,
-                         double fresh_s)
+                         double fresh_s, bool known)
 {
+  enum cliq_priority prio = CLIQ_PRIO_BACKGROUND;
+  if (known && s->gov) {
+    gov_background v;
+    gov_background_view(s->gov, CLIQ_API_CHATS_MESSAGES, &v);
+    if (v.spare == 0 && v.locked_until == 0 &&
+        v.budget - v.used > FOLLOW_RESERVE_LEFT)
+      prio = CLIQ_PRIO_READ;
+  }
   cliq_error err;
-  int r = log_refresh(s, log, CLIQ_PRIO_BACKGROUND, max_age_s, &err);
+  enum patience was = patience_swap(prio == CLIQ_PRIO_READ ? PATIENCE_NONE
+                                                           : PATIENCE_WAIT);
+  int r = log_refresh(s, log, prio, max_age_s, &err);
+  patience_swap(was);
   if (r == 0 && !err.err) {
     pthread_mutex_lock(&log->lock);
     log->wanted = false;
@@ -82,6 +102,14 @@ static void follow_channel(store *s, struct followed *f, size_t n, size_t first,
     if (failed)
       threads_poll_later(s, channel_id, cliq_clock_real() + fresh_s / 4);
   }
+  double listed_at = -1;
+  if (t) {
+    char *key = make_key("threads", channel_id);
+    double age = key ? tcache_age_of(s->cache, key) : -1;
+    free(key);
+    if (age >= 0)
+      listed_at = cliq_clock_real() - age;
+  }
   for (size_t j = first; j < n; j++) {
     if (!f[j].fi || !f[j].fi->channel_id || f[j].by_list ||
         strcmp(f[j].fi->channel_id, channel_id) != 0)
@@ -96,6 +124,17 @@ static void follow_channel(store *s, struct followed *f, size_t n, size_t first,
       continue;
     }
     struct follow_info *fi = f[j].fi;
+    if (listed_at >= 0)
+      fi->listed_at = listed_at;
+    if (!fi->parent_msg_id && th->parent_chat_id && th->thread_message_id) {
+      fi->parent_chat_id = strdup(th->parent_chat_id);
+      fi->parent_msg_id = strdup(th->thread_message_id);
+      if (!fi->parent_chat_id || !fi->parent_msg_id) {
+        free(fi->parent_chat_id);
+        free(fi->parent_msg_id);
+        fi->parent_chat_id = fi->parent_msg_id = NULL;
+      }
+    }
     pthread_mutex_lock(&log->lock);
     int64_t cursor = log->cursor_ms;
     double next_try = log->next_try_at;
@@ -105,11 +144,16 @@ static void follow_channel(store *s, struct followed *f, size_t n, size_t first,
      * or when it is newer than what we have and not chased yet. */
     bool moved = fi->list_ms && th->last_ms != fi->list_ms;
     bool newer = th->last_ms > cursor && th->last_ms > fi->chased_ms;
+    /* What a probe fetched moves the entry too: no second fetch for it. */
+    if (moved && fi->probe_fetched && th->last_ms <= cursor)
+      moved = false;
+    if (th->last_ms != fi->list_ms)
+      fi->probe_fetched = false;
     if (!moved && !newer) {
       fi->list_ms = th->last_ms;
       continue;
     }
-    if (cliq_clock_real() < next_try || !follow_fetch(s, log, 0, fresh_s))
+    if (cliq_clock_real() < next_try || !follow_fetch(s, log, 0, fresh_s, true))
       continue;                   /* the signal stays for the next round */
     fi->list_ms = th->last_ms;
     if (fi->trying_ms != th->last_ms) {
@@ -141,6 +185,85 @@ static double follow_pace(store *s, enum cliq_api api, size_t k)
     return STORE_TTL_LOG;
   double pace = (double)(k ? k : 1) * window_s * s->scale / per;
   return pace > STORE_TTL_LOG ? pace : STORE_TTL_LOG;
+}
+
+/* The time after `at` on a beat of `every` seconds: one beat of catching up
+ * at most after a quiet time, never a tick late each time. */
+static double next_beat(double at, double now, double every)
+{
+  double base = at > now - every ? at : now - every;
+  return base + every;
+}
+
+/* Between two polls of its channel's list, a followed thread is checked
+ * through its parent message: the one-message endpoint (messages.get, a
+ * budget of its own) counts the thread's messages in thread_information, so
+ * one request tells whether the thread moved, and only then is it fetched.
+ * The count is compared with what the log gained since the last probe (a
+ * fetch prompted by the list, our own posts), so that nothing is fetched
+ * twice.  Probes go one at a time, as often as the background lane of
+ * messages.get lets through, each to the thread whose probe splits the
+ * longest stretch without a check: the middle of the gap between its last
+ * check (list or probe) and its channel's next list poll.  list_pace_s:
+ * real seconds between two polls of a list.  Returns whether it probed. */
+static bool follow_probe(store *s, struct followed *f, size_t n,
+                         double fresh_s, double list_pace_s)
+{
+  if (!s->gov)
+    return false;
+  double window_s = 0;
+  int per = gov_lane_per_window(s->gov, CLIQ_API_MESSAGES_GET,
+                                CLIQ_PRIO_BACKGROUND, &window_s);
+  double now = cliq_clock_real();
+  if (per <= 0 || now < s->probe_next_at)
+    return false;
+  /* The best gain: min(time since the last check, time to the next poll). */
+  size_t best = n;
+  double best_gain = list_pace_s / 8;
+  for (size_t i = 0; i < n; i++) {
+    struct follow_info *fi = f[i].fi;
+    if (!f[i].by_list || !fi || !fi->parent_msg_id || fi->listed_at <= 0)
+      continue;
+    double checked = fi->probed_at > fi->listed_at ? fi->probed_at
+                                                   : fi->listed_at;
+    double since = now - checked;
+    /* A list poll that is overdue (refused, failed) does not come soon. */
+    double until = fi->listed_at + list_pace_s - now;
+    double gain = until > 0 && until < since ? until : since;
+    if (gain > best_gain) {
+      best_gain = gain;
+      best = i;
+    }
+  }
+  if (best == n)
+    return false;
+  struct follow_info *fi = f[best].fi;
+  store_log *log = f[best].log;
+  s->probe_next_at = next_beat(s->probe_next_at, now, window_s / per);
+  pthread_mutex_lock(&log->lock);
+  size_t have = log->evicted ? log->kept_count : log->ids.count;
+  double next_try = log->next_try_at;
+  pthread_mutex_unlock(&log->lock);
+  cliq_message m;
+  cliq_error err;
+  int r = cliq_get_message(s->client, CLIQ_PRIO_BACKGROUND, fi->parent_chat_id,
+                           fi->parent_msg_id, &m, &err);
+  fi->probed_at = now;
+  if (r < 0 || m.thread_messages < 0)
+    goto out;
+  bool moved = fi->probed && m.thread_messages - fi->probe_count >
+                                 (int64_t)have - (int64_t)fi->probe_log_count;
+  if (moved) {
+    if (now < next_try || !follow_fetch(s, log, 0, fresh_s, true))
+      goto out;                   /* the next probe asks again */
+    fi->probe_fetched = true;
+  }
+  fi->probed = true;
+  fi->probe_count = m.thread_messages;
+  fi->probe_log_count = have;
+out:
+  cliq_message_clear(&m);
+  return true;
 }
 
 /* One round of the refresher over the followed chats.  A channel whose
@@ -190,15 +313,45 @@ static void follow_round(store *s, struct followed *f, size_t n, double fresh_s)
     }
   }
   double list_pace = follow_pace(s, CLIQ_API_THREADS_LIST, lists);
+  /* The lists are polled one at a time, evenly spread (polled together,
+   * every followed thread would be checked at the same moments and the
+   * probes could not fill the gaps): every list_pace / lists, the stalest
+   * list at least that old. */
+  double now = cliq_clock_real();
+  double every = lists ? list_pace / (double)lists : 0;   /* unscaled */
+  size_t due = n;
+  double oldest = every;
+  for (size_t i = 0; lists && now >= s->list_next_at && i < n; i++) {
+    if (!listed[i].on || now < listed[i].retry_at)
+      continue;
+    char *key = make_key("threads", f[i].fi->channel_id);
+    double age = key ? tcache_age_of(s->cache, key) : -1;
+    free(key);
+    age = age < 0 ? 1e12 : age * s->scale;
+    if (age >= oldest) {
+      oldest = age;
+      due = i;
+    }
+  }
+  if (due < n) {
+    double retry_unused;
+    size_t pages = threads_pages(s, f[due].fi->channel_id, &retry_unused);
+    double step = every * (double)(pages ? pages : 1) / s->scale;
+    s->list_next_at = next_beat(s->list_next_at, now, step);
+  }
   for (size_t i = 0; i < n; i++)
     if (listed[i].on)
-      follow_channel(s, f, n, i, listed[i].retry_at, list_pace, fresh_s);
+      follow_channel(s, f, n, i, listed[i].retry_at, i == due ? 0 : 1e12,
+                     fresh_s);
   free(listed);
+  for (int k = 0; k < 2 && follow_probe(s, f, n, fresh_s, list_pace / s->scale);
+       k++)
+    ;
   size_t direct = 0;
   for (size_t i = 0; i < n; i++)
     direct += !f[i].by_list;
   double direct_pace = follow_pace(s, CLIQ_API_CHATS_MESSAGES, direct) / s->scale;
-  double now = cliq_clock_real();
+  now = cliq_clock_real();
   for (size_t i = 0; i < n; i++) {
     if (f[i].by_list)
       continue;
@@ -207,14 +360,14 @@ static void follow_round(store *s, struct followed *f, size_t n, double fresh_s)
                (f[i].log->wanted || now - f[i].log->fetched_at >= direct_pace);
     pthread_mutex_unlock(&f[i].log->lock);
     if (may)
-      follow_fetch(s, f[i].log, 0, fresh_s);
+      follow_fetch(s, f[i].log, 0, fresh_s, false);
   }
 }
 
 static void *refresher_main(void *arg)
 {
   store *s = arg;
-  double tick = store_tick(s);
+  double tick = store_follow_tick(s);
   pthread_mutex_lock(&s->lock);
   while (!s->stopping) {
     cliq_clock_wait_until(&s->wake, &s->lock, cliq_clock_mono() + tick);

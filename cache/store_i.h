@@ -55,6 +55,16 @@ struct follow_info {
   int64_t list_ms;          /* the last-message time the list showed last */
   int64_t trying_ms;        /* the value being chased, and how many fetches */
   int tries;                /* it took so far */
+  /* A thread's parent message (its list entry tells it): the one-message
+   * endpoint counts the thread's messages there (follow_probe). */
+  char *parent_chat_id;
+  char *parent_msg_id;
+  bool probed;              /* probe_count and probe_log_count are known: */
+  int64_t probe_count;      /* the count the last probe saw, */
+  size_t probe_log_count;   /* and the log's messages then */
+  double probed_at;         /* real time of the last probe */
+  double listed_at;         /* real time its channel's list was fetched */
+  bool probe_fetched;       /* a probe fetched it since its list entry moved */
 };
 struct store_log {
   store *s;
@@ -136,6 +146,9 @@ struct store {
   pthread_t refresher;
   bool refresher_running;
   enum store_sync sync;
+  int sync_share;             /* percent, 1..100 */
+  double probe_next_at;     /* refresher: when the next probe may go, */
+  double list_next_at;      /* and the next poll of a followed list */
   size_t followed;          /* logs the refresher followed in its last round
                              * (atomic): sync leaves them a slot */
   pthread_t syncer;
@@ -247,9 +260,13 @@ void smap_free(struct smap *m, void (*free_value)(void *));
 
 double ttl_for(store *s, double ttl, enum cliq_api api);
 
-/* How often the background threads (refresher, syncer) wake: a quarter of
- * a log's freshness window, from 50 ms to 1 s (real seconds). */
+/* How often the syncer wakes: a quarter of a log's freshness window, from
+ * 50 ms to 1 s (real seconds). */
 double store_tick(store *s);
+/* How often the refresher wakes: every (scaled) second, so
+ * that the delay a followed file adds to a new message is the same second
+ * whatever the time scale (50 ms at least). */
+double store_follow_tick(store *s);
 
 void on_delivered(void *ctx, const outbox_entry *e,
                          const char *message_id);

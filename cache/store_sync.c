@@ -14,6 +14,11 @@
  *     the governor has a background slot to spare, and one more while the
  *     refresher follows open files: followed threads keep the first claim
  *     on what background may take.
+ * Sync keeps to a share of each API's budget (store_options.sync_share),
+ * counted over its own requests: the account's budget may be shared with its
+ * other API clients.  Each lock it did not expect (a throttle answer: some
+ * other client spends the budget too) halves that share, down to an eighth;
+ * every SYNC_CALM_WINDOWS windows without another lock give one halving back.
  * Reads a user waits for never wait for the syncer: it asks in the
  * background lane, which takes no slot while a read or a write waits and
  * keeps a reserve for them (docs/governor.md "Lanes"). */
@@ -46,6 +51,25 @@ void store_sync_stats_get(store *s, store_sync_stats *out)
   *out = s->sync_stats;
   pthread_mutex_unlock(&s->lock);
 }
+
+#define SYNC_BACKOFF_MAX 3
+#define SYNC_CALM_WINDOWS 10
+
+/* Sync's own spending on one API. */
+struct sync_spend {
+  double *at;               /* when its requests went, ascending (real s) */
+  size_t n, cap;
+  uint64_t seen;            /* gov_thread_taken() when last counted */
+  int backoff;              /* halvings of the share */
+  double lock_seen;         /* end of the last lock noticed */
+  double calm_since;        /* when backoff last changed */
+};
+
+/* The syncer thread's own state. */
+struct syncer {
+  store *s;
+  struct sync_spend api[CLIQ_API_COUNT];
+};
 
 /* A thread whose log the round looks at. */
 struct sync_item {
@@ -108,18 +132,97 @@ static bool items_add(struct sync_item **items, size_t *n, size_t *cap,
   return true;
 }
 
+/* Slots sync leaves to the refresher: one while it follows open files
+ * (they come first). */
+static int refresher_claim(store *s)
+{
+  return __atomic_load_n(&s->followed, __ATOMIC_RELAXED) > 0 ? 1 : 0;
+}
+
+/* Requests per window sync may send on an API of this budget. */
+static int sync_allowed(const store *s, const struct sync_spend *sp, int budget)
+{
+  int n = budget * s->sync_share / 100;
+  n >>= sp->backoff;
+  return n > 0 ? n : 1;
+}
+
+/* Counts the requests the syncer's calls sent since it last looked (this
+ * thread asks for nothing else) and forgets those out of the window. */
+static void spend_count(struct sync_spend *sp, enum cliq_api api, double now,
+                        double window_s)
+{
+  uint64_t taken = gov_thread_taken(api);
+  for (; sp->seen < taken; sp->seen++) {
+    if (sp->n == sp->cap) {
+      size_t nc = sp->cap ? sp->cap * 2 : 32;
+      double *na = realloc(sp->at, nc * sizeof *na);
+      if (!na)
+        break;              /* counted late, never lost: seen stays behind */
+      sp->at = na;
+      sp->cap = nc;
+    }
+    sp->at[sp->n++] = now;
+  }
+  size_t k = 0;
+  while (k < sp->n && sp->at[k] <= now - window_s)
+    k++;
+  if (k) {
+    memmove(sp->at, sp->at + k, (sp->n - k) * sizeof *sp->at);
+    sp->n -= k;
+  }
+}
+
+/* Halves the share at a lock not seen before; gives one halving back after
+ * SYNC_CALM_WINDOWS calm windows. */
+static void spend_backoff(struct sync_spend *sp, const gov_background *v,
+                          double now)
+{
+  if (v->locked_until > 0 && v->locked_until != sp->lock_seen) {
+    sp->lock_seen = v->locked_until;
+    if (sp->backoff < SYNC_BACKOFF_MAX)
+      sp->backoff++;
+    sp->calm_since = v->locked_until;
+  } else if (sp->backoff > 0 && v->locked_until == 0 &&
+             now - sp->calm_since >= SYNC_CALM_WINDOWS * v->window_s) {
+    sp->backoff--;
+    sp->calm_since = now;
+  }
+}
+
+/* Whether sync may ask now: it is within its share of the API's budget, and
+ * the background lane has a slot to spare beyond the refresher's claim. */
+static bool sync_may(struct syncer *sy, enum cliq_api api)
+{
+  store *s = sy->s;
+  if (!s->gov)
+    return false;
+  gov_background v;
+  gov_background_view(s->gov, api, &v);
+  struct sync_spend *sp = &sy->api[api];
+  double now = cliq_clock_real();
+  spend_count(sp, api, now, v.window_s);
+  spend_backoff(sp, &v, now);
+  return v.spare >= 1 + refresher_claim(s) &&
+         (int)sp->n < sync_allowed(s, sp, v.budget);
+}
+
 /* Polls the joined channels' thread lists (when stale) and gathers their
  * threads into *items.  Returns false when the round should stop (nothing
  * known yet, or stopping). */
-static bool sync_lists(store *s, double round_start, struct sync_item **items,
-                       size_t *n, size_t *cap, size_t *channels_known,
-                       size_t *channels_total)
+static bool sync_lists(struct syncer *sy, double round_start,
+                       struct sync_item **items, size_t *n, size_t *cap,
+                       size_t *channels_known, size_t *channels_total)
 {
+  store *s = sy->s;
   store_channels *cs = NULL;
   cliq_error err;
   memset(&err, 0, sizeof err);
   enum patience was = patience_swap(PATIENCE_NONE);
-  int r = channels_get(s, STORE_FETCH, CLIQ_PRIO_BACKGROUND, &cs, &err);
+  /* Out of its share, sync goes on with what is cached. */
+  enum store_mode mode = sync_may(sy, CLIQ_API_CHANNELS_LIST) ? STORE_FETCH
+                                                               : STORE_CACHED;
+  int r = channels_get(s, mode, CLIQ_PRIO_BACKGROUND, &cs, &err);
   patience_swap(was);
   if (r < 0 || !cs)
     return false;
@@ -136,9 +239,14 @@ static bool sync_lists(store *s, double round_start, struct sync_item **items,
       break;
   for (size_t i = 0; i < cs->count && !stopping(s); i++) {
     const char *channel_id = cs->items[i].channel_id;
-    bool failed = false;
-    store_threads *t = threads_poll(s, channel_id, -1, CLIQ_PRIO_BACKGROUND,
-                                    &failed);
+    store_threads *t = NULL;
+    if (sync_may(sy, CLIQ_API_THREADS_LIST)) {
+      bool failed = false;
+      t = threads_poll(s, channel_id, -1, CLIQ_PRIO_BACKGROUND, &failed);
+    } else {
+      memset(&err, 0, sizeof err);
+      store_threads_get(s, channel_id, STORE_CACHED, &t, &err);
+    }
     if (!t)
       continue;
     (*channels_known)++;
@@ -169,27 +277,14 @@ struct sync_backlog {
   size_t per_api[CLIQ_API_COUNT];
 };
 
-/* Slots sync leaves to the refresher: one while it follows open files
- * (they come first). */
-static int refresher_claim(store *s)
-{
-  return __atomic_load_n(&s->followed, __ATOMIC_RELAXED) > 0 ? 1 : 0;
-}
-
-/* Whether sync may ask now: the background lane has a slot to spare beyond
- * the refresher's claim. */
-static bool sync_may(store *s, enum cliq_api api)
-{
-  return gov_background_spare(s->gov, api) >= 1 + refresher_claim(s);
-}
-
 /* A thread's documents: fetched when never fetched; refreshed when stale
  * only while their API is nearly idle (a quarter of its budget used), so
  * that keeping copies current never crowds the lanes a user waits in.
  * Returns true when every document is cached. */
-static bool sync_docs_of(store *s, const char *tid, bool may_fetch,
+static bool sync_docs_of(struct syncer *sy, const char *tid, bool may_fetch,
                          struct sync_backlog *bl, uint64_t *sent)
 {
+  store *s = sy->s;
   bool all = true;
   for (size_t d = 0; d < SYNC_DOCS; d++) {
     char *key = make_key(doc_key_kind(sync_docs[d]), tid);
@@ -205,7 +300,7 @@ static bool sync_docs_of(store *s, const char *tid, bool may_fetch,
     if (missing)
       bl->per_api[api]++;
     bool go = may_fetch && (missing || gov_pressure(s->gov, api) < 0.25) &&
-              sync_may(s, api);
+              sync_may(sy, api);
     if (go) {
       cliq_error err;
       memset(&err, 0, sizeof err);
@@ -225,14 +320,15 @@ static bool sync_docs_of(store *s, const char *tid, bool may_fetch,
   return all;
 }
 
-static void sync_round(store *s)
+static void sync_round(struct syncer *sy)
 {
+  store *s = sy->s;
   double round_start = cliq_clock_real();
   struct sync_item *items = NULL;
   size_t n = 0, cap = 0, channels_known = 0, channels_total = 0;
   struct sync_backlog bl;
   memset(&bl, 0, sizeof bl);
-  if (!sync_lists(s, round_start, &items, &n, &cap, &channels_known,
+  if (!sync_lists(sy, round_start, &items, &n, &cap, &channels_known,
                   &channels_total))
     goto out;
   qsort(items, n, sizeof *items, by_activity);
@@ -247,7 +343,7 @@ static void sync_round(store *s)
       continue;
     size_t count = 0;
     bool current = log_current(log, it->last_ms, &count);
-    if (!current && all && sync_may(s, CLIQ_API_CHATS_MESSAGES)) {
+    if (!current && all && sync_may(sy, CLIQ_API_CHATS_MESSAGES)) {
       cliq_error err;
       memset(&err, 0, sizeof err);
       enum patience was = patience_swap(PATIENCE_NONE);
@@ -262,14 +358,15 @@ static void sync_round(store *s)
       log_confirm(s, log, it->list_ttl_left);
     if (!current)
       bl.per_api[CLIQ_API_CHATS_MESSAGES]++;
-    bool docs = !it->is_thread || sync_docs_of(s, it->chat_id, all, &bl, &sent);
+    bool docs = !it->is_thread || sync_docs_of(sy, it->chat_id, all, &bl, &sent);
     if (current)
       messages += count;
     if (it->is_thread && current && (docs || !all))
       synced++;
   }
   /* The estimate: the API with most left, at the pace the syncer may take
-   * (what background may, less the slot left to the refresher). */
+   * (its share, within what background may less the slot left to the
+   * refresher). */
   int keep = refresher_claim(s);
   double eta = 0;
   for (int a = 0; a < CLIQ_API_COUNT; a++) {
@@ -277,9 +374,13 @@ static void sync_round(store *s)
       continue;
     double window_s = 0;
     int per = gov_lane_per_window(s->gov, (enum cliq_api)a,
-                                  CLIQ_PRIO_BACKGROUND, &window_s);
-    double t = per > keep ? (double)bl.per_api[a] / (per - keep) * window_s
-                          : -1;
+                                  CLIQ_PRIO_BACKGROUND, &window_s) - keep;
+    gov_background v;
+    gov_background_view(s->gov, (enum cliq_api)a, &v);
+    int share = sync_allowed(s, &sy->api[a], v.budget);
+    if (share < per)
+      per = share;
+    double t = per > 0 ? (double)bl.per_api[a] / per * window_s : -1;
     if (t < 0 || eta < 0) {
       eta = -1;
       continue;
@@ -299,6 +400,8 @@ static void sync_round(store *s)
   if (done)
     st->last_full_pass = cliq_clock_real();
   st->eta_s = done ? 0 : all ? eta : -1;
+  for (int a = 0; a < CLIQ_API_COUNT; a++)
+    st->backoff[a] = (unsigned char)sy->api[a].backoff;
   pthread_mutex_unlock(&s->lock);
 out:
   for (size_t i = 0; i < n; i++)
@@ -308,18 +411,23 @@ out:
 
 static void *syncer_main(void *arg)
 {
-  store *s = arg;
+  struct syncer sy = { .s = arg };
+  store *s = sy.s;
+  for (int a = 0; a < CLIQ_API_COUNT; a++)
+    sy.api[a].seen = gov_thread_taken((enum cliq_api)a);
   double tick = store_tick(s);
   pthread_mutex_lock(&s->lock);
   while (!s->stopping) {
     pthread_mutex_unlock(&s->lock);
-    sync_round(s);
+    sync_round(&sy);
     pthread_mutex_lock(&s->lock);
     if (s->stopping)
       break;
     cliq_clock_wait_until(&s->wake, &s->lock, cliq_clock_mono() + tick);
   }
   pthread_mutex_unlock(&s->lock);
+  for (int a = 0; a < CLIQ_API_COUNT; a++)
+    free(sy.api[a].at);
   return NULL;
 }
 

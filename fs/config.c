@@ -20,7 +20,8 @@ static const struct dc_row {
 };
 
 static const char *const plain_keys[] = {
-  "client_id", "dc", "api_url", "accounts_url", "history", "sync", "max_wait",
+  "client_id", "dc", "api_url", "accounts_url", "history", "sync", "sync_share",
+  "max_wait",
   "time_scale", "timeout", "uid", "gid", "umask", "log", "verbose",
 };
 
@@ -34,6 +35,7 @@ void cliqfs_config_init(struct cliqfs_config *cfg)
   cfg->dc = strdup("us");
   cfg->history = 100;
   cfg->sync = STORE_SYNC_ALL;
+  cfg->sync_share = STORE_SYNC_SHARE;
   cfg->max_wait_s = 60;
   cfg->time_scale = 1;
   cfg->timeout_s = 30;
@@ -278,7 +280,7 @@ int cliqfs_config_set(struct cliqfs_config *cfg, const char *key,
     cliq_fail_text(errbuf, errlen,
             "unknown key '%s' (known keys: client_id, client_secret, "
             "refresh_token, access_token, dc, api_url, accounts_url, history, "
-            "sync, max_wait, time_scale, timeout, uid, gid, umask, log, verbose, "
+            "sync, sync_share, max_wait, time_scale, timeout, uid, gid, umask, log, verbose, "
             "limit.<api>)",
             key);
     return -EINVAL;
@@ -336,6 +338,17 @@ int cliqfs_config_set(struct cliqfs_config *cfg, const char *key,
       return -EINVAL;
     }
     cfg->sync = mode;
+    return 0;
+  }
+  if (strcmp(key, "sync_share") == 0) {
+    long n;
+    if (parse_long(value, &n) < 0 || n < 1 || n > 100) {
+      cliq_fail_text(errbuf, errlen,
+                     "sync_share = '%s' must be a whole percent from 1 to 100",
+                     value);
+      return -EINVAL;
+    }
+    cfg->sync_share = (int)n;
     return 0;
   }
   if (strcmp(key, "max_wait") == 0) {

@@ -28,6 +28,7 @@ struct cliqfs_config {
   char *accounts_url;    /* resolved: override or the DC's accounts base */
   int history;           /* messages shown at first read (default 100) */
   int sync;              /* enum store_sync (cache/store.h); default all */
+  int sync_share;        /* percent of each API's budget sync spends; default 50 */
   double max_wait_s;     /* default 60 */
   double time_scale;     /* default 1 */
   int timeout_s;         /* one request's limit, real seconds (default 30) */
@@ -46,7 +47,7 @@ struct cliqfs_config {
  * sets *s to NULL.  NULL *s is fine. */
 void cliqfs_free_secret(char **s);
 
-/* Defaults: dc "us", history 100, sync all, max_wait 60, time_scale 1, timeout 30. */
+/* Defaults: dc "us", history 100, sync all, sync_share 50, max_wait 60, time_scale 1, timeout 30. */
 void cliqfs_config_init(struct cliqfs_config *cfg);
 void cliqfs_config_clear(struct cliqfs_config *cfg);
 

@@ -131,6 +131,8 @@ static void print_help(void)
     "                          (default: 100)\n"
     "  -o sync=all|lists|off   background sync of the whole organization on\n"
     "                          spare budget (default: all)\n"
+    "  -o sync_share=PERCENT   the share of each API's budget sync may spend\n"
+    "                          (1 to 100, default: 50)\n"
     "  -o max_wait=SECONDS     how long a read with nothing cached may wait for a\n"
     "                          request slot before EAGAIN (default: 60)\n"
     "  -o timeout=SECONDS      how long one request to Cliq may take before it\n"

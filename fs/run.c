@@ -146,6 +146,7 @@ static int fs_connect(struct fs *fs, char *msg, size_t msglen)
     .cache = fs->cache,
     .history = cfg->history,
     .sync = (enum store_sync)cfg->sync,
+    .sync_share = cfg->sync_share,
     .time_scale = cfg->time_scale,
     .max_wait_s = cfg->max_wait_s,
     .request_timeout_s = cfg->timeout_s,

@@ -262,6 +262,13 @@ char *status_text(struct fs *fs)
       if (ss.last_full_pass > 0)
         json_object_set_new(sync, "last_full_pass_iso",
                             iso_of(ss.last_full_pass));
+      json_object_set_new(sync, "share", json_integer(ss.share));
+      json_t *backoff = json_object();
+      for (int a = 0; backoff && a < CLIQ_API_COUNT; a++)
+        if (ss.backoff[a])
+          json_object_set_new(backoff, cliq_api_name((enum cliq_api)a),
+                              json_integer(ss.backoff[a]));
+      json_object_set_new(sync, "backoff", backoff ? backoff : json_null());
       json_object_set_new(root, "sync", sync);
     }
     store_memory_stats ms;

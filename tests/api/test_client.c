@@ -333,10 +333,14 @@ static void test_get_message(void **state)
     assert_int_equal(m.time_ms, 1727333520582); /* sent as a string here */
     assert_string_equal(m.text, "Email campaign kickoff");
     assert_string_equal(m.thread_chat_id, THREAD1);
+    /* A thread's parent counts the thread's messages (the refresher
+     * watches followed threads with it). */
+    assert_int_equal(m.thread_messages, 2);
     cliq_message_clear(&m);
   }
   assert_int_equal(cliq_get_message(c, CLIQ_PRIO_READ, GENERAL_CHAT, FILE_MSG, &m, &err), 0);
   assert_string_equal(m.text, "[file: plan.pdf]");
+  assert_int_equal(m.thread_messages, -1);
   cliq_message_clear(&m);
   assert_err(cliq_get_message(c, CLIQ_PRIO_READ, GENERAL_CHAT, "1_404", &m, &err), &err,
              ENOENT);

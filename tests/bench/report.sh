@@ -107,7 +107,7 @@ EOF
     .[] | "| \(.tool) | \(.threads) (\(.channels)) | \(.arrived) of \(.posts) | \(if .arrived > 0 then (.delays_sim | pct(50) | r1 | tostring) + " s" else "none" end) | \(if .arrived > 0 then (.delays_sim | max | r1 | tostring) + " s" else "none" end) | \(.following_requests) | \(.requests_per_min | r1) | \(.setup_requests) | \(.apis | apis) |"'
   if [ "$flb" != null ]; then
     jq -rn --argjson lb "$flb" "$JQ_DEFS"'
-      "\nWhile following, cliqfs polled the followed channels'"'"' thread lists \($lb.list_polls) times (each list every \($lb.interval_s | r1) simulated s on average) and fetched a thread'"'"'s messages \($lb.fetches) times (only threads whose list entry showed a newer last message). Lower bound at that interval: \($lb.lower_bound) requests: the channel list and the followed channels'"'"' thread lists once, one message page per followed thread (the last lines `tail -f` starts with), then \($lb.polls) polls of \($lb.strategy) (\($lb.per_min | r1) requests a minute)."'
+      "\nWhile following, cliqfs polled the followed channels'"'"' thread lists \($lb.list_polls) times (each list every \($lb.interval_s | r1) simulated s on average) and fetched a thread'"'"'s messages \($lb.fetches) times (only threads whose list entry or whose parent'"'"'s message count, probed in between with messages.get, showed a newer message). Lower bound at that interval: \($lb.lower_bound) requests: the channel list and the followed channels'"'"' thread lists once, one message page per followed thread (the last lines `tail -f` starts with), then \($lb.polls) polls of \($lb.strategy) (\($lb.per_min | r1) requests a minute)."'
   fi
 }
 

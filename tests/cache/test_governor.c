@@ -190,11 +190,26 @@ static void test_lane_per_window(void **state)
   assert_int_equal(gov_lane_per_window(g, API, CLIQ_PRIO_BACKGROUND, &window_s), 9);
   assert_true(window_s == 30);
   assert_int_equal(gov_lane_per_window(g, API, CLIQ_PRIO_READ, &window_s), 12);
+  gov_background view;
+  gov_background_view(g, API, &view);
+  assert_int_equal(view.spare, 9);
+  assert_int_equal(view.budget, 12);
+  assert_true(view.window_s == 30);
+  assert_true(view.locked_until == 0);
+  uint64_t taken0 = gov_thread_taken(API);
   int granted = 0;
   while (gov_acquire(g, API, CLIQ_PRIO_BACKGROUND) == 0)
     granted++;
   assert_int_equal(granted, 9);
-  assert_int_equal(gov_background_spare(g, API), 0);
+  /* What this thread took is counted (sync keeps to its share with it). */
+  assert_int_equal(gov_thread_taken(API) - taken0, 9);
+  gov_background_view(g, API, &view);
+  assert_int_equal(view.spare, 0);
+  /* A throttle answer locks: no spare, the lock's end told. */
+  gov_record(g, API, 429, NULL);
+  gov_background_view(g, API, &view);
+  assert_int_equal(view.spare, 0);
+  assert_true(view.locked_until > 0);
   gov_free(g);
 }
 

@@ -154,6 +154,9 @@ static void test_every_key(void **state)
   assert_int_equal(fx->cfg.sync, STORE_SYNC_OFF);
   assert_int_equal(set(fx, "sync", "lists"), 0);
   assert_int_equal(fx->cfg.sync, STORE_SYNC_LISTS);
+  assert_int_equal(fx->cfg.sync_share, 50);          /* the default */
+  assert_int_equal(set(fx, "sync_share", "25"), 0);
+  assert_int_equal(fx->cfg.sync_share, 25);
   assert_int_equal(set(fx, "max_wait", "2.5"), 0);
   assert_int_equal(set(fx, "time_scale", "60"), 0);
   assert_int_equal(set(fx, "timeout", "5"), 0);
@@ -266,6 +269,8 @@ static void test_bad_values(void **state)
     { "api_url", "ftp://cliq.zoho.com" },             { "api_url", "cliq.zoho.com" },
     { "accounts_url", "https://" },                   { "client_id", "" },
     { "sync", "on" },        { "sync", "ALL" },      { "sync", "all " },
+    { "sync_share", "0" },   { "sync_share", "101" }, { "sync_share", "50%" },
+    { "sync_share", "12.5" },
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     if (set(fx, bad[i][0], bad[i][1]) != -EINVAL)
