@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # tail -f on several threads of one channel is watched through the channel's
-# thread list (each entry carries the thread's last message time): threads
-# nobody posts to cost no messages request while followed, a thread that
-# gets a post costs one per post, and every post still shows up.
+# thread list (each entry carries the thread's last message time) and, between
+# two polls of it, through each thread's parent message (messages.get counts
+# the thread's messages): threads nobody posts to cost no messages request
+# while followed, a thread that gets a post costs one per post (not one for
+# the probe that saw it and one more for the list), and every post still
+# shows up.
 . "$(dirname "$0")/lib.sh"
 
 SCALE=10                      # messages stay fresh 10 s / 10 = 1 s
@@ -67,13 +70,15 @@ e=$(gv_elapsed_since "$start")
 changed=$(($(fetches "${ids[0]}") - before[0]))
 quiet=$(($(fetches "${ids[1]}") - before[1] + $(fetches "${ids[2]}") - before[2]))
 lists=$(gv_count threads.list)
+probes=$(gv_count messages.get)
 [ "$quiet" = 0 ] ||
   fail "the two threads without posts were fetched $quiet times in ${e}s of following"
 [ "$changed" -ge 1 ] && [ "$changed" -le 2 ] ||
   fail "the thread with 2 posts was fetched $changed times (expected 1 or 2)"
 [ "$lists" -ge 1 ] || fail "no thread-list poll in ${e}s of following"
+[ "$probes" -ge 1 ] || fail "no probe of a parent message in ${e}s of following"
 for i in 1 2; do
   [ ! -s "$MT_DIR/tail.$i" ] || fail "tail $i shows lines nobody posted: $(head -n 2 "$MT_DIR/tail.$i")"
 done
 gv_assert_within_budget "tail -f on three threads of ${chans[0]}"
-ok "3 followed threads of ${chans[0]} for ${e}s: $lists thread-list polls, $changed fetches of the thread with 2 posts, 0 of the other two"
+ok "3 followed threads of ${chans[0]} for ${e}s: $lists thread-list polls, $probes probes, $changed fetches of the thread with 2 posts, 0 of the other two"
