@@ -196,13 +196,14 @@ static double next_beat(double at, double now, double every)
 }
 
 /* Between two polls of its channel's list, a followed thread is checked
- * through its parent message: the one-message endpoint (messages.get, a
- * budget of its own) counts the thread's messages in thread_information, so
- * one request tells whether the thread moved, and only then is it fetched.
+ * through its parent message: the one-message endpoint (messages.get) and
+ * the thread's main message (threads.main), two budgets of their own, count
+ * the thread's messages in thread_information, so one request tells whether
+ * the thread moved, and only then is it fetched.
  * The count is compared with what the log gained since the last probe (a
  * fetch prompted by the list, our own posts), so that nothing is fetched
- * twice.  Probes go one at a time, as often as the background lane of
- * messages.get lets through, each to the thread whose probe splits the
+ * twice.  Probes go one at a time, as often as the background lanes of the
+ * two let through, each to the thread whose probe splits the
  * longest stretch without a check: the middle of the gap between its last
  * check (list or probe) and its channel's next list poll.  list_pace_s:
  * real seconds between two polls of a list.  Returns whether it probed. */
@@ -211,11 +212,18 @@ static bool follow_probe(store *s, struct followed *f, size_t n,
 {
   if (!s->gov)
     return false;
-  double window_s = 0;
-  int per = gov_lane_per_window(s->gov, CLIQ_API_MESSAGES_GET,
-                                CLIQ_PRIO_BACKGROUND, &window_s);
+  /* The first of the two probing APIs whose beat has come. */
+  static const enum cliq_api apis[2] = { CLIQ_API_MESSAGES_GET,
+                                         CLIQ_API_THREADS_MAIN };
   double now = cliq_clock_real();
-  if (per <= 0 || now < s->probe_next_at)
+  double window_s = 0;
+  int per = 0, a = 0;
+  for (; a < 2; a++) {
+    per = gov_lane_per_window(s->gov, apis[a], CLIQ_PRIO_BACKGROUND, &window_s);
+    if (per > 0 && now >= s->probe_next_at[a])
+      break;
+  }
+  if (a == 2)
     return false;
   /* The best gain: min(time since the last check, time to the next poll). */
   size_t best = n;
@@ -239,15 +247,18 @@ static bool follow_probe(store *s, struct followed *f, size_t n,
     return false;
   struct follow_info *fi = f[best].fi;
   store_log *log = f[best].log;
-  s->probe_next_at = next_beat(s->probe_next_at, now, window_s / per);
+  s->probe_next_at[a] = next_beat(s->probe_next_at[a], now, window_s / per);
   pthread_mutex_lock(&log->lock);
   size_t have = log->evicted ? log->kept_count : log->ids.count;
   double next_try = log->next_try_at;
   pthread_mutex_unlock(&log->lock);
   cliq_message m;
   cliq_error err;
-  int r = cliq_get_message(s->client, CLIQ_PRIO_BACKGROUND, fi->parent_chat_id,
-                           fi->parent_msg_id, &m, &err);
+  int r = apis[a] == CLIQ_API_MESSAGES_GET
+              ? cliq_get_message(s->client, CLIQ_PRIO_BACKGROUND,
+                                 fi->parent_chat_id, fi->parent_msg_id, &m, &err)
+              : cliq_get_main_message(s->client, CLIQ_PRIO_BACKGROUND,
+                                      log->chat_id, &m, &err);
   fi->probed_at = now;
   if (r < 0 || m.thread_messages < 0)
     goto out;
@@ -344,7 +355,7 @@ static void follow_round(store *s, struct followed *f, size_t n, double fresh_s)
       follow_channel(s, f, n, i, listed[i].retry_at, i == due ? 0 : 1e12,
                      fresh_s);
   free(listed);
-  for (int k = 0; k < 2 && follow_probe(s, f, n, fresh_s, list_pace / s->scale);
+  for (int k = 0; k < 3 && follow_probe(s, f, n, fresh_s, list_pace / s->scale);
        k++)
     ;
   size_t direct = 0;

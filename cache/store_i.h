@@ -147,7 +147,8 @@ struct store {
   bool refresher_running;
   enum store_sync sync;
   int sync_share;             /* percent, 1..100 */
-  double probe_next_at;     /* refresher: when the next probe may go, */
+  double probe_next_at[2];  /* refresher: when the next probe may go (per
+                             * probing API, follow_probe), */
   double list_next_at;      /* and the next poll of a followed list */
   size_t followed;          /* logs the refresher followed in its last round
                              * (atomic): sync leaves them a slot */

@@ -30,7 +30,9 @@ read_loop() {
       full=$((full + 1))
     fi
     n=$((n + 1))
-    echo "$n $full" >"$MT_DIR/$name.count"
+    # Renamed into place: the loop is killed at any moment, and a count
+    # file caught between truncation and write would read as empty.
+    echo "$n $full" >"$MT_DIR/$name.count.new" && mv -f "$MT_DIR/$name.count.new" "$MT_DIR/$name.count"
     ls -lR . >/dev/null 2>&1
     nap 0.1
   done
