@@ -110,7 +110,14 @@ if [ "$MODE" = full ]; then
   MSG_SIZES="1000 3000 10000 100000 1000000"
   WRITES_N=100
   WRITES_SCALE=10
-  SYNC_SCALE=20           # time_scale of the sync pace run (both sides)
+  # Sync at Cliq's budgets with a user at work: ORG:TIME_SCALE pairs (both
+  # sides; why these scales: sec_sync.sh), a read every SYNC_LOAD_EVERY
+  # simulated s, at most SYNC_LOAD_READS reads, the full pass within
+  # SYNC_LOAD_DEADLINE real s.
+  SYNC_LOAD="demo:20 20x100x200:100"
+  SYNC_LOAD_EVERY=20
+  SYNC_LOAD_READS=300
+  SYNC_LOAD_DEADLINE=900
   SYNC_SIZES="20x100x20 20x100x200"
   SYNC_GREP_ROUNDS=7
 else
@@ -124,7 +131,10 @@ else
   MSG_SIZES="100 200 300"
   WRITES_N=25
   WRITES_SCALE=60
-  SYNC_SCALE=60
+  SYNC_LOAD="2x5x20:60"
+  SYNC_LOAD_EVERY=20
+  SYNC_LOAD_READS=40
+  SYNC_LOAD_DEADLINE=60
   SYNC_SIZES="2x5x20"
   SYNC_GREP_ROUNDS=1
 fi

@@ -58,6 +58,7 @@ check_table '| file | cliqfs p50 |' 5 '2 3 4 5 6 7 8'
 check_table '| organization (C×T×M) |' 3 '2 3 4 5 6 7 8'
 check_table '| history (messages in the thread) |' 3 '1 2 3 4 5 6 7 8 9 10 11 12 13'
 check_table '| appends |' 1 '1 2 3 4 5 6 7 8 9'
+check_table '| run | reads (ls) |' 2 '2 3 4 5 6 7 8 15'
 
 # Every target row carries a measured ratio and a verdict.
 while IFS= read -r row; do
