@@ -24,6 +24,10 @@
  * keeps a reserve for them (docs/governor.md "Lanes"). */
 #include "cache/store_i.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 /* The modes' names, by enum store_sync. */
 static const char *const sync_names[] = {
   [STORE_SYNC_OFF] = "off", [STORE_SYNC_LISTS] = "lists",
@@ -413,6 +417,10 @@ static void *syncer_main(void *arg)
 {
   struct syncer sy = { .s = arg };
   store *s = sy.s;
+  /* Parsing and writing a whole organization must not slow the threads that
+   * answer a user: this thread alone runs at a lower CPU priority (Linux
+   * keeps a nice value per thread).  Best effort. */
+  (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
   for (int a = 0; a < CLIQ_API_COUNT; a++)
     sy.api[a].seen = gov_thread_taken((enum cliq_api)a);
   double tick = store_tick(s);

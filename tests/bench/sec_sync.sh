@@ -171,12 +171,16 @@ _sync_load_run() {
   [ -n "$c" ] || c=$end_c
   [ "$st" != null ] || st=$(jq -c .sync "$MNT/.cliqfs/status")
   hwm=$(proc_kb "$CLIQFS_PID" VmHWM)
+  # Reads (or anything) that waited for a rate slot: the governor logs each.
+  local slot_waits
+  slot_waits=$(grep -c "waiting for " "$MNT_DIR/cliqfs.log" 2>/dev/null || true)
   if [ -s "$dir/errors" ]; then
     blog "sync: $ORG_LOAD sync=$mode: errors of the user's work: $(head -c 300 "$dir/errors")"
   fi
   jq -Rsc --argjson s "$scale" --argjson t0 "$t0" --argjson tu "$t_user" \
     --argjson done_at "${done_at:-null}" --argjson c "$c" --argjson ce "$end_c" \
-    --argjson st "$st" --argjson hwm "$hwm" --arg mode "$mode" '
+    --argjson st "$st" --argjson hwm "$hwm" --arg mode "$mode" \
+    --argjson slot_waits "${slot_waits:-0}" '
       split("\n") | map(select(length > 0) | split("\t")
         | {kind: .[0], k: (.[1] | tonumber), a: (.[2] | tonumber), b: (.[3] | tonumber),
            rc: (.[4] | tonumber)}) as $ops
@@ -192,7 +196,8 @@ _sync_load_run() {
          limits: ($c.windows | map_values(.limit)),
          window_sim_s: ($c.windows | map_values(.window_ms / 1000 * $s)),
          max_in_window: ($c.windows | map_values(.max_in_window) | with_entries(select(.value > 0))),
-         requests: $c.total, throttled: $ce.throttled, hwm_kb: $hwm, status_sync: $st}' "$dir/ops"
+         requests: $c.total, throttled: $ce.throttled, hwm_kb: $hwm, status_sync: $st,
+         slot_waits: $slot_waits}' "$dir/ops"
   bench_unmount
 }
 
