@@ -104,9 +104,7 @@ static void follow_channel(store *s, struct followed *f, size_t n, size_t first,
   }
   double listed_at = -1;
   if (t) {
-    char *key = make_key("threads", channel_id);
-    double age = key ? tcache_age_of(s->cache, key) : -1;
-    free(key);
+    double age = threads_age(s, channel_id);
     if (age >= 0)
       listed_at = cliq_clock_real() - age;
   }
@@ -335,9 +333,7 @@ static void follow_round(store *s, struct followed *f, size_t n, double fresh_s)
   for (size_t i = 0; lists && now >= s->list_next_at && i < n; i++) {
     if (!listed[i].on || now < listed[i].retry_at)
       continue;
-    char *key = make_key("threads", f[i].fi->channel_id);
-    double age = key ? tcache_age_of(s->cache, key) : -1;
-    free(key);
+    double age = threads_age(s, f[i].fi->channel_id);
     age = age < 0 ? 1e12 : age * s->scale;
     if (age >= oldest) {
       oldest = age;

@@ -319,6 +319,9 @@ int thread_from_cliq(cliq_thread *t, store_thread *d);
  * when the list is older than max_age_s (unscaled; < 0: its TTL).  Returns the (referenced) snapshot, or NULL when nothing is known;
  * *failed says the poll was refused or failed (a stale snapshot may still
  * come). */
+/* Real seconds since a channel's thread list was fetched; -1 when nothing
+ * is cached. */
+double threads_age(store *s, const char *channel_id);
 store_threads *threads_poll(store *s, const char *channel_id,
                             double max_age_s, enum cliq_priority prio,
                             bool *failed);

@@ -238,6 +238,14 @@ int store_threads_get(store *s, const char *channel_id, enum store_mode mode,
   return 0;
 }
 
+double threads_age(store *s, const char *channel_id)
+{
+  char *key = make_key("threads", channel_id);
+  double age = key ? tcache_age_of(s->cache, key) : -1;
+  free(key);
+  return age;
+}
+
 /* A poll of a channel's thread list in the background lane (the refresher,
  * the syncer):
  * Cliq is asked only when the list is older than max_age_s (unscaled).

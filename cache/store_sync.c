@@ -254,9 +254,7 @@ static bool sync_lists(struct syncer *sy, double round_start,
     if (!t)
       continue;
     (*channels_known)++;
-    char *key = make_key("threads", channel_id);
-    double age = key ? tcache_age_of(s->cache, key) : -1;
-    free(key);
+    double age = threads_age(s, channel_id);
     if (age < 0)
       age = 1e9;
     bool fresh = cliq_clock_real() - age >= round_start;

@@ -165,6 +165,21 @@ static int parse_long(const char *s, long *out)
   return 0;
 }
 
+/* key = a whole number from lo to hi into *out, or -EINVAL with "KEY = 'V'
+ * must be WHAT from LO to HI". */
+static int set_whole(const char *key, const char *value, long lo, long hi,
+                     const char *what, int *out, char *errbuf, size_t errlen)
+{
+  long n;
+  if (parse_long(value, &n) < 0 || n < lo || n > hi) {
+    cliq_fail_text(errbuf, errlen, "%s = '%s' must be %s from %ld to %ld", key,
+                   value, what, lo, hi);
+    return -EINVAL;
+  }
+  *out = (int)n;
+  return 0;
+}
+
 /* "N/SECONDS": N requests (1..100000) per SECONDS (> 0, at most a day). */
 static bool limit_value_ok(const char *value)
 {
@@ -318,18 +333,9 @@ int cliqfs_config_set(struct cliqfs_config *cfg, const char *key,
     return set_url(&cfg->api_url, key, value, errbuf, errlen);
   if (strcmp(key, "accounts_url") == 0)
     return set_url(&cfg->accounts_url, key, value, errbuf, errlen);
-  if (strcmp(key, "history") == 0) {
-    long n;
-    if (parse_long(value, &n) < 0 || n < 1 || n > 100000) {
-      cliq_fail_text(errbuf, errlen,
-              "history = '%s' must be a whole number of messages from 1 to "
-              "100000",
-              value);
-      return -EINVAL;
-    }
-    cfg->history = (int)n;
-    return 0;
-  }
+  if (strcmp(key, "history") == 0)
+    return set_whole(key, value, 1, 100000, "a whole number of messages",
+                     &cfg->history, errbuf, errlen);
   if (strcmp(key, "sync") == 0) {
     int mode = store_sync_parse(value);
     if (mode < 0) {
@@ -340,17 +346,9 @@ int cliqfs_config_set(struct cliqfs_config *cfg, const char *key,
     cfg->sync = mode;
     return 0;
   }
-  if (strcmp(key, "sync_share") == 0) {
-    long n;
-    if (parse_long(value, &n) < 0 || n < 1 || n > 100) {
-      cliq_fail_text(errbuf, errlen,
-                     "sync_share = '%s' must be a whole percent from 1 to 100",
-                     value);
-      return -EINVAL;
-    }
-    cfg->sync_share = (int)n;
-    return 0;
-  }
+  if (strcmp(key, "sync_share") == 0)
+    return set_whole(key, value, 1, 100, "a whole percent", &cfg->sync_share,
+                     errbuf, errlen);
   if (strcmp(key, "max_wait") == 0) {
     double s;
     if (parse_double(value, &s) < 0 || s < 0 || s > 86400) {
@@ -411,17 +409,9 @@ int cliqfs_config_set(struct cliqfs_config *cfg, const char *key,
     cfg->umask = (int)m;
     return 0;
   }
-  if (strcmp(key, "timeout") == 0) {
-    long n;
-    if (parse_long(value, &n) < 0 || n < 1 || n > 600) {
-      cliq_fail_text(errbuf, errlen,
-              "timeout = '%s' must be a whole number of seconds from 1 to 600",
-              value);
-      return -EINVAL;
-    }
-    cfg->timeout_s = (int)n;
-    return 0;
-  }
+  if (strcmp(key, "timeout") == 0)
+    return set_whole(key, value, 1, 600, "a whole number of seconds",
+                     &cfg->timeout_s, errbuf, errlen);
   if (strcmp(key, "time_scale") == 0) {
     double f;
     if (parse_double(value, &f) < 0 || f < 1 || f > 1000000) {
