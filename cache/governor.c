@@ -1,17 +1,6 @@
-/* cache/governor.c: the rate governor (governor.h): budgets, lanes, locks
- * and the ledger they share. */
-/* The ledger: one JSON file, state_dir/ledger, holding per API the stamps
- * (epoch microseconds) of the requests sent within its window and the time
- * its lock ends:
- *   {"version":1,"apis":{"chats.messages":{"stamps":[...],"locked_until":N}}}
- * It is replaced atomically (statefile_replace; durably, with
- * statefile_write_atomic, when it records a lock), and every
- * read-modify-write happens under flock() on state_dir/ledger.lock, a file
- * that is never replaced.  flock() locks belong to an open file description,
- * so two governors in one process exclude each other exactly as two processes
- * do.  Reads that modify nothing (status) need no lock: rename makes every
- * version of the file whole. */
-#include "cache/governor.h"
+/* cache/governor.c: the rate governor (governor.h): budgets, lanes and
+ * locks, over the ledger they share (gov_ledger.c). */
+#include "cache/governor_i.h"
 #include "cache/patience.h"
 #include "api/log.h"
 
@@ -24,60 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cache/statefile.h"
 
-/* Waiters re-read the shared ledger at least this often: another process may
- * have taken the slot they were waiting for, or locked the API. */
-#define GOV_RECHECK_US 1000000LL
-/* Requests of this governor sent and not answered yet, per API, kept at
- * most (a caller that acquires without ever recording would grow it). */
-#define GOV_INFLIGHT_MAX 4096
-
-struct api_state {
-  int limit;
-  int64_t window_us;      /* scaled */
-  int64_t lock_us;        /* scaled */
-  int64_t *stamps;        /* sorted ascending */
-  size_t n, cap;
-  int64_t locked_until;   /* epoch microseconds; 0 = not locked */
-  int waiting[CLIQ_PRIO_COUNT]; /* threads of this governor waiting, per lane */
-  /* Stamps of this governor's requests that have no answer yet, oldest
-   * first (see gov_record). */
-  int64_t *inflight;
-  size_t ninflight, capinflight;
-};
-
-struct gov {
-  pthread_mutex_t mu;
-  pthread_cond_t cond;    /* CLOCK_MONOTONIC */
-  struct api_state apis[CLIQ_API_COUNT];
-  double scale;
-  int margin;
-  double max_wait_s;
-  bool keep_unanswered;
-  char *ledger_path;      /* NULL: memory only */
-  int lock_fd;            /* ledger.lock, -1 when memory only */
-  bool save_failed;       /* the file is behind what we know */
-  bool shutdown;
-  int64_t loaded_us;      /* when the ledger was last read from disk */
-};
-
-/* gov_pressure() is asked on every cached read and gov_background_view()
- * before every request sync considers; they are hints, so they may use a
- * ledger up to this old instead of reading the file each time. */
-#define PRESSURE_RELOAD_US 250000
-
 /* Slots the calling thread has taken, per API (gov_thread_taken). */
 static __thread uint64_t thread_taken[CLIQ_API_COUNT];
-
-static int64_t now_real_us(void)
-{
-  return (int64_t)llround(cliq_clock_real() * 1e6);
-}
 
 static int64_t now_mono_us(void)
 {
@@ -104,242 +46,6 @@ static int reserve_of(int budget)
   return quarter > 2 ? quarter : 2;
 }
 
-/* ---- stamps --------------------------------------------------------------- */
-
-static int stamps_reserve(struct api_state *s, size_t want)
-{
-  if (want <= s->cap)
-    return 0;
-  size_t cap = s->cap ? s->cap : 16;
-  while (cap < want)
-    cap *= 2;
-  int64_t *p = realloc(s->stamps, cap * sizeof(*p));
-  if (!p)
-    return -ENOMEM;
-  s->stamps = p;
-  s->cap = cap;
-  return 0;
-}
-
-/* Drops the stamps that have left the window ending at now: a stamp counts
- * while stamp > now - window. */
-static void stamps_prune(struct api_state *s, int64_t now)
-{
-  size_t k = 0;
-  while (k < s->n && s->stamps[k] <= now - s->window_us)
-    k++;
-  if (k) {
-    memmove(s->stamps, s->stamps + k, (s->n - k) * sizeof(*s->stamps));
-    s->n -= k;
-  }
-}
-
-static int stamps_insert(struct api_state *s, int64_t stamp)
-{
-  int rc = stamps_reserve(s, s->n + 1);
-  if (rc)
-    return rc;
-  size_t i = s->n;
-  while (i > 0 && s->stamps[i - 1] > stamp) {
-    s->stamps[i] = s->stamps[i - 1];
-    i--;
-  }
-  s->stamps[i] = stamp;
-  s->n++;
-  return 0;
-}
-
-/* Removes one stamp equal to `stamp`; false when there is none. */
-static bool stamps_remove(struct api_state *s, int64_t stamp)
-{
-  for (size_t i = 0; i < s->n; i++) {
-    if (s->stamps[i] != stamp)
-      continue;
-    memmove(s->stamps + i, s->stamps + i + 1,
-            (s->n - i - 1) * sizeof(*s->stamps));
-    s->n--;
-    return true;
-  }
-  return false;
-}
-
-static void inflight_push(struct api_state *s, int64_t stamp)
-{
-  if (s->ninflight == GOV_INFLIGHT_MAX) {
-    memmove(s->inflight, s->inflight + 1,
-            (s->ninflight - 1) * sizeof(*s->inflight));
-    s->ninflight--;
-  }
-  if (s->ninflight == s->capinflight) {
-    size_t cap = s->capinflight ? s->capinflight * 2 : 16;
-    int64_t *p = realloc(s->inflight, cap * sizeof(*p));
-    if (!p)
-      return; /* the request then keeps its send time: a weaker bound only */
-    s->inflight = p;
-    s->capinflight = cap;
-  }
-  s->inflight[s->ninflight++] = stamp;
-}
-
-/* A request of ours still unanswered half a window after its stamp is
- * re-stamped now: it may reach the server any time until its answer, so it
- * keeps counting (also for other processes reading the ledger) instead of
- * leaving the window while it is still on its way. */
-static bool inflight_keep(struct api_state *s, int64_t now)
-{
-  size_t k = 0;
-  while (k < s->ninflight && s->inflight[k] <= now - s->window_us / 2)
-    k++;
-  if (k == 0)
-    return false;
-  for (size_t i = 0; i < k; i++) {
-    stamps_remove(s, s->inflight[i]);
-    (void)stamps_insert(s, now);
-  }
-  memmove(s->inflight, s->inflight + k,
-          (s->ninflight - k) * sizeof(*s->inflight));
-  for (size_t i = s->ninflight - k; i < s->ninflight; i++)
-    s->inflight[i] = now;
-  return true;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-  return (x > y) - (x < y);
-}
-
-/* ---- the ledger file ------------------------------------------------------ */
-
-static void ledger_lock(gov *g)
-{
-  if (g->lock_fd < 0)
-    return;
-  while (flock(g->lock_fd, LOCK_EX) != 0 && errno == EINTR)
-    ;
-}
-
-static void ledger_unlock(gov *g)
-{
-  if (g->lock_fd >= 0)
-    flock(g->lock_fd, LOCK_UN);
-}
-
-/* Replaces what we know by the file's content, the one truth shared by every
- * process of the account.  When the file is missing or unreadable we keep
- * what we have (it is the best we know).  Times in the future (the clock went
- * back) are pulled in so that they cannot block an API for longer than one
- * window or one lock period. */
-static void ledger_load(gov *g)
-{
-  /* After a failed write the file lacks our own latest stamps: trust memory
-   * until a write succeeds again. */
-  if (!g->ledger_path || g->save_failed)
-    return;
-  char *buf = NULL;
-  size_t len = 0;
-  if (statefile_read(g->ledger_path, &buf, &len) != 0)
-    return;
-  json_t *root = json_loadb(buf, len, 0, NULL);
-  free(buf);
-  json_t *apis = json_object_get(root, "apis");
-  if (!json_is_object(apis)) {
-    json_decref(root);
-    return;
-  }
-  int64_t now = now_real_us();
-  g->loaded_us = now;
-  for (int i = 0; i < CLIQ_API_COUNT; i++) {
-    struct api_state *s = &g->apis[i];
-    json_t *entry = json_object_get(apis, cliq_api_name((enum cliq_api)i));
-    json_t *stamps = json_object_get(entry, "stamps");
-    s->n = 0;
-    s->locked_until = 0;
-    if (!json_is_object(entry))
-      continue;
-    size_t idx;
-    json_t *v;
-    if (json_is_array(stamps) &&
-        stamps_reserve(s, json_array_size(stamps)) == 0) {
-      json_array_foreach(stamps, idx, v) {
-        if (!json_is_integer(v))
-          continue;
-        int64_t t = (int64_t)json_integer_value(v);
-        s->stamps[s->n++] = t > now ? now : t;
-      }
-      if (s->n)
-        qsort(s->stamps, s->n, sizeof(*s->stamps), cmp_i64);
-    }
-    json_t *locked = json_object_get(entry, "locked_until");
-    if (json_is_integer(locked)) {
-      int64_t until = (int64_t)json_integer_value(locked);
-      if (until > now + s->lock_us)
-        until = now + s->lock_us;
-      s->locked_until = until > now ? until : 0;
-    }
-    stamps_prune(s, now);
-  }
-  json_decref(root);
-}
-
-/* Writes what we know; only the stamps within the window are kept, so the
- * file stays small.  Failing to write is not fatal: this process still
- * counts correctly, and the file keeps the previous truth.  durable: also
- * across a crash of the machine.  Stamps need not be (a reboot outlasts
- * most windows, and two fsyncs per request would sit in every fetch's
- * path); a lock must, since it lasts minutes and a request in it is
- * refused and may extend it. */
-/* ledger_load() for the hints, unless the ledger was read within
- * PRESSURE_RELOAD_US (mutex held). */
-static void ledger_load_recent(gov *g, int64_t now)
-{
-  if (now - g->loaded_us > PRESSURE_RELOAD_US)
-    ledger_load(g);
-}
-
-static int ledger_save(gov *g, bool durable)
-{
-  if (!g->ledger_path)
-    return 0;
-  int rc = -ENOMEM;
-  int64_t now = now_real_us();
-  json_t *root = json_object();
-  json_t *apis = json_object();
-  if (!root || !apis || json_object_set_new(root, "version", json_integer(1)) ||
-      json_object_set(root, "apis", apis))
-    goto out;
-  for (int i = 0; i < CLIQ_API_COUNT; i++) {
-    struct api_state *s = &g->apis[i];
-    stamps_prune(s, now);
-    if (s->locked_until <= now)
-      s->locked_until = 0;
-    if (s->n == 0 && s->locked_until == 0)
-      continue;
-    json_t *entry = json_object();
-    json_t *stamps = json_array();
-    if (!entry || !stamps) {
-      json_decref(entry);
-      json_decref(stamps);
-      goto out;
-    }
-    for (size_t k = 0; k < s->n; k++)
-      json_array_append_new(stamps, json_integer(s->stamps[k]));
-    json_object_set_new(entry, "stamps", stamps);
-    json_object_set_new(entry, "locked_until", json_integer(s->locked_until));
-    json_object_set_new(apis, cliq_api_name((enum cliq_api)i), entry);
-  }
-  char *text = json_dumps(root, JSON_COMPACT);
-  if (!text)
-    goto out;
-  rc = durable ? statefile_write_atomic(g->ledger_path, text, strlen(text))
-               : statefile_replace(g->ledger_path, text, strlen(text));
-  free(text);
-out:
-  g->save_failed = rc != 0;
-  json_decref(apis);
-  json_decref(root);
-  return rc;
-}
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
@@ -528,7 +234,7 @@ int gov_acquire_stamped(gov *g, enum cliq_api api, enum cliq_priority prio,
     }
     ledger_lock(g);
     ledger_load(g);
-    int64_t now = now_real_us();
+    int64_t now = gov_now_real_us();
     bool kept = g->keep_unanswered && inflight_keep(s, now);
     stamps_prune(s, now);
     int budget = budget_of(g, s);
@@ -646,7 +352,7 @@ void gov_record(gov *g, enum cliq_api api, long http_status,
   }
   ledger_lock(g);
   ledger_load(g);
-  int64_t now = now_real_us();
+  int64_t now = gov_now_real_us();
   if (s->ninflight > 0) {
     /* The request reached the server at some instant before its answer, not
      * at its stamp: it stays in the window until now + window, so that the
@@ -708,9 +414,9 @@ void gov_status(gov *g, enum cliq_api api, gov_api_status *out)
   if (!g || !cliq_api_info(api))
     return;
   pthread_mutex_lock(&g->mu);
-  ledger_load(g);
+  ledger_load_shared(g);
   struct api_state *s = &g->apis[api];
-  int64_t now = now_real_us();
+  int64_t now = gov_now_real_us();
   stamps_prune(s, now);
   out->limit = s->limit;
   out->window_s = (double)s->window_us / 1e6;
@@ -727,7 +433,7 @@ void gov_explain(gov *g, enum cliq_api api, char *buf, size_t len)
   gov_api_status st;
   gov_status(g, api, &st);
   const char *name = cliq_api_name(api);
-  double now = (double)now_real_us() / 1e6;
+  double now = (double)gov_now_real_us() / 1e6;
   if (st.locked_until > now) {
     time_t t = (time_t)st.locked_until;
     struct tm tm;
@@ -748,7 +454,7 @@ double gov_pressure(gov *g, enum cliq_api api)
   if (!g || !cliq_api_info(api))
     return 0;
   pthread_mutex_lock(&g->mu);
-  int64_t now = now_real_us();
+  int64_t now = gov_now_real_us();
   ledger_load_recent(g, now);
   struct api_state *s = &g->apis[api];
   stamps_prune(s, now);
@@ -768,7 +474,7 @@ void gov_background_view(gov *g, enum cliq_api api, gov_background *out)
   if (!g || !cliq_api_info(api))
     return;
   pthread_mutex_lock(&g->mu);
-  int64_t now = now_real_us();
+  int64_t now = gov_now_real_us();
   ledger_load_recent(g, now);
   struct api_state *s = &g->apis[api];
   stamps_prune(s, now);

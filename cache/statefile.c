@@ -179,6 +179,45 @@ int statefile_replace(const char *path, const void *data, size_t len)
   return write_replace(path, data, len, false);
 }
 
+int statefile_overwrite(const char *path, const void *data, size_t len)
+{
+  if (!path || (!data && len))
+    return -EINVAL;
+  char *padded = NULL;
+  int rc = 0;
+  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    return -errno;
+  struct stat sb;
+  if (fstat(fd, &sb) != 0) {
+    rc = -errno;
+    goto out;
+  }
+  size_t old = sb.st_size > 0 ? (size_t)sb.st_size : 0;
+  const void *bytes = data;
+  size_t n = len;
+  if (old > len) {
+    /* Blanks over the old tail first: a process killed before the truncate
+     * leaves the new text and white space, not the old text's end. */
+    padded = malloc(old);
+    if (!padded) {
+      rc = -ENOMEM;
+      goto out;
+    }
+    memcpy(padded, data, len);
+    memset(padded + len, ' ', old - len);
+    bytes = padded;
+    n = old;
+  }
+  rc = write_all(fd, bytes, n);
+  if (rc == 0 && old > len && ftruncate(fd, (off_t)len) != 0)
+    rc = -errno;
+out:
+  close(fd);
+  free(padded);
+  return rc;
+}
+
 int statefile_read(const char *path, char **buf, size_t *len)
 {
   if (!path || !buf)

@@ -35,6 +35,13 @@ int statefile_write_atomic(const char *path, const void *data, size_t len);
  * empty/absent file may come back).  For caches that can be re-fetched. */
 int statefile_replace(const char *path, const void *data, size_t len);
 
+/* Rewrites path in place (0600 when created): no new file, so it costs
+ * none of the file system's work of creating and renaming one.  A reader
+ * can see a mix of old and new content: for files whose every reader and
+ * writer holds a lock (flock) around them.  A writer killed midway leaves
+ * the new content followed by blanks.  No fsync.  0 or -errno. */
+int statefile_overwrite(const char *path, const void *data, size_t len);
+
 /* Reads the whole file.  *buf (caller frees) is NUL-terminated for
  * convenience; *len excludes that NUL.  -ENOENT when missing. */
 int statefile_read(const char *path, char **buf, size_t *len);

@@ -250,10 +250,31 @@ void store_shutdown(store *s)
  * READ_RETRIES times after a 5xx or a dropped connection, after a short,
  * jittered backoff (scaled by time_scale), as long as that stays within
  * max_wait; cliqfs(1) ERRORS: Cliq 5xx after retries is then EIO. */
+static int fetch_retrying_inner(struct fetch_ctx *ctx, const char *key,
+                                json_t **out, cliq_error *err);
+
+/* Every fetch; one a user waits for is counted while under way, so that
+ * sync sends nothing meanwhile (store_sync.c, sync_yield). */
 int fetch_retrying(void *vctx, const char *key, json_t **out,
                           cliq_error *err)
 {
   struct fetch_ctx *ctx = vctx;
+  store *s = ctx->s;
+  bool user = ctx->prio != CLIQ_PRIO_BACKGROUND;
+  if (user)
+    __atomic_add_fetch(&s->user_fetches, 1, __ATOMIC_SEQ_CST);
+  int r = fetch_retrying_inner(ctx, key, out, err);
+  if (user) {
+    double end = cliq_clock_mono();
+    __atomic_store(&s->user_fetch_end, &end, __ATOMIC_SEQ_CST);
+    __atomic_sub_fetch(&s->user_fetches, 1, __ATOMIC_SEQ_CST);
+  }
+  return r;
+}
+
+static int fetch_retrying_inner(struct fetch_ctx *ctx, const char *key,
+                                json_t **out, cliq_error *err)
+{
   cliq_error local;
   if (!err)
     err = &local;
@@ -264,7 +285,7 @@ int fetch_retrying(void *vctx, const char *key, json_t **out,
   int first_r = 0;
   for (int attempt = 0;; attempt++) {
     memset(err, 0, sizeof *err);
-    int r = ctx->inner(vctx, key, out, err);
+    int r = ctx->inner(ctx, key, out, err);
     if (r < 0 && attempt > 0 && !err->http_status && !err->curl_code) {
       /* The retry was not sent (the governor said no): what the user gets
        * is what Cliq said before. */

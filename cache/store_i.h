@@ -152,6 +152,10 @@ struct store {
   double list_next_at;      /* and the next poll of a followed list */
   size_t followed;          /* logs the refresher followed in its last round
                              * (atomic): sync leaves them a slot */
+  /* Fetches a user waits for (any lane but background) under way, and when
+   * the last one ended (CLOCK_MONOTONIC s); atomics: sync steps aside. */
+  int user_fetches;
+  double user_fetch_end;
   pthread_t syncer;
   bool syncer_running;
   store_sync_stats sync_stats;

@@ -21,7 +21,8 @@
  * every SYNC_CALM_WINDOWS windows without another lock give one halving back.
  * Reads a user waits for never wait for the syncer: it asks in the
  * background lane, which takes no slot while a read or a write waits and
- * keeps a reserve for them (docs/governor.md "Lanes"). */
+ * keeps a reserve for them (docs/governor.md "Lanes"), and it sends nothing
+ * while a user's fetch is under way (sync_yield). */
 #include "cache/store_i.h"
 
 #include <sys/resource.h>
@@ -69,10 +70,21 @@ struct sync_spend {
   double calm_since;        /* when backoff last changed */
 };
 
+/* What the syncer last saw of a thread's documents.  A round looks at the
+ * cache (a file each when not in memory) only for what it can act on: a
+ * missing document when sync may fetch it, a cached one once its freshness
+ * may have run out. */
+struct sync_mark {
+  unsigned char cached;     /* bit d: sync_docs[d] was in the cache */
+  bool seen;                /* every document was looked at once */
+  double recheck_at;        /* real s: look at the cached ones again */
+};
+
 /* The syncer thread's own state. */
 struct syncer {
   store *s;
   struct sync_spend api[CLIQ_API_COUNT];
+  struct smap marks;        /* thread chat_id -> struct sync_mark */
 };
 
 /* A thread whose log the round looks at. */
@@ -194,8 +206,31 @@ static void spend_backoff(struct sync_spend *sp, const gov_background *v,
   }
 }
 
+/* A user's fetches go first: sync sends nothing while one is under way, nor
+ * within SYNC_YIELD_GAP_S of the last one's end (a command's next file is
+ * opened within it), so that its requests, its parsing and its writes take
+ * no CPU, no connection and no ledger turn from a user who waits.  Waits;
+ * false when the store stops. */
+#define SYNC_YIELD_GAP_S 0.02
+#define SYNC_YIELD_NAP_S 0.002
+static bool sync_yield(store *s)
+{
+  for (;;) {
+    if (stopping(s))
+      return false;
+    int busy = __atomic_load_n(&s->user_fetches, __ATOMIC_SEQ_CST);
+    double end;
+    __atomic_load(&s->user_fetch_end, &end, __ATOMIC_SEQ_CST);
+    double left = end + SYNC_YIELD_GAP_S - cliq_clock_mono();
+    if (busy == 0 && left <= 0)
+      return true;
+    cliq_clock_sleep(busy || left > SYNC_YIELD_NAP_S ? SYNC_YIELD_NAP_S : left);
+  }
+}
+
 /* Whether sync may ask now: it is within its share of the API's budget, and
- * the background lane has a slot to spare beyond the refresher's claim. */
+ * the background lane has a slot to spare beyond the refresher's claim (then
+ * after any fetch a user waits for). */
 static bool sync_may(struct syncer *sy, enum cliq_api api)
 {
   store *s = sy->s;
@@ -208,7 +243,7 @@ static bool sync_may(struct syncer *sy, enum cliq_api api)
   spend_count(sp, api, now, v.window_s);
   spend_backoff(sp, &v, now);
   return v.spare >= 1 + refresher_claim(s) &&
-         (int)sp->n < sync_allowed(s, sp, v.budget);
+         (int)sp->n < sync_allowed(s, sp, v.budget) && sync_yield(s);
 }
 
 /* Polls the joined channels' thread lists (when stale) and gathers their
@@ -279,6 +314,20 @@ struct sync_backlog {
   size_t per_api[CLIQ_API_COUNT];
 };
 
+/* The syncer's mark for a thread (created unseen); NULL when out of memory. */
+static struct sync_mark *mark_of(struct syncer *sy, const char *tid)
+{
+  struct sync_mark *m = smap_get(&sy->marks, tid);
+  if (m)
+    return m;
+  m = calloc(1, sizeof *m);
+  if (m && smap_put(&sy->marks, tid, m) < 0) {
+    free(m);
+    m = NULL;
+  }
+  return m;
+}
+
 /* A thread's documents: fetched when never fetched; refreshed when stale
  * only while their API is nearly idle (a quarter of its budget used), so
  * that keeping copies current never crowds the lanes a user waits in.
@@ -287,16 +336,34 @@ static bool sync_docs_of(struct syncer *sy, const char *tid, bool may_fetch,
                          struct sync_backlog *bl, uint64_t *sent)
 {
   store *s = sy->s;
+  struct sync_mark none = { 0 };
+  struct sync_mark *m = mark_of(sy, tid);
+  if (!m)
+    m = &none;
+  double now = cliq_clock_real();
+  bool recheck = !m->seen || now >= m->recheck_at;
   bool all = true;
   for (size_t d = 0; d < SYNC_DOCS; d++) {
+    unsigned char bit = (unsigned char)(1u << d);
+    enum cliq_api api = doc_api(sync_docs[d]);
+    if ((m->cached & bit) && !recheck)
+      continue;
+    if (!(m->cached & bit) && m->seen && !(may_fetch && sync_may(sy, api))) {
+      bl->per_api[api]++;
+      all = false;
+      continue;
+    }
     char *key = make_key(doc_key_kind(sync_docs[d]), tid);
     if (!key)
       return false;
     tcache_state st = tcache_state_of(s->cache, key);
     free(key);
-    enum cliq_api api = doc_api(sync_docs[d]);
     bool missing = st == TCACHE_MISS;
     bool stale = st == TCACHE_STALE;
+    if (missing)
+      m->cached &= (unsigned char)~bit;
+    else
+      m->cached |= bit;
     if (!missing && !stale)
       continue;
     if (missing)
@@ -311,6 +378,7 @@ static bool sync_docs_of(struct syncer *sy, const char *tid, bool may_fetch,
       patience_swap(was);
       if (r == 0 && !err.err) {
         (*sent)++;
+        m->cached |= bit;
         if (missing)
           bl->per_api[api]--;
         continue;
@@ -318,6 +386,12 @@ static bool sync_docs_of(struct syncer *sy, const char *tid, bool may_fetch,
     }
     if (missing)
       all = false;
+  }
+  if (recheck) {
+    m->seen = true;
+    /* The documents' shortest freshness that matters: a stale one is
+     * refreshed only while its API is nearly idle anyway. */
+    m->recheck_at = now + STORE_TTL_MAIN / s->scale;
   }
   return all;
 }
@@ -434,6 +508,7 @@ static void *syncer_main(void *arg)
   pthread_mutex_unlock(&s->lock);
   for (int a = 0; a < CLIQ_API_COUNT; a++)
     free(sy.api[a].at);
+  smap_free(&sy.marks, free);
   return NULL;
 }
 

@@ -439,16 +439,29 @@ bool tcache_renew(tcache *c, const char *key, double ttl_s)
   if (!c || !key)
     return false;
   pthread_mutex_lock(&c->mu);
+  double now = cliq_clock_real();
   struct entry *e = find(c, key);
   json_t *v = NULL;
-  if (e && e->value && state_of(c, e, cliq_clock_real()) != TCACHE_MISS)
-    v = json_incref(e->value);
+  bool renewed = false;
+  if (e && e->value && state_of(c, e, now) != TCACHE_MISS) {
+    if (!e->detached) {
+      /* In memory only: a file write per renewal would cost more than the
+       * request it saves when a whole channel's logs are renewed at once. */
+      e->fetched_at = now;
+      e->ttl_s = ttl_s;
+      renewed = true;
+    } else {
+      v = json_incref(e->value);
+    }
+  }
   release(e);
   pthread_mutex_unlock(&c->mu);
-  if (v)
+  if (v) {
     tcache_put(c, key, v, ttl_s);
+    renewed = true;
+  }
   json_decref(v);
-  return v != NULL;
+  return renewed;
 }
 
 tcache_state tcache_get(tcache *c, const char *key, json_t **value_out,

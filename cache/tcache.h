@@ -53,8 +53,10 @@ tcache_state tcache_state_of(tcache *c, const char *key);
  * when nothing is known. */
 double tcache_age_of(tcache *c, const char *key);
 /* The value of key, known to be still current, counts as fetched now, for
- * ttl_s (unscaled) more; written through to disk.  false when nothing (or
- * a negative entry) is known. */
+ * ttl_s (unscaled) more.  In memory: the disk copy keeps its own time (an
+ * entry that leaves memory, or a restart, goes back to it), unless the entry
+ * is too large for memory, when it is written through.  false when nothing
+ * (or a negative entry) is known. */
 bool tcache_renew(tcache *c, const char *key, double ttl_s);
 /* Stores value with a TTL (seconds, unscaled) and writes it through to disk. */
 void tcache_put(tcache *c, const char *key, json_t *value, double ttl_s);

@@ -16,6 +16,10 @@
 #                only rewrite the report (and plots) from a results.jsonl of
 #                an earlier run of the same mode
 #
+# While working on one part of sync, BENCH_SYNC_LOAD ("ORG:SCALE ..."),
+# BENCH_SYNC_SIZES and BENCH_SYNC_GREP_ROUNDS (0: none) narrow the sync
+# section of a full run; docs/benchmarks.md comes from a run without them.
+#
 # Needs: fuse3 (fusermount3), curl, jq, gnuplot (Debian: gnuplot-nox), and
 # permission to mount FUSE filesystems.
 set -u
@@ -34,7 +38,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift ;;
     --only) ONLY=$2; shift ;;
     --from-results) FROM_RESULTS=$(realpath "$2"); shift ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -114,12 +118,12 @@ if [ "$MODE" = full ]; then
   # sides; why these scales: sec_sync.sh), a read every SYNC_LOAD_EVERY
   # simulated s, at most SYNC_LOAD_READS reads, the full pass within
   # SYNC_LOAD_DEADLINE real s.
-  SYNC_LOAD="demo:20 20x100x200:100"
+  SYNC_LOAD=${BENCH_SYNC_LOAD-"demo:20 20x100x200:100"}
   SYNC_LOAD_EVERY=20
   SYNC_LOAD_READS=300
   SYNC_LOAD_DEADLINE=900
-  SYNC_SIZES="20x100x20 20x100x200"
-  SYNC_GREP_ROUNDS=7
+  SYNC_SIZES=${BENCH_SYNC_SIZES-"20x100x20 20x100x200"}
+  SYNC_GREP_ROUNDS=${BENCH_SYNC_GREP_ROUNDS-7}
 else
   REQ_SCALE=60
   FOLLOW_N=3

@@ -329,6 +329,6 @@ sec_sync() {
   for s in $SYNC_SIZES; do
     sec_sync_size "$s"
   done
-  sec_sync_grep
+  [ "$SYNC_GREP_ROUNDS" -gt 0 ] && sec_sync_grep
   emu_stop
 }

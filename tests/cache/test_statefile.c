@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -196,6 +197,38 @@ static void test_crash_leaves_old_or_new(void **state)
   free(file);
 }
 
+/* In place: the same file (inode) each time, the exact new content whether
+ * it is shorter or longer, created 0600; a symbolic link is not followed. */
+static void test_overwrite_in_place(void **state)
+{
+  const char *dir = *state;
+  char *file = path_in(dir, "ledger");
+  char *buf = NULL;
+  size_t len = 0;
+  struct stat a, b;
+  assert_int_equal(statefile_overwrite(file, "{\"long\":[1,2,3]}", 17), 0);
+  assert_int_equal(stat(file, &a), 0);
+  assert_int_equal(a.st_mode & 0777, 0600);
+  assert_int_equal(statefile_overwrite(file, "{}", 2), 0);
+  assert_int_equal(stat(file, &b), 0);
+  assert_int_equal(a.st_ino, b.st_ino);
+  assert_int_equal(statefile_read(file, &buf, &len), 0);
+  assert_int_equal(len, 2);
+  assert_memory_equal(buf, "{}", 2);
+  free(buf);
+  assert_int_equal(statefile_overwrite(file, "[1,2,3,4,5]", 11), 0);
+  assert_int_equal(statefile_read(file, &buf, &len), 0);
+  assert_int_equal(len, 11);
+  assert_memory_equal(buf, "[1,2,3,4,5]", 11);
+  free(buf);
+  char *link = path_in(dir, "link");
+  assert_int_equal(symlink(file, link), 0);
+  assert_int_equal(statefile_overwrite(link, "x", 1), -ELOOP);
+  assert_int_equal(statefile_overwrite(NULL, "x", 1), -EINVAL);
+  free(link);
+  free(file);
+}
+
 static void test_digest_vectors(void **state)
 {
   (void)state;
@@ -286,6 +319,8 @@ int main(void)
                                     teardown_dir),
     cmocka_unit_test(test_temp_names),
     cmocka_unit_test_setup_teardown(test_crash_leaves_old_or_new, setup_dir,
+                                    teardown_dir),
+    cmocka_unit_test_setup_teardown(test_overwrite_in_place, setup_dir,
                                     teardown_dir),
     cmocka_unit_test(test_digest_vectors),
     cmocka_unit_test(test_account_key),
