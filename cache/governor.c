@@ -46,6 +46,58 @@ static int reserve_of(int budget)
   return quarter > 2 ? quarter : 2;
 }
 
+/* Slots one request of a user may need at once (a log's pages), beyond what
+ * the user took in a recent window. */
+#define USER_BURST 2
+
+/* Notes a slot taken by a lane above background (mutex held). */
+static void user_note(struct api_state *s, int64_t now)
+{
+  size_t k = 0;
+  while (k < s->nuser && s->user[k] <= now - 2 * s->window_us)
+    k++;
+  if (k) {
+    memmove(s->user, s->user + k, (s->nuser - k) * sizeof *s->user);
+    s->nuser -= k;
+  }
+  if (s->nuser == s->capuser) {
+    size_t cap = s->capuser ? s->capuser * 2 : 16;
+    int64_t *p = realloc(s->user, cap * sizeof *p);
+    if (!p)
+      return; /* background then sees less demand: the static reserve holds */
+    s->user = p;
+    s->capuser = cap;
+  }
+  s->user[s->nuser++] = now;
+}
+
+/* Slots a BACKGROUND acquire may take now (0 or less: none).  Two bounds:
+ *  - the static reserve: more than reserve_of(budget) slots stay free;
+ *  - the user's demand: what background and others hold, plus the most this
+ *    governor's lanes above took in either of the last two windows, plus a
+ *    burst, fits the budget.  A reader whose requests just left the window
+ *    is expected back: without this, background fills the gap, and the
+ *    reader's next burst meets a full window and waits.
+ * (mutex held, stamps pruned) */
+static int background_room(const gov *g, const struct api_state *s,
+                           int64_t now)
+{
+  int budget = budget_of(g, s);
+  int used = (int)s->n;
+  int room = budget - used - reserve_of(budget);
+  int recent = 0, before = 0;
+  for (size_t i = 0; i < s->nuser; i++) {
+    if (s->user[i] > now - s->window_us)
+      recent++;
+    else if (s->user[i] > now - 2 * s->window_us)
+      before++;
+  }
+  int peak = recent > before ? recent : before;
+  int others = used - recent;
+  int for_user = budget - others - peak - USER_BURST;
+  return for_user < room ? for_user : room;
+}
+
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
@@ -123,6 +175,7 @@ void gov_free(gov *g)
   for (int i = 0; i < CLIQ_API_COUNT; i++) {
     free(g->apis[i].stamps);
     free(g->apis[i].inflight);
+    free(g->apis[i].user);
   }
   if (g->lock_fd >= 0)
     close(g->lock_fd);
@@ -252,7 +305,7 @@ int gov_acquire_stamped(gov *g, enum cliq_api api, enum cliq_priority prio,
       else
         free_at = s->locked_until;
     } else if (prio == CLIQ_PRIO_BACKGROUND) {
-      if (ahead > 0 || budget - used <= reserve_of(budget))
+      if (ahead > 0 || background_room(g, s, now) < 1)
         rc = -EAGAIN;
       else
         take = true;
@@ -267,6 +320,8 @@ int gov_acquire_stamped(gov *g, enum cliq_api api, enum cliq_priority prio,
       if (rc == 0) {
         thread_taken[api]++;
         inflight_push(s, now);
+        if (prio != CLIQ_PRIO_BACKGROUND)
+          user_note(s, now);
         ledger_save(g, false);
         if (stamp_out)
           *stamp_out = (double)now / 1e6;
@@ -485,7 +540,7 @@ void gov_background_view(gov *g, enum cliq_api api, gov_background *out)
   if (s->locked_until > now)
     out->locked_until = (double)s->locked_until / 1e6;
   else if (s->waiting[CLIQ_PRIO_WRITE] == 0 && s->waiting[CLIQ_PRIO_READ] == 0) {
-    int spare = budget - (int)s->n - reserve_of(budget);
+    int spare = background_room(g, s, now);
     out->spare = spare > 0 ? spare : 0;
   }
   pthread_mutex_unlock(&g->mu);

@@ -34,6 +34,11 @@ struct api_state {
    * first (see gov_record). */
   int64_t *inflight;
   size_t ninflight, capinflight;
+  /* When this governor's lanes above background took their slots, over the
+   * last two windows, oldest first: the demand background leaves room for
+   * (governor.c, background_room). */
+  int64_t *user;
+  size_t nuser, capuser;
 };
 
 struct gov {

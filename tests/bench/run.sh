@@ -19,6 +19,7 @@
 # While working on one part of sync, BENCH_SYNC_LOAD ("ORG:SCALE ..."),
 # BENCH_SYNC_SIZES and BENCH_SYNC_GREP_ROUNDS (0: none) narrow the sync
 # section of a full run; docs/benchmarks.md comes from a run without them.
+# BENCH_KEEP=DIR keeps each sync load run's daemon log and timed operations.
 #
 # Needs: fuse3 (fusermount3), curl, jq, gnuplot (Debian: gnuplot-nox), and
 # permission to mount FUSE filesystems.
@@ -38,7 +39,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift ;;
     --only) ONLY=$2; shift ;;
     --from-results) FROM_RESULTS=$(realpath "$2"); shift ;;
-    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift

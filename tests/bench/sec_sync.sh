@@ -177,6 +177,11 @@ _sync_load_run() {
   if [ -s "$dir/errors" ]; then
     blog "sync: $ORG_LOAD sync=$mode: errors of the user's work: $(head -c 300 "$dir/errors")"
   fi
+  if [ -n "${BENCH_KEEP:-}" ]; then
+    mkdir -p "$BENCH_KEEP"
+    cp "$MNT_DIR/cliqfs.log" "$BENCH_KEEP/$ORG_LOAD-$mode.log"
+    cp "$dir/ops" "$BENCH_KEEP/$ORG_LOAD-$mode.ops"
+  fi
   jq -Rsc --argjson s "$scale" --argjson t0 "$t0" --argjson tu "$t_user" \
     --argjson done_at "${done_at:-null}" --argjson c "$c" --argjson ce "$end_c" \
     --argjson st "$st" --argjson hwm "$hwm" --arg mode "$mode" \

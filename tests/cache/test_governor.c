@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "cache/governor.h"
+#include "api/clock.h"
 #include "cache/statefile.h"
 #include "testutil.h"
 
@@ -174,6 +175,73 @@ static void test_background_keeps_a_reserve(void **state)
   assert_int_equal(gov_acquire(g, CLIQ_API_CHANNELS_LIST, CLIQ_PRIO_BACKGROUND), 0);
   assert_int_equal(gov_acquire(g, API, CLIQ_PRIO_BACKGROUND), -EAGAIN);
   gov_free(g);
+}
+
+/* A clock the test moves (cliq_clock_install). */
+static double fake_now = 1.7e9;
+static double fake_real(void *ctx)
+{
+  (void)ctx;
+  return fake_now;
+}
+static double fake_mono(void *ctx)
+{
+  (void)ctx;
+  return fake_now - 1.7e9;
+}
+static void fake_sleep(void *ctx, double seconds)
+{
+  (void)ctx;
+  if (seconds > 0)
+    fake_now += seconds;
+}
+
+/* Background leaves room for what a reader took in either of the last two
+ * windows: once the reader's requests have left the window, background
+ * does not fill the window up to its static reserve, or the reader's next
+ * burst would meet a full one and wait. */
+static void test_background_leaves_room_for_the_reader(void **state)
+{
+  (void)state;
+  cliq_clock_source src = {.real = fake_real, .mono = fake_mono,
+                           .sleep = fake_sleep};
+  cliq_clock_install(&src);
+  gov_options o = {.time_scale = 1, .margin = -1, .max_wait_s = 0};
+  gov *g = gov_new(&o, NULL);
+  assert_non_null(g);
+  assert_int_equal(gov_set_limit(g, API, 15, 60), 0);
+  for (int i = 0; i < 6; i++)
+    assert_int_equal(gov_acquire(g, API, CLIQ_PRIO_READ), 0);
+  /* The reader's 6 are in the window: the static reserve (4) binds first. */
+  int granted = 0;
+  while (gov_acquire(g, API, CLIQ_PRIO_BACKGROUND) == 0)
+    granted++;
+  assert_int_equal(granted, 15 - 6 - 4);
+  /* A window later the window is empty, but the reader took 6 in the last
+   * one: background keeps 6 + a burst of 2 free (7 of 15, not 11). */
+  fake_now += 61;
+  gov_background v;
+  gov_background_view(g, API, &v);
+  assert_int_equal(v.used, 0);
+  assert_int_equal(v.spare, 7);
+  granted = 0;
+  while (gov_acquire(g, API, CLIQ_PRIO_BACKGROUND) == 0)
+    granted++;
+  assert_int_equal(granted, 7);
+  /* The reader comes back for 6 and finds them, with the burst to spare. */
+  for (int i = 0; i < 6; i++)
+    assert_int_equal(gov_acquire(g, API, CLIQ_PRIO_READ), 0);
+  gov_api_status st;
+  gov_status(g, API, &st);
+  assert_int_equal(st.used, 13);
+  /* Two quiet windows later the reader's demand is forgotten. */
+  fake_now += 121;
+  granted = 0;
+  while (gov_acquire(g, API, CLIQ_PRIO_BACKGROUND) == 0)
+    granted++;
+  assert_int_equal(granted, 11);
+  gov_free(g);
+  cliq_clock_install(NULL);
 }
 
 /* What each lane lets through in a window: reads and writes the budget,
@@ -775,6 +843,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_budget_never_exceeded),
     cmocka_unit_test(test_background_keeps_a_reserve),
+    cmocka_unit_test(test_background_leaves_room_for_the_reader),
     cmocka_unit_test(test_lane_per_window),
     cmocka_unit_test(test_read_times_out_when_no_slot_in_time),
     cmocka_unit_test(test_read_waits_when_slot_comes_in_time),
