@@ -68,6 +68,8 @@ struct sync_spend {
   int backoff;              /* halvings of the share */
   double lock_seen;         /* end of the last lock noticed */
   double calm_since;        /* when backoff last changed */
+  double next_at;           /* real s: sync's requests are spread over the
+                               window (spend_pace) */
 };
 
 /* What the syncer last saw of a thread's documents.  A round looks at the
@@ -83,6 +85,8 @@ struct sync_mark {
 /* The syncer thread's own state. */
 struct syncer {
   store *s;
+  double started_at;        /* real s: a list fetched before counts for
+                               nothing until fetched again (a remount) */
   struct sync_spend api[CLIQ_API_COUNT];
   struct smap marks;        /* thread chat_id -> struct sync_mark */
 };
@@ -164,10 +168,15 @@ static int sync_allowed(const store *s, const struct sync_spend *sp, int budget)
 }
 
 /* Counts the requests the syncer's calls sent since it last looked (this
- * thread asks for nothing else) and forgets those out of the window. */
+ * thread asks for nothing else) and forgets those out of the window.  Each
+ * moves the pace on by window ÷ allowed: sync's share is spread over the
+ * window rather than spent at its start, where a user who starts to read
+ * (at a mount, after a pause) would find it spent.  A pace that fell behind
+ * (sync could not ask) keeps at most one request of credit. */
 static void spend_count(struct sync_spend *sp, enum cliq_api api, double now,
-                        double window_s)
+                        double window_s, int allowed)
 {
+  double every = allowed > 0 ? window_s / allowed : window_s;
   uint64_t taken = gov_thread_taken(api);
   for (; sp->seen < taken; sp->seen++) {
     if (sp->n == sp->cap) {
@@ -179,6 +188,9 @@ static void spend_count(struct sync_spend *sp, enum cliq_api api, double now,
       sp->cap = nc;
     }
     sp->at[sp->n++] = now;
+    if (sp->next_at < now - every)
+      sp->next_at = now - every;
+    sp->next_at += every;
   }
   size_t k = 0;
   while (k < sp->n && sp->at[k] <= now - window_s)
@@ -240,10 +252,11 @@ static bool sync_may(struct syncer *sy, enum cliq_api api)
   gov_background_view(s->gov, api, &v);
   struct sync_spend *sp = &sy->api[api];
   double now = cliq_clock_real();
-  spend_count(sp, api, now, v.window_s);
   spend_backoff(sp, &v, now);
-  return v.spare >= 1 + refresher_claim(s) &&
-         (int)sp->n < sync_allowed(s, sp, v.budget) && sync_yield(s);
+  int allowed = sync_allowed(s, sp, v.budget);
+  spend_count(sp, api, now, v.window_s, allowed);
+  return v.spare >= 1 + refresher_claim(s) && (int)sp->n < allowed &&
+         now >= sp->next_at && sync_yield(s);
 }
 
 /* Polls the joined channels' thread lists (when stale) and gathers their
@@ -288,11 +301,14 @@ static bool sync_lists(struct syncer *sy, double round_start,
     }
     if (!t)
       continue;
-    (*channels_known)++;
     double age = threads_age(s, channel_id);
     if (age < 0)
       age = 1e9;
-    bool fresh = cliq_clock_real() - age >= round_start;
+    double fetched_at = cliq_clock_real() - age;
+    /* A full pass checks every log against a list of this mount's. */
+    if (fetched_at >= sy->started_at)
+      (*channels_known)++;
+    bool fresh = fetched_at >= round_start;
     for (size_t j = 0; j < t->count; j++)
       if (!items_add(items, n, cap, t->items[j].chat_id, true,
                      t->items[j].last_ms, fresh, list_ttl - age * s->scale))
@@ -487,7 +503,7 @@ out:
 
 static void *syncer_main(void *arg)
 {
-  struct syncer sy = { .s = arg };
+  struct syncer sy = { .s = arg, .started_at = cliq_clock_real() };
   store *s = sy.s;
   /* Parsing and writing a whole organization must not slow the threads that
    * answer a user: this thread alone runs at a lower CPU priority (Linux
