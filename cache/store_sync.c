@@ -25,9 +25,8 @@
  * while a user's fetch is under way (sync_yield). */
 #include "cache/store_i.h"
 
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+#include <pthread.h>
+#include <sched.h>
 
 /* The modes' names, by enum store_sync. */
 static const char *const sync_names[] = {
@@ -172,7 +171,8 @@ static int sync_allowed(const store *s, const struct sync_spend *sp, int budget)
  * moves the pace on by window ÷ allowed: sync's share is spread over the
  * window rather than spent at its start, where a user who starts to read
  * (at a mount, after a pause) would find it spent.  A pace that fell behind
- * (sync could not ask) keeps at most one request of credit. */
+ * (sync was busy with other APIs, or could not ask) keeps at most a quarter
+ * of a window of credit. */
 static void spend_count(struct sync_spend *sp, enum cliq_api api, double now,
                         double window_s, int allowed)
 {
@@ -188,8 +188,8 @@ static void spend_count(struct sync_spend *sp, enum cliq_api api, double now,
       sp->cap = nc;
     }
     sp->at[sp->n++] = now;
-    if (sp->next_at < now - every)
-      sp->next_at = now - every;
+    if (sp->next_at < now - window_s / 4)
+      sp->next_at = now - window_s / 4;
     sp->next_at += every;
   }
   size_t k = 0;
@@ -506,9 +506,10 @@ static void *syncer_main(void *arg)
   struct syncer sy = { .s = arg, .started_at = cliq_clock_real() };
   store *s = sy.s;
   /* Parsing and writing a whole organization must not slow the threads that
-   * answer a user: this thread alone runs at a lower CPU priority (Linux
-   * keeps a nice value per thread).  Best effort. */
-  (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+   * answer a user: this thread alone runs when the CPU is otherwise idle
+   * (SCHED_IDLE; Linux keeps a policy per thread).  Best effort. */
+  struct sched_param idle = { .sched_priority = 0 };
+  (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
   for (int a = 0; a < CLIQ_API_COUNT; a++)
     sy.api[a].seen = gov_thread_taken((enum cliq_api)a);
   double tick = store_tick(s);

@@ -326,13 +326,23 @@ static void release(struct entry *e)
     entry_free(e);
 }
 
-/* Stores a prepared record for key, in memory and on disk. */
+/* Stores a prepared record for key, in memory and on disk.  A value equal
+ * to the one in memory only renews it there, as tcache_renew does: most
+ * polls of a list find it unchanged, and a file written per poll cost more
+ * than the poll. */
 static void store_locked(tcache *c, const char *key, json_t *value,
                          double fetched_at, double ttl_s, const char *text,
                          size_t len)
 {
-  struct entry *e = entry_new(key, hash_key(key), value, fetched_at, ttl_s,
-                              len);
+  uint64_t h = hash_key(key);
+  struct entry *old = lookup_mem(c, key, h);
+  if (old && old->value && value && json_equal(old->value, value)) {
+    old->fetched_at = fetched_at;
+    old->ttl_s = ttl_s;
+    touch(c, old);
+    return;
+  }
+  struct entry *e = entry_new(key, h, value, fetched_at, ttl_s, len);
   if (e) {
     insert_mem(c, e);
     release(e);

@@ -58,7 +58,9 @@ double tcache_age_of(tcache *c, const char *key);
  * is too large for memory, when it is written through.  false when nothing
  * (or a negative entry) is known. */
 bool tcache_renew(tcache *c, const char *key, double ttl_s);
-/* Stores value with a TTL (seconds, unscaled) and writes it through to disk. */
+/* Stores value with a TTL (seconds, unscaled) and writes it through to disk;
+ * a value equal to the one held in memory only renews that (as
+ * tcache_renew), and so does a fetch that brings back an equal value. */
 void tcache_put(tcache *c, const char *key, json_t *value, double ttl_s);
 void tcache_put_negative(tcache *c, const char *key, double ttl_s);
 void tcache_invalidate(tcache *c, const char *key);
