@@ -19,12 +19,12 @@ md_findings() {
            else "" end)'
     # ---- Requests: follow ----
     local flb
-    flb=$(follow_lb_json)
+    flb=$(follow_poll_json "$FOLLOW_BOUND_S")
     if [ "$flb" != null ]; then
       jqs follow.jsonl --argjson lb "$flb" '
-        (map(select(.tool == "cliqfs"))[0]) as $c | (map(select(.tool == "curl+jq"))[0]) as $b
-        | select($c.requests > $lb.lower_bound)
-        | "- **follow**: \($c.requests) requests against a lower bound of \($lb.lower_bound) (+\($c.requests - $lb.lower_bound)). While following, cliqfs polled the \($c.channels) followed channels'"'"' thread lists \($lb.list_polls) times and fetched threads'"'"' messages \($lb.fetches) times for \($c.posts) new messages (cache/store_follow.c `follow_round`: a channel whose followed threads outnumber its thread-list pages is watched through the list, whose entries carry each thread'"'"'s last message time; a thread is fetched when its entry is newer than what cliqfs has). Fetches beyond one per new message come from a list entry that was newer than the thread'"'"'s messages showed, or from a thread polled directly (its list entry had no last message time)."'
+        (map(select(.tool == "cliqfs"))[0]) as $c
+        | select($c != null and $c.requests > $lb.lower_bound)
+        | "- **follow**: \($c.requests) requests, where the best poller every \($lb.interval_s) s needs \($lb.lower_bound) (+\($c.requests - $lb.lower_bound)); such a poller shows a post after up to \($lb.interval_s) s, cliqfs showed them after p50 \($c.delays_sim | pct(50) | r1) s, max \($c.delays_sim | max | r1) s. cliqfs spends the followed threads'"'"' claim on the background lanes on freshness (cache/store_follow.c `follow_round`): a channel whose followed threads outnumber its thread-list pages is watched through the list, whose entries carry each thread'"'"'s last message time, and between two polls of a list the threads'"'"' parent messages are probed (messages.get, threads.main), which carry the thread'"'"'s message count; a thread is fetched when either shows it moved. The probes are what costs more than the poller; they stay within each API'"'"'s lane (see the tail -f table)."'
     fi
     # ---- tail -f ----
     jqs follow.jsonl '

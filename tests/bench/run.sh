@@ -112,6 +112,7 @@ if [ "$MODE" = full ]; then
   LAT_ITER=10000          # operations per latency run
   LAT_ROUNDS=7            # runs per filesystem (median reported)
   SCALE_SIZES="10x10x1000 30x30x1000 100x100x1000"
+  SCALE_BUDGET_SIZE=20x100x1  # cold ls -R at Cliq's budgets (REQ_SCALE)
   MSG_SIZES="1000 3000 10000 100000 1000000"
   WRITES_N=100
   WRITES_SCALE=10
@@ -133,6 +134,7 @@ else
   LAT_ITER=300
   LAT_ROUNDS=1
   SCALE_SIZES="2x2x20 3x3x20 4x4x20"
+  SCALE_BUDGET_SIZE=20x5x1
   MSG_SIZES="100 200 300"
   WRITES_N=25
   WRITES_SCALE=60

@@ -73,18 +73,26 @@ sec_latency() {
   # Per kind of file, cliqfs against the floor (a fifth of the operations),
   # with the read() calls each daemon made per operation (/proc/PID/io:
   # FUSE requests are read() calls on /dev/fuse; more means file reads).
+  # Rounds interleaved like the mixed runs above: cliqfs and the floor back
+  # to back for each kind, LAT_ROUNDS times.
   local pid r0 r1 iters=$((LAT_ITER / 5))
   for kind in $LAT_KINDS; do
     for fs in cliqfs floor; do
-      [ "$fs" = cliqfs ] && pid=$CLIQFS_PID || pid=$floor_pid
       grep -E "/$kind\$" "$dir/list.$fs" >"$dir/list.$fs.$kind"
-      r0=$(awk '$1 == "syscr:" { print $2 }' "/proc/$pid/io")
-      out=$("$BENCH_READLAT" -n "$iters" "$dir/list.$fs.$kind") ||
-        bfail "readlat failed on $fs ($kind)"
-      r1=$(awk '$1 == "syscr:" { print $2 }' "/proc/$pid/io")
-      res_add latency_kinds.jsonl "$(jq -c --arg fs "$fs" --arg k "$kind" \
-        --argjson reads "$(calc "($r1 - $r0) / ($iters + $(grep -c . "$dir/list.$fs.$kind"))")" \
-        '. + {fs: $fs, kind: $k, daemon_reads_per_op: $reads}' <<<"$out")"
+    done
+  done
+  for round in $(seq 1 "$LAT_ROUNDS"); do
+    for kind in $LAT_KINDS; do
+      for fs in cliqfs floor; do
+        [ "$fs" = cliqfs ] && pid=$CLIQFS_PID || pid=$floor_pid
+        r0=$(awk '$1 == "syscr:" { print $2 }' "/proc/$pid/io")
+        out=$("$BENCH_READLAT" -n "$iters" "$dir/list.$fs.$kind") ||
+          bfail "readlat failed on $fs ($kind)"
+        r1=$(awk '$1 == "syscr:" { print $2 }' "/proc/$pid/io")
+        res_add latency_kinds.jsonl "$(jq -c --arg fs "$fs" --arg k "$kind" --argjson r "$round" \
+          --argjson reads "$(calc "($r1 - $r0) / ($iters + $(grep -c . "$dir/list.$fs.$kind"))")" \
+          '. + {fs: $fs, kind: $k, round: $r, daemon_reads_per_op: $reads}' <<<"$out")"
+      done
     done
   done
   local during

@@ -310,7 +310,10 @@ follow_run() {
        sim_minutes: $mins, setup_requests: $setup, requests: .total,
        following_requests: (.total - $setup),
        requests_per_min: ((.total - $setup) / $mins),
-       throttled: .throttled, apis: (.apis | map_values(.total))}' <<<"$c_end")"
+       throttled: .throttled, apis: (.apis | map_values(.total)),
+       limits: (.windows | map_values(.limit)),
+       windows: (.windows | with_entries(select(.value.max_in_window > 0))
+                 | map_values({max_in_window, limit}))}' <<<"$c_end")"
 }
 
 req_follow() {

@@ -141,10 +141,48 @@ sec_scale_msgs() {
   bench_unmount
 }
 
+# sec_scale_ls_budget SIZE SCALE SYNC: a cold `ls -R` at Cliq's budgets,
+# compressed by SCALE on both sides, with -o sync=SYNC.  What it needs (the
+# channel list and one thread list per channel, 21 requests for 20 x 100)
+# fits a window of threads.list (20): it must not wait for a request slot.
+# Counted: the channel and thread lists when ls ended (with sync on, sync's
+# lists are among them and ls uses them), the daemon's "waiting for" lines,
+# what the emulator refused or saw over a limit in a window.
+sec_scale_ls_budget() {
+  local size=$1 scale=$2 sync=$3 c t m
+  IFS=x read -r c t m <<<"$size"
+  blog "scale: cold ls -R of $size at Cliq's budgets (time_scale $scale), sync=$sync"
+  bench_emu --synthetic "$size" --time-scale "$scale"
+  emu_reset
+  bench_mount "time_scale=$scale,sync=$sync"
+  local t0 t1 counters dirs waits
+  t0=$(now)
+  ls -R "$MNT" >"$BENCH_TMP/ls.out" || bfail "scale: ls -R at budgets failed"
+  t1=$(now)
+  counters=$(emu_counters)
+  dirs=$(grep -c ':$' "$BENCH_TMP/ls.out")
+  [ "$dirs" -eq $((1 + c + c * t)) ] ||
+    bfail "scale: ls -R of $size at budgets listed $dirs folders, expected $((1 + c + c * t))"
+  waits=$(grep -c "waiting for " "$MNT_DIR/cliqfs.log" || true)
+  res_add scale_ls_budget.jsonl "$(jq -c --arg size "$size" --arg sync "$sync" \
+    --argjson scale "$scale" --argjson c "$c" --argjson t "$t" \
+    --argjson sim "$(calc "($t1 - $t0) * $scale")" --argjson waits "${waits:-0}" '
+      {size: $size, sync: $sync, time_scale: $scale, threads: ($c * $t),
+       needed: ((($c / 100) | ceil) + $c * (($t / 100) | ceil)),
+       lists: ((.apis["channels.list"].total // 0) + (.apis["threads.list"].total // 0)),
+       sim_s: $sim, slot_waits: $waits, throttled: .throttled,
+       over: [.windows | to_entries[] | select(.value.max_in_window > .value.limit) | .key],
+       threads_list_limit: .windows["threads.list"].limit}' <<<"$counters")"
+  bench_unmount
+}
+
 sec_scale() {
   local s
   for s in $SCALE_SIZES; do
     sec_scale_ls "$s"
+  done
+  for s in off all; do
+    sec_scale_ls_budget "$SCALE_BUDGET_SIZE" "$REQ_SCALE" "$s"
   done
   for s in $MSG_SIZES; do
     sec_scale_msgs "$s"

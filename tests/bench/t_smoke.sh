@@ -52,10 +52,11 @@ check_table() {
 
 check_table '| target |' 9 ''
 check_table '| task | lower bound |' 4 '2 3 4 5 6'
-check_table '| tool | threads (channels) |' 2 '2 3 4 5 6 7 8'
+check_table '| tool | threads (channels) |' 2 '2 3 4 5 6 7 9'
 check_table '| filesystem |' 4 '2 3 4 5 6 7 8'
 check_table '| file | cliqfs p50 |' 5 '2 3 4 5 6 7 8'
 check_table '| organization (C×T×M) |' 3 '2 3 4 5 6 7 8'
+check_table '| organization (C×T×M) | sync |' 2 '3 4 5 6'
 check_table '| history (messages in the thread) |' 3 '1 2 3 4 5 6 7 8 9 10 11 12 13'
 check_table '| appends |' 1 '1 2 3 4 5 6 7 8 9'
 check_table '| run | reads (ls) |' 2 '2 3 4 5 6 7 8 15'
