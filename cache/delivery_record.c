@@ -170,12 +170,7 @@ int record_persist(delivery *d)
 /* A record that cannot be read is started afresh: it only narrows checks. */
 void record_load(delivery *d)
 {
-  char *text = NULL;
-  size_t len = 0;
-  if (statefile_read(d->record_path, &text, &len) != 0)
-    return;
-  json_t *root = json_loadb(text, len, 0, NULL);
-  free(text);
+  json_t *root = statefile_read_json(d->record_path);
   if (!json_is_object(root)) {
     json_decref(root);
     return;
@@ -289,14 +284,11 @@ void foreign_load(delivery *d, const char *target, struct foreign *f)
   if (outbox_other_slot_dirs(d->ob, &dirs, NULL) != 0)
     return;
   for (size_t k = 0; dirs[k]; k++) {
-    char *path = NULL, *text = NULL;
-    size_t len = 0;
+    char *path = NULL;
     if (asprintf(&path, "%s/%s", dirs[k], RECORD_FILE) < 0)
       path = NULL;
-    int r = path ? statefile_read(path, &text, &len) : -ENOMEM;
+    json_t *root = path ? statefile_read_json(path) : NULL;
     free(path);
-    json_t *root = r == 0 ? json_loadb(text, len, 0, NULL) : NULL;
-    free(text);
     const char *self = field_str(root, "self");
     if (self && !f->self)
       f->self = strdup(self);

@@ -157,12 +157,7 @@ void ledger_load(gov *g)
    * until a write succeeds again. */
   if (!g->ledger_path || g->save_failed)
     return;
-  char *buf = NULL;
-  size_t len = 0;
-  if (statefile_read(g->ledger_path, &buf, &len) != 0)
-    return;
-  json_t *root = json_loadb(buf, len, 0, NULL);
-  free(buf);
+  json_t *root = statefile_read_json(g->ledger_path);
   json_t *apis = json_object_get(root, "apis");
   if (!json_is_object(apis)) {
     json_decref(root);

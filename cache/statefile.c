@@ -267,6 +267,17 @@ out:
   return rc;
 }
 
+json_t *statefile_read_json(const char *path)
+{
+  char *buf = NULL;
+  size_t len = 0;
+  if (statefile_read(path, &buf, &len) != 0)
+    return NULL;
+  json_t *root = json_loadb(buf, len, 0, NULL);
+  free(buf);
+  return root;
+}
+
 int statefile_unlink_durable(const char *path)
 {
   char *dir = NULL;

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <jansson.h>
 
 #include "api/clock.h"
 
@@ -45,6 +46,11 @@ int statefile_overwrite(const char *path, const void *data, size_t len);
 /* Reads the whole file.  *buf (caller frees) is NUL-terminated for
  * convenience; *len excludes that NUL.  -ENOENT when missing. */
 int statefile_read(const char *path, char **buf, size_t *len);
+
+/* The file's JSON: a new reference (caller decrefs), or NULL when the file
+ * is missing, unreadable or not JSON (a state file that cannot be read is
+ * treated as absent by every caller). */
+json_t *statefile_read_json(const char *path);
 
 /* unlink(path) followed by an fsync of its folder, so that a delivered
  * journal entry does not come back after a power loss.  -ENOENT when missing. */

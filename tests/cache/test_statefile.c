@@ -37,6 +37,18 @@ static char *path_in(const char *dir, const char *name)
   return p;
 }
 
+/* The file holds exactly want_len bytes of want. */
+static void assert_content(const char *file, const char *want, size_t want_len)
+{
+  char *buf = NULL;
+  size_t len = 0;
+  assert_int_equal(statefile_read(file, &buf, &len), 0);
+  assert_int_equal(len, want_len);
+  assert_memory_equal(buf, want, want_len);
+  assert_int_equal(buf[len], '\0');
+  free(buf);
+}
+
 static void test_mkdirs(void **state)
 {
   const char *dir = *state;
@@ -81,10 +93,7 @@ static void test_write_read_roundtrip(void **state)
 
   /* Replacing with something shorter leaves nothing of the old content. */
   assert_int_equal(statefile_write_atomic(file, "hi", 2), 0);
-  assert_int_equal(statefile_read(file, &buf, &len), 0);
-  assert_int_equal(len, 2);
-  assert_memory_equal(buf, "hi", 3);
-  free(buf);
+  assert_content(file, "hi", 2);
 
   /* Empty content and binary content. */
   assert_int_equal(statefile_replace(file, "", 0), 0);
@@ -203,8 +212,6 @@ static void test_overwrite_in_place(void **state)
 {
   const char *dir = *state;
   char *file = path_in(dir, "ledger");
-  char *buf = NULL;
-  size_t len = 0;
   struct stat a, b;
   assert_int_equal(statefile_overwrite(file, "{\"long\":[1,2,3]}", 17), 0);
   assert_int_equal(stat(file, &a), 0);
@@ -212,20 +219,30 @@ static void test_overwrite_in_place(void **state)
   assert_int_equal(statefile_overwrite(file, "{}", 2), 0);
   assert_int_equal(stat(file, &b), 0);
   assert_int_equal(a.st_ino, b.st_ino);
-  assert_int_equal(statefile_read(file, &buf, &len), 0);
-  assert_int_equal(len, 2);
-  assert_memory_equal(buf, "{}", 2);
-  free(buf);
+  assert_content(file, "{}", 2);
   assert_int_equal(statefile_overwrite(file, "[1,2,3,4,5]", 11), 0);
-  assert_int_equal(statefile_read(file, &buf, &len), 0);
-  assert_int_equal(len, 11);
-  assert_memory_equal(buf, "[1,2,3,4,5]", 11);
-  free(buf);
+  assert_content(file, "[1,2,3,4,5]", 11);
   char *link = path_in(dir, "link");
   assert_int_equal(symlink(file, link), 0);
   assert_int_equal(statefile_overwrite(link, "x", 1), -ELOOP);
   assert_int_equal(statefile_overwrite(NULL, "x", 1), -EINVAL);
   free(link);
+  free(file);
+}
+
+static void test_read_json(void **state)
+{
+  const char *dir = *state;
+  char *file = path_in(dir, "record");
+  assert_null(statefile_read_json(file));
+  const char *cut = "{\"self\": \"u1\"", *whole = "{\"self\": \"u1\"}";
+  assert_int_equal(statefile_write_atomic(file, cut, strlen(cut)), 0);
+  assert_null(statefile_read_json(file));
+  assert_int_equal(statefile_write_atomic(file, whole, strlen(whole)), 0);
+  json_t *root = statefile_read_json(file);
+  assert_non_null(root);
+  assert_string_equal(json_string_value(json_object_get(root, "self")), "u1");
+  json_decref(root);
   free(file);
 }
 
@@ -322,6 +339,7 @@ int main(void)
                                     teardown_dir),
     cmocka_unit_test_setup_teardown(test_overwrite_in_place, setup_dir,
                                     teardown_dir),
+    cmocka_unit_test_setup_teardown(test_read_json, setup_dir, teardown_dir),
     cmocka_unit_test(test_digest_vectors),
     cmocka_unit_test(test_account_key),
   };
