@@ -179,30 +179,47 @@ static store_threads *build_threads(json_t *arr)
 }
 
 /* Installs v as the threads JSON of channel_id; returns the (referenced)
- * snapshot, sets *changed when an earlier, different snapshot was replaced. */
+ * snapshot, sets *changed when an earlier, different snapshot was replaced.
+ * The comparison and the parse run outside the store's lock: the syncer,
+ * which polls every list at idle priority, must not hold up a reader. */
 static store_threads *install_threads(store *s, const char *channel_id,
                                       json_t *v, bool *changed)
 {
   *changed = false;
   pthread_mutex_lock(&s->lock);
   struct threads_slot *slot = smap_get(&s->threads, channel_id);
+  json_t *was = slot && slot->snap ? json_incref(slot->src) : NULL;
+  pthread_mutex_unlock(&s->lock);
+  store_threads *built = NULL;
+  if (!was || (was != v && !json_equal(was, v))) {
+    built = build_threads(v);
+    if (!built) {
+      json_decref(was);
+      return NULL;
+    }
+  }
+  pthread_mutex_lock(&s->lock);
+  slot = smap_get(&s->threads, channel_id);
   if (!slot) {
     slot = calloc(1, sizeof *slot);
     if (!slot || smap_put(&s->threads, channel_id, slot) < 0) {
       free(slot);
       pthread_mutex_unlock(&s->lock);
+      store_threads_unref(built);
+      json_decref(was);
       return NULL;
     }
   }
-  if (!slot->snap || (slot->src != v && !json_equal(slot->src, v))) {
-    store_threads *t = build_threads(v);
-    if (!t) {
-      pthread_mutex_unlock(&s->lock);
-      return NULL;
-    }
+  /* Another poll installed a list meanwhile: it is compared again. */
+  if (!built && (!slot->snap || slot->src != was)) {
+    pthread_mutex_unlock(&s->lock);
+    json_decref(was);
+    return install_threads(s, channel_id, v, changed);
+  }
+  if (built) {
     *changed = true;   /* new content (or first): directory times change */
     store_threads_unref(slot->snap);
-    slot->snap = t;
+    slot->snap = built;
   }
   json_incref(v);
   json_decref(slot->src);
@@ -210,6 +227,7 @@ static store_threads *install_threads(store *s, const char *channel_id,
   store_threads *t = slot->snap;
   __atomic_add_fetch(&t->refs_, 1, __ATOMIC_ACQ_REL);
   pthread_mutex_unlock(&s->lock);
+  json_decref(was);
   return t;
 }
 

@@ -62,6 +62,7 @@ struct tcache {
   size_t hits, misses;
   double scale;
   char *disk_dir;
+  uint64_t disk_gen;      /* moves at every write or removal of a disk copy */
   struct flight *flights;
 };
 
@@ -263,6 +264,7 @@ static void disk_write(tcache *c, const char *key, const char *text,
     return;
   /* A failed write only costs a fetch after the next restart. */
   (void)statefile_replace(path, text, len);
+  c->disk_gen++;
   free(path);
 }
 
@@ -271,6 +273,7 @@ static void disk_remove(tcache *c, const char *key)
   char *path = disk_path(c, key);
   if (path)
     unlink(path);
+  c->disk_gen++;
   free(path);
 }
 
@@ -306,18 +309,48 @@ out:
   return e;
 }
 
-/* The entry for key, from memory or else from disk (then kept in memory).
- * A detached entry must be given to release(). */
-static struct entry *find(tcache *c, const char *key)
+/* The entry for key, from memory or else from its disk copy, which is kept
+ * in memory when keep is set (a lookup that only asks an entry's state does
+ * not push what readers use out of memory).  Called with c->mu held, which
+ * it drops while it reads the file: no thread waits behind another's disk
+ * read, least of all behind the syncer's, which runs at idle priority.  A
+ * write or removal of any disk copy meanwhile makes it read again (the copy
+ * read may be outdated); after a few such turns it reads under the lock.  A
+ * detached entry must be given to release(). */
+static struct entry *find_ex(tcache *c, const char *key, bool keep)
 {
   uint64_t h = hash_key(key);
   struct entry *e = lookup_mem(c, key, h);
-  if (e)
+  if (e || !c->disk_dir)
     return e;
+  for (int turn = 0; turn < 3; turn++) {
+    uint64_t gen = c->disk_gen;
+    pthread_mutex_unlock(&c->mu);
+    struct entry *d = disk_load(c, key, h);
+    pthread_mutex_lock(&c->mu);
+    e = lookup_mem(c, key, h);
+    if (e) {
+      entry_free(d);
+      return e;
+    }
+    if (c->disk_gen == gen) {
+      e = d;
+      goto out;
+    }
+    entry_free(d);
+  }
   e = disk_load(c, key, h);
-  if (e)
+out:
+  if (e && keep)
     insert_mem(c, e);
+  else if (e)
+    e->detached = true;
   return e;
+}
+
+static struct entry *find(tcache *c, const char *key)
+{
+  return find_ex(c, key, true);
 }
 
 static void release(struct entry *e)
@@ -423,7 +456,7 @@ tcache_state tcache_state_of(tcache *c, const char *key)
   if (!c || !key)
     return TCACHE_MISS;
   pthread_mutex_lock(&c->mu);
-  struct entry *e = find(c, key);
+  struct entry *e = find_ex(c, key, false);
   tcache_state st = state_of(c, e, cliq_clock_real());
   release(e);
   pthread_mutex_unlock(&c->mu);
@@ -435,7 +468,7 @@ double tcache_age_of(tcache *c, const char *key)
   if (!c || !key)
     return -1;
   pthread_mutex_lock(&c->mu);
-  struct entry *e = find(c, key);
+  struct entry *e = find_ex(c, key, false);
   double age = -1;
   if (e && state_of(c, e, cliq_clock_real()) != TCACHE_MISS)
     age = cliq_clock_real() - e->fetched_at;
@@ -449,8 +482,8 @@ bool tcache_renew(tcache *c, const char *key, double ttl_s)
   if (!c || !key)
     return false;
   pthread_mutex_lock(&c->mu);
-  double now = cliq_clock_real();
   struct entry *e = find(c, key);
+  double now = cliq_clock_real();
   json_t *v = NULL;
   bool renewed = false;
   if (e && e->value && state_of(c, e, now) != TCACHE_MISS) {
@@ -484,8 +517,8 @@ tcache_state tcache_get(tcache *c, const char *key, json_t **value_out,
   if (!c || !key)
     return TCACHE_MISS;
   pthread_mutex_lock(&c->mu);
-  double now = cliq_clock_real();
   struct entry *e = find(c, key);
+  double now = cliq_clock_real();
   tcache_state st = state_of(c, e, now);
   if (st == TCACHE_FRESH || st == TCACHE_NEGATIVE)
     c->hits++;
@@ -597,8 +630,8 @@ int tcache_fetch_younger(tcache *c, const char *key, double max_age_s,
     return -EINVAL;
   }
   pthread_mutex_lock(&c->mu);
-  double now = cliq_clock_real();
   struct entry *e = find(c, key);
+  double now = cliq_clock_real();
   tcache_state st = state_of(c, e, now);
   /* 0 is "fetch whatever is there": also a record that another process
    * sharing the folder wrote after `now` was read (its age is negative). */

@@ -47,10 +47,11 @@ typedef enum tcache_state {
  * STALE; *age_s (may be NULL) the entry's age. */
 tcache_state tcache_get(tcache *c, const char *key, json_t **value_out,
                         double *age_s);
-/* The state of a key only (no statistics, no LRU move). */
+/* The state of a key only (no statistics, no LRU move; a disk copy is read,
+ * not kept in memory). */
 tcache_state tcache_state_of(tcache *c, const char *key);
-/* Seconds since a key's value was fetched (no statistics, no LRU move), -1
- * when nothing is known. */
+/* Seconds since a key's value was fetched (no statistics, no LRU move, a
+ * disk copy not kept in memory), -1 when nothing is known. */
 double tcache_age_of(tcache *c, const char *key);
 /* The value of key, known to be still current, counts as fetched now, for
  * ttl_s (unscaled) more.  In memory: the disk copy keeps its own time (an

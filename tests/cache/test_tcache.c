@@ -4,8 +4,10 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cmocka.h>
+#include <unistd.h>
 #include <jansson.h>
 
 #include "cache/statefile.h"
@@ -608,6 +610,106 @@ static void test_concurrent_use(void **state)
   tcache_free(c);
 }
 
+/* A key's disk copy read while another thread writes a newer value never
+ * comes back in place of the newer one: its file is read without the lock. */
+struct newer_ctl {
+  tcache *c;
+  int last;                 /* the value the writer put last */
+  pthread_mutex_t mu;
+};
+
+static void *newer_writer(void *arg)
+{
+  struct newer_ctl *w = arg;
+  for (int n = 1; n <= 1500; n++) {
+    json_t *v = value_n(n);
+    tcache_put(w->c, "k", v, 600);
+    json_decref(v);
+    v = value_n(-n);
+    tcache_put(w->c, "filler", v, 600); /* pushes "k" out of memory */
+    json_decref(v);
+    pthread_mutex_lock(&w->mu);
+    w->last = n;
+    pthread_mutex_unlock(&w->mu);
+    usleep(100); /* readers' turn: an older copy would stay in sight */
+  }
+  return NULL;
+}
+
+static void *newer_reader(void *arg)
+{
+  struct newer_ctl *w = arg;
+  int bad = 0;
+  for (;;) {
+    pthread_mutex_lock(&w->mu);
+    int last = w->last;
+    pthread_mutex_unlock(&w->mu);
+    json_t *v = NULL;
+    /* What was put before the get began, or newer. */
+    if (tcache_get(w->c, "k", &v, NULL) == TCACHE_FRESH &&
+        value_of(v) < last)
+      bad++;
+    json_decref(v);
+    if (last == 1500)
+      break;
+  }
+  return (void *)(intptr_t)bad;
+}
+
+static void test_disk_read_never_brings_back_older(void **state)
+{
+  struct tu_dir_state *s = *state;
+  /* Room for about one entry: every put evicts the other key. */
+  struct newer_ctl w = { .c = new_cache(s->dir, 1, 200), .last = 0 };
+  pthread_mutex_init(&w.mu, NULL);
+  pthread_t writer, readers[3];
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(pthread_create(&readers[i], NULL, newer_reader, &w), 0);
+  assert_int_equal(pthread_create(&writer, NULL, newer_writer, &w), 0);
+  pthread_join(writer, NULL);
+  int bad = 0;
+  for (int i = 0; i < 3; i++) {
+    void *r = NULL;
+    pthread_join(readers[i], &r);
+    bad += (int)(intptr_t)r;
+  }
+  assert_int_equal(bad, 0);
+  json_t *got = NULL;
+  assert_int_equal(tcache_get(w.c, "k", &got, NULL), TCACHE_FRESH);
+  assert_int_equal(value_of(got), 1500);
+  json_decref(got);
+  pthread_mutex_destroy(&w.mu);
+  tcache_free(w.c);
+}
+
+/* Asking a key's state or age reads its disk copy without keeping it in
+ * memory: the syncer asks about every thread's documents, and readers keep
+ * what they use. */
+static void test_state_of_keeps_memory_for_readers(void **state)
+{
+  struct tu_dir_state *s = *state;
+  tcache *c = new_cache(s->dir, 1, 0);
+  json_t *v = value_n(7);
+  tcache_put(c, "doc", v, 600);
+  json_decref(v);
+  tcache_free(c);
+
+  c = new_cache(s->dir, 1, 0);
+  tcache_stats st;
+  assert_int_equal(tcache_state_of(c, "doc"), TCACHE_FRESH);
+  assert_true(tcache_age_of(c, "doc") >= 0);
+  assert_int_equal(tcache_state_of(c, "none"), TCACHE_MISS);
+  tcache_stats_get(c, &st);
+  assert_int_equal(st.entries, 0);
+  json_t *got = NULL;
+  assert_int_equal(tcache_get(c, "doc", &got, NULL), TCACHE_FRESH);
+  assert_int_equal(value_of(got), 7);
+  json_decref(got);
+  tcache_stats_get(c, &st);
+  assert_int_equal(st.entries, 1);
+  tcache_free(c);
+}
+
 /* ---- files of the caller's beside the disk copy ----------------------------- */
 
 static void test_disk_path_beside_the_record(void **state)
@@ -672,6 +774,10 @@ int main(void)
     cmocka_unit_test_setup_teardown(test_bad_disk_dir, setup_dir, teardown_dir),
     cmocka_unit_test_setup_teardown(test_concurrent_use, setup_dir,
                                     teardown_dir),
+    cmocka_unit_test_setup_teardown(test_disk_read_never_brings_back_older,
+                                    setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(test_state_of_keeps_memory_for_readers,
+                                    setup_dir, teardown_dir),
     cmocka_unit_test_setup_teardown(test_disk_path_beside_the_record,
                                     setup_dir, teardown_dir),
   };
