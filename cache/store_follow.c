@@ -171,6 +171,11 @@ static void follow_channel(store *s, struct followed *f, size_t n, size_t first,
   store_threads_unref(t);
 }
 
+/* Paced polls go a little slower than the lane lets through: at exactly
+ * its rate, a request stamped a hair early meets a full window, is refused,
+ * and its poll slips by a retry. */
+#define FOLLOW_PACE_SLACK 1.03
+
 /* How often (unscaled seconds) each of k things watched through api is
  * asked for: every freshness window of a log, or, when k of them would not
  * fit in what the background lane lets through, as often as they do, evenly
@@ -181,7 +186,7 @@ static double follow_pace(store *s, enum cliq_api api, size_t k)
   int per = gov_lane_per_window(s->gov, api, CLIQ_PRIO_BACKGROUND, &window_s);
   if (!s->gov || per <= 0 || window_s <= 0)
     return STORE_TTL_LOG;
-  double pace = (double)(k ? k : 1) * window_s * s->scale / per;
+  double pace = (double)(k ? k : 1) * window_s * FOLLOW_PACE_SLACK * s->scale / per;
   return pace > STORE_TTL_LOG ? pace : STORE_TTL_LOG;
 }
 
@@ -223,9 +228,20 @@ static bool follow_probe(store *s, struct followed *f, size_t n,
   }
   if (a == 2)
     return false;
-  /* The best gain: min(time since the last check, time to the next poll). */
+  /* A check now of a thread last checked `since` ago, whose list's next
+   * poll comes in `until`, splits that gap in two: what a post lands in
+   * shrinks most (by since x until) at the gap's middle.  A thread whose
+   * middle is more than a beat away waits for it (a probe spent early
+   * leaves most of the gap unchecked, and a post there waits for the list);
+   * the beat kept is not lost: next_beat gives one beat of credit. */
+  double beat_s = window_s * FOLLOW_PACE_SLACK / per;
+  /* A thread probed once already in its list's period has half a gap left:
+   * it is probed again only with a beat that would be lost otherwise (the
+   * credit is full), so that the beat stays for a thread whose middle comes
+   * next and has no probe yet. */
+  bool credit_full = s->probe_next_at[a] <= now - beat_s;
   size_t best = n;
-  double best_gain = list_pace_s / 8;
+  double best_score = 0;
   for (size_t i = 0; i < n; i++) {
     struct follow_info *fi = f[i].fi;
     if (!f[i].by_list || !fi || !fi->parent_msg_id || fi->listed_at <= 0)
@@ -233,11 +249,21 @@ static bool follow_probe(store *s, struct followed *f, size_t n,
     double checked = fi->probed_at > fi->listed_at ? fi->probed_at
                                                    : fi->listed_at;
     double since = now - checked;
-    /* A list poll that is overdue (refused, failed) does not come soon. */
+    /* A list poll a little late is on its way (a probe now would check
+     * what it is about to); one overdue by more (refused, failed) does not
+     * come soon. */
     double until = fi->listed_at + list_pace_s - now;
-    double gain = until > 0 && until < since ? until : since;
-    if (gain > best_gain) {
-      best_gain = gain;
+    if (until <= 0 && -until < list_pace_s / 4)
+      continue;
+    if (until <= 0)
+      until = since;
+    if (since < list_pace_s / 8 || until < list_pace_s / 8 ||
+        since < until - beat_s ||
+        (since + until < list_pace_s * 0.6 && !credit_full))
+      continue;
+    double score = since * until;
+    if (score > best_score) {
+      best_score = score;
       best = i;
     }
   }
@@ -245,7 +271,7 @@ static bool follow_probe(store *s, struct followed *f, size_t n,
     return false;
   struct follow_info *fi = f[best].fi;
   store_log *log = f[best].log;
-  s->probe_next_at[a] = next_beat(s->probe_next_at[a], now, window_s / per);
+  s->probe_next_at[a] = next_beat(s->probe_next_at[a], now, beat_s);
   pthread_mutex_lock(&log->lock);
   size_t have = log->evicted ? log->kept_count : log->ids.count;
   double next_try = log->next_try_at;

@@ -16,7 +16,7 @@
 #                only rewrite the report (and plots) from a results.jsonl of
 #                an earlier run of the same mode
 #
-# While working on one part of sync, BENCH_SYNC_LOAD ("ORG:SCALE ..."),
+# While working on one part of sync, BENCH_SYNC_LOAD ("ORG:SCALE[:ROUNDS] ..."),
 # BENCH_SYNC_SIZES and BENCH_SYNC_GREP_ROUNDS (0: none) narrow the sync
 # section of a full run; docs/benchmarks.md comes from a run without them.
 # BENCH_KEEP=DIR keeps each sync load run's daemon log and timed operations.
@@ -107,7 +107,7 @@ trap 'exit 130' INT TERM
 if [ "$MODE" = full ]; then
   REQ_SCALE=10            # time_scale of the request tasks (both sides)
   FOLLOW_N=10             # threads followed with tail -f
-  FOLLOW_SIM=300          # simulated seconds of following
+  FOLLOW_SIM=600          # simulated seconds of following (30 posts)
   FOLLOW_GRACE=300        # simulated seconds more for the last posts to show
   LAT_ITER=10000          # operations per latency run
   LAT_ROUNDS=7            # runs per filesystem (median reported)
@@ -116,11 +116,11 @@ if [ "$MODE" = full ]; then
   MSG_SIZES="1000 3000 10000 100000 1000000"
   WRITES_N=100
   WRITES_SCALE=10
-  # Sync at Cliq's budgets with a user at work: ORG:TIME_SCALE pairs (both
-  # sides; why these scales: sec_sync.sh), a read every SYNC_LOAD_EVERY
+  # Sync at Cliq's budgets with a user at work: ORG:TIME_SCALE[:ROUNDS]
+  # (both sides; why these scales and rounds: sec_sync.sh), a read every SYNC_LOAD_EVERY
   # simulated s, at most SYNC_LOAD_READS reads, the full pass within
   # SYNC_LOAD_DEADLINE real s.
-  SYNC_LOAD=${BENCH_SYNC_LOAD-"demo:20 20x100x200:100"}
+  SYNC_LOAD=${BENCH_SYNC_LOAD-"demo:20:5 20x100x200:100"}
   SYNC_LOAD_EVERY=20
   SYNC_LOAD_READS=300
   SYNC_LOAD_DEADLINE=900

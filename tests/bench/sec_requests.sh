@@ -265,9 +265,16 @@ follow_run() {
   setup=$(emu_total)
   setup_apis=$(emu_api_counts)
   local posts=$((FOLLOW_SIM / 20))
+  # One post in every 20 s, at a moment drawn in 1..19 s of it (the same
+  # moments for every tool: a fixed seed).  At a fixed moment of each 20 s
+  # every post would land at the same phase of any poller whose period
+  # divides 20 s, and the delays would measure that phase, not the tool.
+  local -a post_at
+  mapfile -t post_at < <(awk -v n="$posts" 'BEGIN { srand(20);
+    for (k = 0; k < n; k++) printf "%.3f\n", 20 * k + 1 + 18 * rand() }')
   local k post_times=()
   for k in $(seq 0 $((posts - 1))); do
-    sleep_until "$(calc "$t_start + (10 + 20 * $k) / $REQ_SCALE")"
+    sleep_until "$(calc "$t_start + ${post_at[$k]} / $REQ_SCALE")"
     i=$((k % n))
     post_times+=("$(now)")
     emu_ctl POST /_emulator/post "$(jq -nc --arg c "${chats[$i]}" --arg s "${senders[$i]}" \
