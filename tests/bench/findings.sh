@@ -64,6 +64,19 @@ md_findings() {
     jqs writes.jsonl '
       .[] | select(.writes_real_s > 0.5 * .delivered_real_s)
       | "- **writes**: the shell loop of \(.appends) appends itself took \(.writes_real_s * .time_scale | r1) s (simulated), about as long as the delivery (\(.delivered_sim_s | r1) s): the closes returned only as the posts went out, not as soon as each message was journaled in the outbox, so the budget paces the writer too. Delivery itself ran at the budget'"'"'s pace (\(.delivered_sim_s / .min_sim_s | f2)× the minimum)."'
+    # ---- Reads with sync ----
+    jqs sync_load.jsonl "$SYNC_LOAD_ORGS"'
+      def q: "p50 \(pct(50) | f2) s, p90 \(pct(90) | f2) s, p99 \(pct(99) | f2) s, max \(max | f2) s";
+      .[] | (.rounds | map((.a.waits_sim | pct(99)) / (.b.waits_sim | pct(99))) | med) as $ratio
+      | select($ratio > 1)
+      | .rounds[0] as $p
+      | "- **reads while sync runs, \(.org)**: "
+        + (if (.rounds | length) > 1 then
+             "the median of \(.rounds | length) rounds'"'"' p99 ratios is \($ratio | f2)×; round 1: " else "" end)
+        + "with sync \($p.a.waits_sim | q); without \($p.b.waits_sim | q) (simulated, \($p.a.reads) reads each; waits for a rate slot: \($p.a.slot_waits // "?") with sync, \($p.b.slot_waits // "?") without). "
+        + (if ($p.a.slot_waits // 1) == 0 and ($p.b.slot_waits // 1) == 0 then
+             "No read waited for the budget: a wait here is the operation'"'"'s CPU and I/O time × time_scale (\($p.a.time_scale): a real millisecond counts as \($p.a.time_scale / 1000) s), and with sync the machine also runs the syncer (at SCHED_IDLE) and the emulator'"'"'s answers to it, whose one lock for every request (tests/emulator/server.c `handle`) a read'"'"'s request may meet."
+           else "" end)'
     # ---- ls -R growth ----
     jqs scale_ls.jsonl '
       select(length >= 2) | (min_by(.threads)) as $a | (max_by(.threads)) as $b
