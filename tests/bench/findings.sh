@@ -51,7 +51,7 @@ md_findings() {
            else "The daemon makes no more read() calls than the floor: the time is spent computing." end)'
     # ---- Memory ----
     jqs scale_msgs.jsonl '
-      max_by(.shown) | select(.heap_bytes_per_msg > 2 * .json_bytes_per_msg)
+      max_by(.shown) | select(. != null and .heap_bytes_per_msg > 2 * .json_bytes_per_msg)
       | "- **memory per cached message**: \(.heap_bytes_per_msg | round) bytes of live heap (\(.mem_bytes_per_msg | round) of RSS) per message whose JSON is \(.json_bytes_per_msg | round) bytes: \(.heap_bytes_per_msg / .json_bytes_per_msg | f2)×. A message log (cache/store_i.h `struct store_log`) keeps every message as a rendered line and a JSONL line in exactly sized buffers, and its id in a compact hash set (cache/idset.c); the text forms alone come to about \((.text_bytes / .shown + .json_bytes_per_msg) | round) bytes, the disk copy to \(.disk_cache_bytes / .shown | round)."'
     # ---- History ----
     jqs scale_msgs.jsonl '
