@@ -63,6 +63,8 @@ struct tcache {
   double scale;
   char *disk_dir;
   uint64_t disk_gen;      /* moves at every write or removal of a disk copy */
+  void (*after_disk_read)(void *arg, const char *key);
+  void *after_disk_read_arg;
   struct flight *flights;
 };
 
@@ -327,6 +329,8 @@ static struct entry *find_ex(tcache *c, const char *key, bool keep)
     uint64_t gen = c->disk_gen;
     pthread_mutex_unlock(&c->mu);
     struct entry *d = disk_load(c, key, h);
+    if (c->after_disk_read)
+      c->after_disk_read(c->after_disk_read_arg, key);
     pthread_mutex_lock(&c->mu);
     e = lookup_mem(c, key, h);
     if (e) {
@@ -397,6 +401,8 @@ tcache *tcache_new(const tcache_options *opts, cliq_error *err)
     goto nomem;
   c->max_bytes = opts->max_bytes ? opts->max_bytes : TCACHE_DEFAULT_MAX_BYTES;
   c->scale = opts->time_scale > 0 ? opts->time_scale : 1;
+  c->after_disk_read = opts->after_disk_read;
+  c->after_disk_read_arg = opts->after_disk_read_arg;
   c->nbuckets = 64;
   c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
   if (!c->buckets)

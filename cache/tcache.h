@@ -30,6 +30,12 @@ typedef struct tcache_options {
   size_t max_bytes;        /* LRU bound on the in-memory size (0 = 64 MiB) */
   const char *disk_dir;    /* folder for the on-disk copy; NULL = memory only */
   double time_scale;       /* <= 0 means 1 */
+  /* Called (with arg and the key, borrowed) right after a disk copy was
+   * read and before the cache's lock is taken again; NULL: none.  The
+   * window in which a write or removal may overtake the read: tests put
+   * one there. */
+  void (*after_disk_read)(void *arg, const char *key);
+  void *after_disk_read_arg;
 } tcache_options;
 
 tcache *tcache_new(const tcache_options *opts, cliq_error *err);

@@ -682,6 +682,79 @@ static void test_disk_read_never_brings_back_older(void **state)
   tcache_free(w.c);
 }
 
+/* A write or a removal that lands while a reader reads the disk copy
+ * without the lock (after_disk_read runs in that window) wins: the reader
+ * reads again and never returns, nor keeps, what was replaced. */
+struct overtake {
+  tcache *c;
+  int action;               /* 1: write 2 and push it out of memory; 2: remove */
+  int calls;
+};
+
+static void overtake_read(void *arg, const char *key)
+{
+  struct overtake *o = arg;
+  if (strcmp(key, "k") != 0 || o->calls++ > 0)
+    return;
+  if (o->action == 1) {
+    json_t *v = value_n(2);
+    tcache_put(o->c, "k", v, 600);
+    json_decref(v);
+    v = value_n(99);
+    tcache_put(o->c, "other", v, 600);   /* room for one: "k" leaves memory */
+    json_decref(v);
+  } else {
+    tcache_invalidate(o->c, "k");
+  }
+}
+
+static tcache *overtaken_cache(const char *dir, struct overtake *o)
+{
+  /* "k" = 1 on disk only. */
+  tcache *c = new_cache(dir, 1, 0);
+  json_t *v = value_n(1);
+  tcache_put(c, "k", v, 600);
+  json_decref(v);
+  tcache_free(c);
+  tcache_options opts = {.max_bytes = 200, .disk_dir = dir, .time_scale = 1,
+                         .after_disk_read = overtake_read,
+                         .after_disk_read_arg = o};
+  cliq_error err;
+  c = tcache_new(&opts, &err);
+  assert_non_null(c);
+  o->c = c;
+  return c;
+}
+
+static void test_disk_read_overtaken_by_a_write(void **state)
+{
+  struct tu_dir_state *s = *state;
+  struct overtake o = {.action = 1};
+  tcache *c = overtaken_cache(s->dir, &o);
+  json_t *got = NULL;
+  assert_int_equal(tcache_get(c, "k", &got, NULL), TCACHE_FRESH);
+  assert_int_equal(o.calls, 2);           /* read, overtaken, read again */
+  assert_int_equal(value_of(got), 2);
+  json_decref(got);
+  got = NULL;
+  assert_int_equal(tcache_get(c, "k", &got, NULL), TCACHE_FRESH);
+  assert_int_equal(value_of(got), 2);
+  json_decref(got);
+  tcache_free(c);
+}
+
+static void test_disk_read_overtaken_by_a_removal(void **state)
+{
+  struct tu_dir_state *s = *state;
+  struct overtake o = {.action = 2};
+  tcache *c = overtaken_cache(s->dir, &o);
+  json_t *got = NULL;
+  assert_int_equal(tcache_get(c, "k", &got, NULL), TCACHE_MISS);
+  assert_null(got);
+  assert_int_equal(tcache_state_of(c, "k"), TCACHE_MISS);
+  tcache_free(c);
+}
+
 /* Asking a key's state or age reads its disk copy without keeping it in
  * memory: the syncer asks about every thread's documents, and readers keep
  * what they use. */
@@ -775,6 +848,10 @@ int main(void)
     cmocka_unit_test_setup_teardown(test_concurrent_use, setup_dir,
                                     teardown_dir),
     cmocka_unit_test_setup_teardown(test_disk_read_never_brings_back_older,
+                                    setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(test_disk_read_overtaken_by_a_write,
+                                    setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(test_disk_read_overtaken_by_a_removal,
                                     setup_dir, teardown_dir),
     cmocka_unit_test_setup_teardown(test_state_of_keeps_memory_for_readers,
                                     setup_dir, teardown_dir),
