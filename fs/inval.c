@@ -20,6 +20,7 @@ struct inval_queue {
   pthread_cond_t cond;
   struct inval_item *head, *tail;
   bool stopping;
+  bool sending;             /* the sender holds one taken off the queue */
   uint64_t sent;
 };
 
@@ -42,10 +43,12 @@ static void *sender_main(void *arg)
     q->head = it->next;
     if (!q->head)
       q->tail = NULL;
+    q->sending = true;
     pthread_mutex_unlock(&q->lock);
     send_one(q, it);
     free(it);
     pthread_mutex_lock(&q->lock);
+    q->sending = false;
     q->sent++;
   }
   pthread_mutex_unlock(&q->lock);
@@ -114,6 +117,18 @@ uint64_t inval_sent(inval_queue *q)
     return 0;
   pthread_mutex_lock(&q->lock);
   uint64_t n = q->sent;
+  pthread_mutex_unlock(&q->lock);
+  return n;
+}
+
+size_t inval_pending(inval_queue *q)
+{
+  if (!q)
+    return 0;
+  pthread_mutex_lock(&q->lock);
+  size_t n = q->sending ? 1 : 0;
+  for (struct inval_item *it = q->head; it; it = it->next)
+    n++;
   pthread_mutex_unlock(&q->lock);
   return n;
 }

@@ -11,6 +11,7 @@
 #ifndef CLIQFS_FS_INVAL_H
 #define CLIQFS_FS_INVAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct fuse_session;
@@ -26,5 +27,8 @@ void inval_inode(inval_queue *q, uint64_t ino);
 
 /* Notifications sent so far (for .cliqfs/status and tests). */
 uint64_t inval_sent(inval_queue *q);
+/* Notifications queued and not sent yet (for .cliqfs/status and tests: a
+ * test waits for none before it counts what reaches cliqfs). */
+size_t inval_pending(inval_queue *q);
 
 #endif

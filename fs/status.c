@@ -307,6 +307,8 @@ char *status_text(struct fs *fs)
                       json_integer((json_int_t)waiters_busy(fs->waiters)));
   json_object_set_new(fuse, "invalidations_sent",
                       json_integer((json_int_t)inval_sent(fs->inval)));
+  json_object_set_new(fuse, "invalidations_pending",
+                      json_integer((json_int_t)inval_pending(fs->inval)));
   json_object_set_new(root, "fuse", fuse);
   json_object_set_new(root, "time_scale", json_real(fs->cfg->time_scale > 0
                                                         ? fs->cfg->time_scale
