@@ -1,5 +1,5 @@
 /* cache/tcache.c: the TTL cache of JSON values (tcache.h), in memory and on
- * disk. */
+ * disk (its single-flight fetch: tcache_fetch.c). */
 /* The on-disk copy: one file per key in disk_dir, named by the first 32 hex
  * digits of SHA-256(key) plus ".json", holding
  *   {"key":K,"fetched_at":EPOCH_S,"ttl":S,"value":V}   or   ..."negative":true
@@ -9,7 +9,7 @@
  * Entries evicted from memory stay on disk.  Beside it a caller may keep
  * files of its own with the same name and another extension
  * (tcache_disk_path). */
-#include "cache/tcache.h"
+#include "cache/tcache_i.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -22,51 +22,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/patience.h"
 #include "cache/statefile.h"
 
 #define TCACHE_DEFAULT_MAX_BYTES ((size_t)64 << 20)
 /* Bookkeeping per entry on top of its serialized size. */
 #define TCACHE_ENTRY_OVERHEAD 128
 
-struct entry {
-  char *key;
-  uint64_t hash;
-  json_t *value;          /* NULL for a negative entry */
-  double fetched_at;      /* epoch seconds */
-  double ttl_s;           /* unscaled */
-  size_t bytes;
-  bool detached;          /* too large for memory: not in the table */
-  struct entry *chain;    /* hash bucket */
-  struct entry *newer, *older; /* LRU list, most recently used at the head */
-};
-
-/* One fetch in progress; followers wait for its outcome. */
-struct flight {
-  char *key;
-  struct flight *next;
-  bool done;
-  int followers;
-  int rc;
-  json_t *value;
-  cliq_error err;
-};
-
-struct tcache {
-  pthread_mutex_t mu;
-  pthread_cond_t flight_done;
-  struct entry **buckets;
-  size_t nbuckets, count;
-  struct entry *lru_head, *lru_tail;
-  size_t bytes, max_bytes;
-  size_t hits, misses;
-  double scale;
-  char *disk_dir;
-  uint64_t disk_gen;      /* moves at every write or removal of a disk copy */
-  void (*after_disk_read)(void *arg, const char *key);
-  void *after_disk_read_arg;
-  struct flight *flights;
-};
 
 static uint64_t hash_key(const char *key)
 {
@@ -117,7 +78,7 @@ static void lru_push_head(tcache *c, struct entry *e)
     c->lru_tail = e;
 }
 
-static void touch(tcache *c, struct entry *e)
+void tc_touch(tcache *c, struct entry *e)
 {
   if (c->lru_head == e)
     return;
@@ -167,7 +128,7 @@ static void grow(tcache *c)
   c->nbuckets = n;
 }
 
-static void remove_mem_key(tcache *c, const char *key)
+void tc_remove_mem_key(tcache *c, const char *key)
 {
   struct entry *e = lookup_mem(c, key, hash_key(key));
   if (e)
@@ -238,8 +199,8 @@ static char *disk_path(const tcache *c, const char *key)
 }
 
 /* The serialized record; its length is also the entry's size estimate. */
-static char *make_record(const char *key, json_t *value, double fetched_at,
-                         double ttl_s, size_t *len)
+char *tc_make_record(const char *key, json_t *value, double fetched_at,
+                     double ttl_s, size_t *len)
 {
   json_t *rec = json_object();
   if (!rec)
@@ -318,7 +279,7 @@ out:
  * read, least of all behind the syncer's, which runs at idle priority.  A
  * write or removal of any disk copy meanwhile makes it read again (the copy
  * read may be outdated); after a few such turns it reads under the lock.  A
- * detached entry must be given to release(). */
+ * detached entry must be given to tc_release(). */
 static struct entry *find_ex(tcache *c, const char *key, bool keep)
 {
   uint64_t h = hash_key(key);
@@ -352,12 +313,12 @@ out:
   return e;
 }
 
-static struct entry *find(tcache *c, const char *key)
+struct entry *tc_find(tcache *c, const char *key)
 {
   return find_ex(c, key, true);
 }
 
-static void release(struct entry *e)
+void tc_release(struct entry *e)
 {
   if (e && e->detached)
     entry_free(e);
@@ -367,24 +328,24 @@ static void release(struct entry *e)
  * to the one in memory only renews it there, as tcache_renew does: most
  * polls of a list find it unchanged, and a file written per poll cost more
  * than the poll. */
-static void store_locked(tcache *c, const char *key, json_t *value,
-                         double fetched_at, double ttl_s, const char *text,
-                         size_t len)
+void tc_store_locked(tcache *c, const char *key, json_t *value,
+                     double fetched_at, double ttl_s, const char *text,
+                     size_t len)
 {
   uint64_t h = hash_key(key);
   struct entry *old = lookup_mem(c, key, h);
   if (old && old->value && value && json_equal(old->value, value)) {
     old->fetched_at = fetched_at;
     old->ttl_s = ttl_s;
-    touch(c, old);
+    tc_touch(c, old);
     return;
   }
   struct entry *e = entry_new(key, h, value, fetched_at, ttl_s, len);
   if (e) {
     insert_mem(c, e);
-    release(e);
+    tc_release(e);
   } else {
-    remove_mem_key(c, key); /* never serve what we know is outdated */
+    tc_remove_mem_key(c, key); /* never serve what we know is outdated */
   }
   disk_write(c, key, text, len);
 }
@@ -447,7 +408,7 @@ void tcache_free(tcache *c)
 }
 
 /* Classifies e (may be NULL) at time now. */
-static tcache_state state_of(const tcache *c, const struct entry *e, double now)
+tcache_state tc_state_of(const tcache *c, const struct entry *e, double now)
 {
   if (!e)
     return TCACHE_MISS;
@@ -463,8 +424,8 @@ tcache_state tcache_state_of(tcache *c, const char *key)
     return TCACHE_MISS;
   pthread_mutex_lock(&c->mu);
   struct entry *e = find_ex(c, key, false);
-  tcache_state st = state_of(c, e, cliq_clock_real());
-  release(e);
+  tcache_state st = tc_state_of(c, e, cliq_clock_real());
+  tc_release(e);
   pthread_mutex_unlock(&c->mu);
   return st;
 }
@@ -476,9 +437,9 @@ double tcache_age_of(tcache *c, const char *key)
   pthread_mutex_lock(&c->mu);
   struct entry *e = find_ex(c, key, false);
   double age = -1;
-  if (e && state_of(c, e, cliq_clock_real()) != TCACHE_MISS)
+  if (e && tc_state_of(c, e, cliq_clock_real()) != TCACHE_MISS)
     age = cliq_clock_real() - e->fetched_at;
-  release(e);
+  tc_release(e);
   pthread_mutex_unlock(&c->mu);
   return age;
 }
@@ -488,11 +449,11 @@ bool tcache_renew(tcache *c, const char *key, double ttl_s)
   if (!c || !key)
     return false;
   pthread_mutex_lock(&c->mu);
-  struct entry *e = find(c, key);
+  struct entry *e = tc_find(c, key);
   double now = cliq_clock_real();
   json_t *v = NULL;
   bool renewed = false;
-  if (e && e->value && state_of(c, e, now) != TCACHE_MISS) {
+  if (e && e->value && tc_state_of(c, e, now) != TCACHE_MISS) {
     if (!e->detached) {
       /* In memory only: a file write per renewal would cost more than the
        * request it saves when a whole channel's logs are renewed at once. */
@@ -503,7 +464,7 @@ bool tcache_renew(tcache *c, const char *key, double ttl_s)
       v = json_incref(e->value);
     }
   }
-  release(e);
+  tc_release(e);
   pthread_mutex_unlock(&c->mu);
   if (v) {
     tcache_put(c, key, v, ttl_s);
@@ -523,22 +484,22 @@ tcache_state tcache_get(tcache *c, const char *key, json_t **value_out,
   if (!c || !key)
     return TCACHE_MISS;
   pthread_mutex_lock(&c->mu);
-  struct entry *e = find(c, key);
+  struct entry *e = tc_find(c, key);
   double now = cliq_clock_real();
-  tcache_state st = state_of(c, e, now);
+  tcache_state st = tc_state_of(c, e, now);
   if (st == TCACHE_FRESH || st == TCACHE_NEGATIVE)
     c->hits++;
   else
     c->misses++;
   if (e && st != TCACHE_MISS) {
     if (!e->detached)
-      touch(c, e);
+      tc_touch(c, e);
     if (age_s)
       *age_s = now - e->fetched_at;
     if (value_out && e->value)
       *value_out = json_incref(e->value);
   }
-  release(e);
+  tc_release(e);
   pthread_mutex_unlock(&c->mu);
   return st;
 }
@@ -557,12 +518,12 @@ static void put_common(tcache *c, const char *key, json_t *value, double ttl_s)
   double now = cliq_clock_real();
   size_t len = 0;
   /* Serialize before taking the lock: it is the costly part. */
-  char *text = make_record(key, value, now, ttl_s, &len);
+  char *text = tc_make_record(key, value, now, ttl_s, &len);
   pthread_mutex_lock(&c->mu);
   if (text)
-    store_locked(c, key, value, now, ttl_s, text, len);
+    tc_store_locked(c, key, value, now, ttl_s, text, len);
   else
-    remove_mem_key(c, key);
+    tc_remove_mem_key(c, key);
   pthread_mutex_unlock(&c->mu);
   free(text);
 }
@@ -584,219 +545,9 @@ void tcache_invalidate(tcache *c, const char *key)
   if (!c || !key)
     return;
   pthread_mutex_lock(&c->mu);
-  remove_mem_key(c, key);
+  tc_remove_mem_key(c, key);
   disk_remove(c, key);
   pthread_mutex_unlock(&c->mu);
-}
-
-static struct flight *flight_find(tcache *c, const char *key)
-{
-  for (struct flight *f = c->flights; f; f = f->next)
-    if (strcmp(f->key, key) == 0)
-      return f;
-  return NULL;
-}
-
-static void flight_free(struct flight *f)
-{
-  json_decref(f->value);
-  free(f->key);
-  free(f);
-}
-
-static int finish(int rc, json_t *value, const cliq_error *from,
-                  json_t **value_out, cliq_error *err)
-{
-  if (value_out)
-    *value_out = json_incref(value);
-  if (err) {
-    if (from)
-      *err = *from;
-    else
-      memset(err, 0, sizeof(*err));
-  }
-  return rc;
-}
-
-int tcache_fetch(tcache *c, const char *key, double ttl_s,
-                 tcache_fetch_fn fetch, void *ctx, json_t **value_out,
-                 cliq_error *err)
-{
-  return tcache_fetch_younger(c, key, -1, ttl_s, fetch, ctx, value_out, err);
-}
-
-int tcache_fetch_younger(tcache *c, const char *key, double max_age_s,
-                         double ttl_s, tcache_fetch_fn fetch, void *ctx,
-                         json_t **value_out, cliq_error *err)
-{
-  if (value_out)
-    *value_out = NULL;
-  if (!c || !key || !fetch) {
-    cliq_fail(err, EINVAL, "tcache_fetch: bad arguments");
-    return -EINVAL;
-  }
-  pthread_mutex_lock(&c->mu);
-  struct entry *e = find(c, key);
-  double now = cliq_clock_real();
-  tcache_state st = state_of(c, e, now);
-  /* 0 is "fetch whatever is there": also a record that another process
-   * sharing the folder wrote after `now` was read (its age is negative). */
-  if (st == TCACHE_FRESH && max_age_s >= 0 &&
-      (max_age_s == 0 || now - e->fetched_at >= max_age_s / c->scale))
-    st = TCACHE_STALE;
-  if (st == TCACHE_FRESH || st == TCACHE_NEGATIVE) {
-    c->hits++;
-    if (!e->detached)
-      touch(c, e);
-    int rc = 0;
-    json_t *value = e->value;
-    if (st == TCACHE_NEGATIVE) {
-      rc = -ENOENT;
-      cliq_fail(err, ENOENT, "%s: does not exist (cached)", key);
-    } else {
-      finish(0, value, NULL, value_out, err);
-    }
-    release(e);
-    pthread_mutex_unlock(&c->mu);
-    return rc;
-  }
-  c->misses++;
-  /* What we can serve if the fetch fails. */
-  json_t *stale = st == TCACHE_STALE ? json_incref(e->value) : NULL;
-  release(e);
-
-  struct flight *f = flight_find(c, key);
-  if (f) {
-    /* Another thread is fetching: a thread without patience does not wait
-     * for it (the copy it has, or a refusal); an interrupted one stops. */
-    if (patience_none() || patience_cancelled()) {
-      int rc;
-      if (stale) {
-        rc = finish(0, stale, NULL, value_out, err);
-      } else if (patience_none()) {
-        patience_note_refused();
-        rc = -EAGAIN;
-        cliq_fail(err, EAGAIN, "%s: being fetched by another request", key);
-      } else {
-        rc = -EINTR;
-        cliq_fail(err, EINTR, "%s: interrupted", key);
-      }
-      pthread_mutex_unlock(&c->mu);
-      json_decref(stale);
-      return rc;
-    }
-    f->followers++;
-    while (!f->done) {
-      if (!patience_cancellable()) {
-        pthread_cond_wait(&c->flight_done, &c->mu);
-        continue;
-      }
-      if (patience_cancelled())
-        break;
-      cliq_clock_wait_until(&c->flight_done, &c->mu,
-                            cliq_clock_mono() + PATIENCE_RECHECK_US / 1e6);
-    }
-    if (!f->done) {
-      f->followers--;
-      pthread_mutex_unlock(&c->mu);
-      if (stale) {
-        int rc = finish(0, stale, NULL, value_out, err);
-        json_decref(stale);
-        return rc;
-      }
-      cliq_fail(err, EINTR, "%s: interrupted", key);
-      return -EINTR;
-    }
-    /* The fetch this thread waited for was given up by its own caller (an
-     * interrupted request): this one has not been, and asks itself. */
-    bool again = f->rc == -EINTR && !patience_cancelled();
-    int rc = again ? 0 : finish(f->rc, f->value, &f->err, value_out, err);
-    if (--f->followers == 0)
-      flight_free(f);
-    pthread_mutex_unlock(&c->mu);
-    json_decref(stale);
-    if (again)
-      return tcache_fetch_younger(c, key, max_age_s, ttl_s, fetch, ctx,
-                                  value_out, err);
-    return rc;
-  }
-
-  f = calloc(1, sizeof(*f));
-  if (f)
-    f->key = strdup(key);
-  if (!f || !f->key) {
-    free(f);
-    pthread_mutex_unlock(&c->mu);
-    cliq_fail(err, ENOMEM, "out of memory");
-    if (stale) {
-      if (value_out)
-        *value_out = stale;
-      else
-        json_decref(stale);
-      return 0;
-    }
-    return -ENOMEM;
-  }
-  f->next = c->flights;
-  c->flights = f;
-  pthread_mutex_unlock(&c->mu);
-
-  json_t *fetched = NULL;
-  cliq_error ferr;
-  memset(&ferr, 0, sizeof(ferr));
-  int rc = fetch(ctx, key, &fetched, &ferr);
-  if (rc == 0 && !fetched) {
-    rc = -EIO;
-    cliq_fail(&ferr, EIO, "%s: fetch returned no value", key);
-  }
-  if (rc < 0 && ferr.err == 0)
-    cliq_fail(&ferr, -rc, "%s: %s", key, strerror(-rc));
-  if (rc > 0)
-    rc = -rc;
-
-  double fetched_at = cliq_clock_real();
-  size_t len = 0;
-  char *text = NULL;
-  if (rc == 0 || rc == -ENOENT)
-    text = make_record(key, rc == 0 ? fetched : NULL, fetched_at, ttl_s, &len);
-
-  pthread_mutex_lock(&c->mu);
-  if (rc == 0) {
-    if (text)
-      store_locked(c, key, fetched, fetched_at, ttl_s, text, len);
-    f->rc = 0;
-    f->value = fetched;
-    fetched = NULL;
-  } else if (rc == -ENOENT) {
-    /* It is gone: a negative entry replaces any stale value. */
-    if (text)
-      store_locked(c, key, NULL, fetched_at, ttl_s, text, len);
-    else
-      remove_mem_key(c, key);
-    f->rc = rc;
-    f->err = ferr;
-  } else if (stale) {
-    f->rc = 0;
-    f->value = json_incref(stale);
-    f->err = ferr;
-  } else {
-    f->rc = rc;
-    f->err = ferr;
-  }
-  f->done = true;
-  struct flight **pp = &c->flights;
-  while (*pp != f)
-    pp = &(*pp)->next;
-  *pp = f->next;
-  pthread_cond_broadcast(&c->flight_done);
-  rc = finish(f->rc, f->value, &f->err, value_out, err);
-  if (f->followers == 0)
-    flight_free(f);
-  pthread_mutex_unlock(&c->mu);
-  free(text);
-  json_decref(fetched);
-  json_decref(stale);
-  return rc;
 }
 
 void tcache_stats_get(tcache *c, tcache_stats *out)
