@@ -1,7 +1,8 @@
 # tests/bench/report.sh: turns $BENCH_RES/*.jsonl into benchmarks.md and the
 # PNG plots (gnuplot).  Sourced by run.sh: report_write OUT_DIR.
 
-# Helpers every filter may use: f2 (two decimals, as text), r1, med, pct.
+# Helpers every filter may use: f2 (two decimals, as text), r1, med, pct,
+# distinct_in_order (first occurrences, in order).
 JQ_DEFS='
   def f2: (. * 100 | round) as $n | ($n % 100) as $c
     | "\(($n - $c) / 100)." + (if $c < 10 then "0" else "" end) + "\($c)";
@@ -10,13 +11,14 @@ JQ_DEFS='
   def med: sort | .[(length - 1) / 2 | floor];
   def pct($p): sort | .[((length * $p / 100) | ceil) - 1];
   def apis: to_entries | map("\(.key) \(.value)") | join(", ");
+  def distinct_in_order: reduce .[] as $x ([]; if any(.[]; . == $x) then . else . + [$x] end);
 '
 
 # The sync load runs as {org, a: with sync, b: without} per organization, in
 # the order they ran (a jq filter to prefix).
 SYNC_LOAD_PAIRS='
   map(.round //= 1)
-  | (reduce .[] as $r ([]; if any(.[]; . == [$r.org, $r.round]) then . else . + [[$r.org, $r.round]] end)) as $keys
+  | (map([.org, .round]) | distinct_in_order) as $keys
   | . as $all
   | [$keys[] as [$o, $n]
      | {org: $o, round: $n,
@@ -25,7 +27,7 @@ SYNC_LOAD_PAIRS='
      | select(.a and .b)] |'
 # The same grouped by organization: [{org, rounds: [pairs]}] (in order).
 SYNC_LOAD_ORGS="$SYNC_LOAD_PAIRS"'
-  (reduce .[].org as $o ([]; if any(.[]; . == $o) then . else . + [$o] end)) as $orgs
+  (map(.org) | distinct_in_order) as $orgs
   | . as $pairs | [$orgs[] as $o | {org: $o, rounds: ($pairs | map(select(.org == $o)))}] |'
 
 # jqs FILE [JQ OPTIONS...] FILTER: jq -r over every line of a results file
@@ -270,8 +272,8 @@ EOF
     | "| tail -f delay p50 ≤ 8 s and max ≤ 20 s (simulated), 0 throttled, within the budget, better than the curl+jq loop on both | p50 \($p50 | r1) s ÷ 8 s = \($p50 / 8 | f2)×, max \($max | r1) s ÷ 20 s = \($max / 20 | f2)×, \(.throttled) throttled, \(.arrived) of \(.posts) seen; \($over) APIs over their limit in a window (busiest while following: \(load | "\(.api) \(.per_min | r1) a minute of \(.limit)")); the loop: \($loops | map("\(.tool) p50 \(.delays_sim | pct(50) | r1) s, max \(.delays_sim | max | r1) s") | join("; ")) | \('"$(verdict '$p50 <= 8 and $max <= 20 and .throttled == 0 and .arrived == .posts and $over == 0 and .windows != null and $better')"') |"'
   jqs sync_load.jsonl "$SYNC_LOAD_ORGS"'
     .[] | select((.rounds | length) > 1)
-    | [.rounds[] | {n: .round, synced: .a.synced, sync: (.a.sim_s / .a.min_share_s),
-                    whole: (.a.sim_s / .a.min_whole_s), p99: ((.a.waits_sim | pct(99)) / (.b.waits_sim | pct(99))),
+    | [.rounds[] | {synced: .a.synced, sync: (.a.sim_s / .a.min_share_s),
+                    p99: ((.a.waits_sim | pct(99)) / (.b.waits_sim | pct(99))),
                     reads: .a.reads, share: .a.share,
                     throttled: (.a.throttled + .b.throttled), failed: .a.failed}] as $r
     | ($r | map(.sync) | med) as $sm | ($r | map(.p99) | med) as $pm

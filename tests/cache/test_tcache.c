@@ -685,9 +685,14 @@ static void test_disk_read_never_brings_back_older(void **state)
 /* A write or a removal that lands while a reader reads the disk copy
  * without the lock (after_disk_read runs in that window) wins: the reader
  * reads again and never returns, nor keeps, what was replaced. */
+enum overtaking {
+  OVERTAKE_BY_WRITE,        /* write 2, then push "k" out of memory */
+  OVERTAKE_BY_REMOVAL,
+};
+
 struct overtake {
   tcache *c;
-  int action;               /* 1: write 2 and push it out of memory; 2: remove */
+  enum overtaking by;
   int calls;
 };
 
@@ -696,7 +701,7 @@ static void overtake_read(void *arg, const char *key)
   struct overtake *o = arg;
   if (strcmp(key, "k") != 0 || o->calls++ > 0)
     return;
-  if (o->action == 1) {
+  if (o->by == OVERTAKE_BY_WRITE) {
     json_t *v = value_n(2);
     tcache_put(o->c, "k", v, 600);
     json_decref(v);
@@ -729,7 +734,7 @@ static tcache *overtaken_cache(const char *dir, struct overtake *o)
 static void test_disk_read_overtaken_by_a_write(void **state)
 {
   struct tu_dir_state *s = *state;
-  struct overtake o = {.action = 1};
+  struct overtake o = {.by = OVERTAKE_BY_WRITE};
   tcache *c = overtaken_cache(s->dir, &o);
   json_t *got = NULL;
   assert_int_equal(tcache_get(c, "k", &got, NULL), TCACHE_FRESH);
@@ -746,7 +751,7 @@ static void test_disk_read_overtaken_by_a_write(void **state)
 static void test_disk_read_overtaken_by_a_removal(void **state)
 {
   struct tu_dir_state *s = *state;
-  struct overtake o = {.action = 2};
+  struct overtake o = {.by = OVERTAKE_BY_REMOVAL};
   tcache *c = overtaken_cache(s->dir, &o);
   json_t *got = NULL;
   assert_int_equal(tcache_get(c, "k", &got, NULL), TCACHE_MISS);
