@@ -242,6 +242,7 @@ bench_cleanup() {
     emu_dump_log
   fi
   rm -rf "$EMU_DIR"
+  if [ -n "${BENCH_TMP:-}" ] && ! nothing_left_under "$BENCH_TMP"; then rc=1; fi
   [ -n "${BENCH_TMP:-}" ] && [ -z "${BENCH_KEEP_TMP:-}" ] && rm -rf "$BENCH_TMP"
   exit "$rc"
 }

@@ -114,6 +114,33 @@ opts_sync_off() {
   esac
 }
 
+# nothing_left_under DIR: no mount under DIR and no cliqfs process with DIR
+# in its command line (one could still mount there).  A test's cleanup runs
+# it last: what it finds it reports (the path names the test), clears, and
+# returns non-zero, so that a leak fails its own test and never meets the next.
+nothing_left_under() {
+  local dir=${1%/} clean=0 point fstype pid args
+  local -a left=()
+  for pid in $(pgrep -x cliqfs); do
+    args=$({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null) || continue
+    case "$args" in *"$dir"/*)
+      echo "FAIL: a cliqfs process outlived the test: $pid $args" >&2
+      kill -KILL "$pid" 2>/dev/null
+      clean=1 ;;
+    esac
+  done
+  while read -r _ _ _ _ point _; do
+    case "$point" in "$dir"/*) left+=("$point") ;; esac
+  done </proc/self/mountinfo
+  for point in "${left[@]}"; do
+    fstype=$(awk -v m="$point" '$5 == m { for (i = 7; i <= NF; i++) if ($i == "-") { print $(i + 1); exit } }' /proc/self/mountinfo)
+    echo "FAIL: a mount was left behind: $point ($fstype)" >&2
+    fusermount3 -uz "$point" 2>/dev/null || umount -l "$point" 2>/dev/null
+    clean=1
+  done
+  return $clean
+}
+
 # is_mounted DIR: DIR is in the mount table (read by the shell, no process).
 # Unlike mountpoint -q, also when the mount's daemon is gone.  DIR as
 # mountinfo spells it: no space or backslash in it.

@@ -35,9 +35,10 @@ cleanup() {
   for p in "${PIDS[@]}"; do
     wait_gone "$p" 5 || kill -KILL "$p" 2>/dev/null
   done
+  nothing_left_under "$T" || rc=1
   rm -rf "$T"
   emu_cleanup
-  return "$rc"
+  exit "$rc"
 }
 trap cleanup EXIT
 

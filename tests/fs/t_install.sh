@@ -66,9 +66,10 @@ cleanup() {
   for p in "${PIDS[@]}" $(pids_under "$PREFIX"); do
     wait_for 5 gone "$p" || kill -KILL "$p" 2>/dev/null
   done
+  nothing_left_under "$T" || rc=1
   rm -rf "$T"
   emu_cleanup
-  return "$rc"
+  exit "$rc"
 }
 trap cleanup EXIT
 

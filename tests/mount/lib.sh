@@ -13,7 +13,11 @@ export LC_ALL=C
 
 . "$EMU_HARNESS"
 
-MT_DIR=$(mktemp -d "${TMPDIR:-/tmp}/cliqfs-mount.XXXXXX")
+# Named after the test (and its first argument: a recipe's name), so that a
+# mount left behind names the test that left it.
+MT_NAME=$(basename "$0" .sh)${1:+-$1}
+MT_NAME=${MT_NAME//[^A-Za-z0-9_-]/_}
+MT_DIR=$(mktemp -d "${TMPDIR:-/tmp}/cliqfs-$MT_NAME.XXXXXX")
 MNT=$MT_DIR/mnt
 MT_LOG=$MT_DIR/cliqfs.log
 CLIQFS_PID=
@@ -83,11 +87,17 @@ mt_unmount() {
   local rc=0
   # The mount table, not mountpoint(1): a mount whose daemon died is still
   # there (mountpoint says no), and left alone it would outlive the test.
+  local msg
   if is_mounted "$MNT"; then
-    fusermount3 -u "$MNT" 2>/dev/null || rc=1
+    if ! msg=$(fusermount3 -u "$MNT" 2>&1); then
+      echo "mt_unmount: fusermount3 -u: $msg" >&2
+      rc=1
+    fi
   fi
   if [ -n "$CLIQFS_PID" ]; then
     if ! wait_until 10 mt_daemon_gone; then
+      echo "mt_unmount: cliqfs $CLIQFS_PID still runs 10 s after the unmount; its threads:" >&2
+      mt_threads_of "$CLIQFS_PID" >&2
       rc=1
       kill -TERM "$CLIQFS_PID" 2>/dev/null
       wait_until 5 mt_daemon_gone || kill -KILL "$CLIQFS_PID" 2>/dev/null
@@ -100,6 +110,14 @@ mt_unmount() {
     rc=1
   fi
   return $rc
+}
+
+# mt_threads_of PID: one line per thread: name, state, what it waits in.
+mt_threads_of() {
+  local t
+  for t in /proc/"$1"/task/*; do
+    { printf '  %s %s %s\n' "$(cat "$t/comm")" "$(awk '{ print $3 }' "$t/stat")" "$(cat "$t/wchan")"; } 2>/dev/null
+  done
 }
 
 # mt_bg COMMAND...: runs COMMAND in the background; killed at exit.
@@ -136,10 +154,15 @@ mt_cleanup() {
       tail -n 60 "$MT_LOG" >&2
     fi
   fi
+  # Whatever else the test mounted under its folder, or a cliqfs it started
+  # that still runs (and could mount after this check): a failure of this
+  # test, cleared here so that it does not meet the next one.
+  if ! nothing_left_under "$MT_DIR"; then rc=1; fi
   rm -rf "$EMU_DIR" "$MT_DIR"
   exit "$rc"
 }
 trap mt_cleanup EXIT
+
 
 # assert_eq ACTUAL EXPECTED WHAT
 assert_eq() {
