@@ -10,13 +10,22 @@
  * written in place (no file is created per request); a record that holds
  * a lock is replaced atomically instead (durably when it records a new
  * lock), so that a crash of the machine never tears the one thing that
- * must outlast it. */
+ * must outlast it.
+ *
+ * The first 8 bytes of ledger.lock count the ledger's writes (host order;
+ * bumped by every writer under the exclusive lock).  A governor whose
+ * memory matched the ledger at a count and a file identity (device, inode,
+ * size, times) that are both unchanged skips reading and parsing the file:
+ * every request and every status read would otherwise parse the whole
+ * ledger, which grows with the requests of the window (sync fills it). */
 #include "cache/governor_i.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cache/statefile.h"
 
@@ -146,6 +155,62 @@ void ledger_unlock(gov *g)
     flock(g->lock_fd, LOCK_UN);
 }
 
+/* ---- whether the ledger changed since we last matched it ------------------ */
+
+static int ledger_writes(gov *g, uint64_t *out)
+{
+  uint64_t n = 0;
+  ssize_t got = pread(g->lock_fd, &n, sizeof n, 0);
+  if (got < 0)
+    return -errno;
+  /* A new lock file (0 bytes) has seen no write that counts. */
+  *out = got == (ssize_t)sizeof n ? n : 0;
+  return 0;
+}
+
+static int ledger_identity(gov *g, struct ledger_id *out)
+{
+  struct stat st;
+  memset(out, 0, sizeof *out);
+  if (stat(g->ledger_path, &st) != 0)
+    return errno == ENOENT ? 0 : -errno;   /* none yet: all zero */
+  out->dev = st.st_dev;
+  out->ino = st.st_ino;
+  out->size = st.st_size;
+  out->mtime = st.st_mtim;
+  out->ctime = st.st_ctim;
+  return 0;
+}
+
+static bool identity_equal(const struct ledger_id *a, const struct ledger_id *b)
+{
+  return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+         a->mtime.tv_sec == b->mtime.tv_sec &&
+         a->mtime.tv_nsec == b->mtime.tv_nsec &&
+         a->ctime.tv_sec == b->ctime.tv_sec &&
+         a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+/* Notes that memory matches the ledger as it is now (lock held). */
+static void ledger_note_seen(gov *g, uint64_t writes)
+{
+  g->seen = g->lock_fd >= 0 && ledger_identity(g, &g->seen_file) == 0;
+  g->seen_writes = writes;
+}
+
+/* Bumps the write count after a write (exclusive lock held). */
+static void ledger_count_write(gov *g)
+{
+  uint64_t n;
+  g->seen = false;
+  if (g->lock_fd < 0 || ledger_writes(g, &n) != 0)
+    return;
+  n++;
+  if (pwrite(g->lock_fd, &n, sizeof n, 0) != (ssize_t)sizeof n)
+    return;
+  ledger_note_seen(g, n);
+}
+
 /* Replaces what we know by the file's content, the one truth shared by every
  * process of the account.  When the file is missing or unreadable we keep
  * what we have (it is the best we know).  Times in the future (the clock went
@@ -157,14 +222,32 @@ void ledger_load(gov *g)
    * until a write succeeds again. */
   if (!g->ledger_path || g->save_failed)
     return;
+  uint64_t writes = 0;
+  struct ledger_id id;
+  bool known = g->lock_fd >= 0 && ledger_writes(g, &writes) == 0 &&
+               ledger_identity(g, &id) == 0;
+  int64_t now = gov_now_real_us();
+  if (known && g->seen && writes == g->seen_writes &&
+      identity_equal(&id, &g->seen_file)) {
+    g->loaded_us = now;
+    for (int i = 0; i < CLIQ_API_COUNT; i++) {
+      struct api_state *s = &g->apis[i];
+      stamps_prune(s, now);
+      if (s->locked_until <= now)
+        s->locked_until = 0;
+    }
+    return;
+  }
+  g->seen = false;
+  g->ledger_parses++;
   json_t *root = statefile_read_json(g->ledger_path);
   json_t *apis = json_object_get(root, "apis");
   if (!json_is_object(apis)) {
     json_decref(root);
     return;
   }
-  int64_t now = gov_now_real_us();
   g->loaded_us = now;
+  bool pulled_in = false;
   for (int i = 0; i < CLIQ_API_COUNT; i++) {
     struct api_state *s = &g->apis[i];
     json_t *entry = json_object_get(apis, cliq_api_name((enum cliq_api)i));
@@ -181,6 +264,7 @@ void ledger_load(gov *g)
         if (!json_is_integer(v))
           continue;
         int64_t t = (int64_t)json_integer_value(v);
+        pulled_in = pulled_in || t > now;
         s->stamps[s->n++] = t > now ? now : t;
       }
       if (s->n)
@@ -189,13 +273,18 @@ void ledger_load(gov *g)
     json_t *locked = json_object_get(entry, "locked_until");
     if (json_is_integer(locked)) {
       int64_t until = (int64_t)json_integer_value(locked);
-      if (until > now + s->lock_us)
+      if (until > now + s->lock_us) {
         until = now + s->lock_us;
+        pulled_in = true;
+      }
       s->locked_until = until > now ? until : 0;
     }
     stamps_prune(s, now);
   }
   json_decref(root);
+  /* Times pulled in are no longer what the file holds: read it again. */
+  if (known && !pulled_in)
+    ledger_note_seen(g, writes);
 }
 
 void ledger_load_shared(gov *g)
@@ -263,8 +352,12 @@ int ledger_save(gov *g, bool durable)
   else
     rc = statefile_overwrite(g->ledger_path, text, len);
   free(text);
+  if (rc == 0)
+    ledger_count_write(g);
 out:
   g->save_failed = rc != 0;
+  if (rc != 0)
+    g->seen = false;
   json_decref(apis);
   json_decref(root);
   return rc;

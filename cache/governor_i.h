@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
 
 /* Waiters re-read the shared ledger at least this often: another process may
  * have taken the slot they were waiting for, or locked the API. */
@@ -54,6 +56,19 @@ struct gov {
   bool save_failed;       /* the file is behind what we know */
   bool shutdown;
   int64_t loaded_us;      /* when the ledger was last read from disk */
+  /* What the ledger was when memory last matched it (read or written by
+   * us): ledger.lock's write count and the file's identity.  While both
+   * are unchanged, memory is what the file holds and reading it again is
+   * skipped. */
+  bool seen;
+  uint64_t seen_writes;
+  uint64_t ledger_parses; /* times the file was read and parsed (tests) */
+  struct ledger_id {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime, ctime;
+  } seen_file;
 };
 
 /* gov_pressure() is asked on every cached read and gov_background_view()

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "cache/governor.h"
+#include "cache/governor_i.h"
 #include "api/clock.h"
 #include "cache/statefile.h"
 #include "testutil.h"
@@ -700,6 +701,64 @@ static void test_two_governors_share_the_budget(void **state)
   gov_free(b);
 }
 
+/* A governor reads the ledger file again only when another one wrote it
+ * since: status reads and requests in between cost no parse. */
+static void test_ledger_read_only_when_it_changed(void **state)
+{
+  struct tu_dir_state *s = *state;
+  gov_options o = {.state_dir = s->dir, .time_scale = 1, .max_wait_s = 5};
+  gov *a = gov_new(&o, NULL), *b = gov_new(&o, NULL);
+  assert_non_null(a);
+  assert_non_null(b);
+  assert_int_equal(gov_set_limit(a, API, 10, 600), 0);
+  assert_int_equal(gov_set_limit(b, API, 10, 600), 0);
+  assert_int_equal(gov_acquire(a, API, CLIQ_PRIO_READ), 0);
+  uint64_t parses = a->ledger_parses;
+  gov_api_status st;
+  for (int i = 0; i < 10; i++) {
+    gov_status(a, API, &st);
+    assert_int_equal(st.used, 1);
+  }
+  assert_int_equal(gov_acquire(a, API, CLIQ_PRIO_READ), 0);
+  assert_int_equal(a->ledger_parses, parses);     /* all its own writes */
+  assert_int_equal(gov_acquire(b, API, CLIQ_PRIO_READ), 0);
+  gov_status(a, API, &st);
+  assert_int_equal(st.used, 3);                   /* b's request is seen */
+  assert_int_equal(a->ledger_parses, parses + 1);
+  gov_status(a, API, &st);
+  assert_int_equal(a->ledger_parses, parses + 1);
+  gov_free(a);
+  gov_free(b);
+}
+
+/* A ledger written by a program that does not count its writes (an older
+ * cliqfs) is still read: the file is not what it was. */
+static void test_ledger_written_without_the_count_is_read(void **state)
+{
+  struct tu_dir_state *s = *state;
+  gov_options o = {.state_dir = s->dir, .time_scale = 1, .max_wait_s = 5};
+  gov *a = gov_new(&o, NULL);
+  assert_non_null(a);
+  assert_int_equal(gov_set_limit(a, API, 10, 600), 0);
+  assert_int_equal(gov_acquire(a, API, CLIQ_PRIO_READ), 0);
+  gov_api_status st;
+  gov_status(a, API, &st);
+  assert_int_equal(st.used, 1);
+  char *ledger = NULL, *text = NULL;
+  long long now = (long long)llround(cliq_clock_real() * 1e6);
+  assert_true(asprintf(&ledger, "%s/ledger", s->dir) > 0);
+  assert_true(asprintf(&text,
+                       "{\"version\":1,\"apis\":{\"%s\":{\"stamps\":[%lld,%lld,%lld],"
+                       "\"locked_until\":0}}}",
+                       cliq_api_name(API), now - 2000, now - 1000, now) > 0);
+  assert_int_equal(statefile_write_atomic(ledger, text, strlen(text)), 0);
+  gov_status(a, API, &st);
+  assert_int_equal(st.used, 3);
+  free(text);
+  free(ledger);
+  gov_free(a);
+}
+
 /* The same with a real second process. */
 static void test_forked_process_shares_the_budget(void **state)
 {
@@ -855,6 +914,10 @@ int main(void)
     cmocka_unit_test(test_unanswered_keeps_counting),
     cmocka_unit_test(test_gate_routes_to_governor),
     cmocka_unit_test_setup_teardown(test_window_and_lock_survive_restart,
+                                    setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(test_ledger_read_only_when_it_changed,
+                                    setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(test_ledger_written_without_the_count_is_read,
                                     setup_dir, teardown_dir),
     cmocka_unit_test_setup_teardown(test_ledger_keeps_only_the_window,
                                     setup_dir, teardown_dir),
