@@ -191,14 +191,8 @@ static bool identity_equal(const struct ledger_id *a, const struct ledger_id *b)
          a->ctime.tv_nsec == b->ctime.tv_nsec;
 }
 
-/* Notes that memory matches the ledger as it is now (lock held). */
-static void ledger_note_seen(gov *g, uint64_t writes)
-{
-  g->seen = g->lock_fd >= 0 && ledger_identity(g, &g->seen_file) == 0;
-  g->seen_writes = writes;
-}
-
-/* Bumps the write count after a write (exclusive lock held). */
+/* Bumps the write count after a write (exclusive lock held) and notes that
+ * memory matches the ledger as written. */
 static void ledger_count_write(gov *g)
 {
   uint64_t n;
@@ -208,7 +202,8 @@ static void ledger_count_write(gov *g)
   n++;
   if (pwrite(g->lock_fd, &n, sizeof n, 0) != (ssize_t)sizeof n)
     return;
-  ledger_note_seen(g, n);
+  g->seen = ledger_identity(g, &g->seen_file) == 0;
+  g->seen_writes = n;
 }
 
 /* Replaces what we know by the file's content, the one truth shared by every
@@ -283,8 +278,11 @@ void ledger_load(gov *g)
   }
   json_decref(root);
   /* Times pulled in are no longer what the file holds: read it again. */
-  if (known && !pulled_in)
-    ledger_note_seen(g, writes);
+  if (known && !pulled_in) {
+    g->seen = true;
+    g->seen_writes = writes;
+    g->seen_file = id;
+  }
 }
 
 void ledger_load_shared(gov *g)
@@ -356,8 +354,6 @@ int ledger_save(gov *g, bool durable)
     ledger_count_write(g);
 out:
   g->save_failed = rc != 0;
-  if (rc != 0)
-    g->seen = false;
   json_decref(apis);
   json_decref(root);
   return rc;
