@@ -67,7 +67,7 @@ md_findings() {
     # ---- Reads with sync ----
     jqs sync_load.jsonl "$SYNC_LOAD_ORGS"'
       def q: "p50 \(pct(50) | f2) s, p90 \(pct(90) | f2) s, p99 \(pct(99) | f2) s, max \(max | f2) s";
-      .[] | (.rounds | map((.a.waits_sim | pct(99)) / (.b.waits_sim | pct(99))) | med) as $ratio
+      .[] | (.rounds | map(read_p99_ratio) | med) as $ratio
       | select($ratio > 1)
       | .rounds[0] as $p
       | "- **reads while sync runs, \(.org)**: "

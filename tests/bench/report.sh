@@ -2,7 +2,8 @@
 # PNG plots (gnuplot).  Sourced by run.sh: report_write OUT_DIR.
 
 # Helpers every filter may use: f2 (two decimals, as text), r1, med, pct,
-# distinct_in_order (first occurrences, in order).
+# distinct_in_order (first occurrences, in order), read_p99_ratio (of a sync
+# load pair: the reads' p99 with sync over without).
 JQ_DEFS='
   def f2: (. * 100 | round) as $n | ($n % 100) as $c
     | "\(($n - $c) / 100)." + (if $c < 10 then "0" else "" end) + "\($c)";
@@ -12,6 +13,7 @@ JQ_DEFS='
   def pct($p): sort | .[((length * $p / 100) | ceil) - 1];
   def apis: to_entries | map("\(.key) \(.value)") | join(", ");
   def distinct_in_order: reduce .[] as $x ([]; if any(.[]; . == $x) then . else . + [$x] end);
+  def read_p99_ratio: (.a.waits_sim | pct(99)) / (.b.waits_sim | pct(99));
 '
 
 # The sync load runs as {org, a: with sync, b: without} per organization, in
@@ -273,7 +275,7 @@ EOF
   jqs sync_load.jsonl "$SYNC_LOAD_ORGS"'
     .[] | select((.rounds | length) > 1)
     | [.rounds[] | {synced: .a.synced, sync: (.a.sim_s / .a.min_share_s),
-                    p99: ((.a.waits_sim | pct(99)) / (.b.waits_sim | pct(99))),
+                    p99: read_p99_ratio,
                     reads: .a.reads, share: .a.share,
                     throttled: (.a.throttled + .b.throttled), failed: .a.failed}] as $r
     | ($r | map(.sync) | med) as $sm | ($r | map(.p99) | med) as $pm
