@@ -119,8 +119,7 @@ opts_sync_off() {
 # it last: what it finds it reports (the path names the test), clears, and
 # returns non-zero, so that a leak fails its own test and never meets the next.
 nothing_left_under() {
-  local dir=${1%/} clean=0 point fstype pid args
-  local -a left=()
+  local dir=${1%/} clean=0 line point rest fstype pid args
   for pid in $(pgrep -x cliqfs); do
     args=$({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null) || continue
     case "$args" in *"$dir"/*)
@@ -129,12 +128,14 @@ nothing_left_under() {
       clean=1 ;;
     esac
   done
-  while read -r _ _ _ _ point _; do
-    case "$point" in "$dir"/*) left+=("$point") ;; esac
-  done </proc/self/mountinfo
-  for point in "${left[@]}"; do
-    fstype=$(awk -v m="$point" '$5 == m { for (i = 7; i <= NF; i++) if ($i == "-") { print $(i + 1); exit } }' /proc/self/mountinfo)
-    echo "FAIL: a mount was left behind: $point ($fstype)" >&2
+  # Read whole before unmounting: what is unmounted leaves the table.
+  local -a table=()
+  mapfile -t table </proc/self/mountinfo
+  for line in "${table[@]}"; do
+    read -r _ _ _ _ point rest <<<"$line"
+    case "$point" in "$dir"/*) ;; *) continue ;; esac
+    fstype=${rest#* - }                  # after the optional fields
+    echo "FAIL: a mount was left behind: $point (${fstype%% *})" >&2
     fusermount3 -uz "$point" 2>/dev/null || umount -l "$point" 2>/dev/null
     clean=1
   done

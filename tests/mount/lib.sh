@@ -163,7 +163,6 @@ mt_cleanup() {
 }
 trap mt_cleanup EXIT
 
-
 # assert_eq ACTUAL EXPECTED WHAT
 assert_eq() {
   [ "$1" == "$2" ] || fail "$3: got [$1], expected [$2]"
