@@ -706,15 +706,17 @@ size_t store_log_read(store_log *log, enum store_log_form form, off_t off,
   return n;
 }
 
+/* The refresher is not woken: the open has just made the log as fresh as
+ * its lifetime asks (store_log_get), so nothing of it is due before the
+ * refresher's next tick, which takes the new reader in.  A wake per open
+ * cost every `cat` of a messages file a round of the refresher and of the
+ * syncer (they wait on the same condition) beside it. */
 void store_log_open_reader(store_log *log)
 {
   log_load_evicted(log->s, log);
   pthread_mutex_lock(&log->lock);
   log->readers++;
   pthread_mutex_unlock(&log->lock);
-  pthread_mutex_lock(&log->s->lock);
-  pthread_cond_broadcast(&log->s->wake);
-  pthread_mutex_unlock(&log->s->lock);
 }
 
 void store_log_close_reader(store_log *log)

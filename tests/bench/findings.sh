@@ -37,11 +37,11 @@ md_findings() {
       | "- **memory at \(.shown) messages read**: \(.heap_bytes_per_msg | round) bytes of live heap per message, because idle logs beyond 16 MiB of messages are dropped from memory (cache/store_memory.c); the figure is the memory bound at work, not the size of a log in use (a log being read stays in memory, see the smaller sizes)."'
     # ---- Latency ----
     jqs latency.jsonl '
-      group_by(.fs) | map({key: .[0].fs, value: {p50: (map(.p50_us) | med), p99: (map(.p99_us) | med)}})
+      judged | group_by(.fs) | map({key: .[0].fs, value: {p50: (map(.p50_us) | med), p99: (map(.p99_us) | med)}})
       | from_entries | select(.cliqfs and .floor and .cliqfs.p50 > 1.3 * .floor.p50)
       | "- **cached reads**: cliqfs takes \(.cliqfs.p50 | f2) µs (p50) for what the FUSE floor does in \(.floor.p50 | f2) µs (\(.cliqfs.p50 / .floor.p50 | f2)×). The floor answering FLUSH on every close costs \(if .floorflush then ((.floorflush.p50 - .floor.p50) | f2) else "?" end) µs more than the floor; cliqfs sends no FLUSH for read-only opens (fs/files.c `run_open`, `noflush`), so the \((.cliqfs.p50 - .floor.p50) | f2) µs are spent in the daemon per request."'
     jqs latency_kinds.jsonl '
-      group_by(.kind) | map({k: .[0].kind, c: (map(select(.fs == "cliqfs"))[0]), f: (map(select(.fs == "floor"))[0])})
+      judged | group_by(.kind) | map({k: .[0].kind, c: (map(select(.fs == "cliqfs"))[0]), f: (map(select(.fs == "floor"))[0])})
       | map(select(.c != null and .f != null)) | select(length > 0)
       | (max_by(.c.p50_us / .f.p50_us)) as $worst | (min_by(.c.p50_us / .f.p50_us)) as $best
       | select($worst.c.p50_us > 1.3 * $worst.f.p50_us)

@@ -1,15 +1,20 @@
 /* tests/bench/readlat.c: latency of cached reads of small files.
  *
- *   readlat [-n ITERATIONS] LISTFILE
+ *   readlat [-n ITERATIONS] [-b BLOCK] LISTFILE...
  *
- * LISTFILE names one file per line.  One pass over all of them warms the
- * caches (not measured); then ITERATIONS (default 10000) operations, going
- * round the list, each `stat` + `open` + `read` to EOF + `close`, are timed one
- * by one (CLOCK_MONOTONIC).  Prints one JSON object on stdout:
+ * Each LISTFILE names one file per line.  One pass over every list warms the
+ * caches (not measured); then ITERATIONS (default 10000) operations per list,
+ * each `stat` + `open` + `read` to EOF + `close`, are timed one by one
+ * (CLOCK_MONOTONIC), going round each list.  With several lists the
+ * operations alternate between them in blocks of BLOCK (default 50): BLOCK
+ * on the first list, BLOCK on the second, and so on, so that every list is
+ * measured under the same state of the machine (a shared machine's speed
+ * drifts by tens of per cent over seconds).  Prints one JSON object per
+ * list, in the order given, on stdout:
  *
- *   {"iterations":N,"files":K,"bytes":B,"digest":"…","size_mismatches":M,
- *    "p50_us":…,"p90_us":…,"p99_us":…,"mean_us":…,"max_us":…,
- *    "stat_p50_us":…,"stat_p99_us":…}
+ *   {"list":"…","iterations":N,"files":K,"bytes":B,"digest":"…",
+ *    "size_mismatches":M,"p50_us":…,"p90_us":…,"p99_us":…,"mean_us":…,
+ *    "max_us":…,"stat_p50_us":…,"stat_p99_us":…}
  *
  * bytes and digest cover one pass over the list (so runs over copies of the
  * same files can be checked to have read the same bytes); size_mismatches
@@ -144,91 +149,154 @@ static int one_op(const char *path, char *buf, struct op_result *res,
   return 0;
 }
 
-int main(int argc, char **argv)
+/* One list and what its timed operations measured. */
+struct lat_list {
+  const char *name;
+  char **paths;
+  size_t n_paths;
+  uint64_t *total, *stat_t; /* per operation, ns */
+  long done;
+  long mismatches;
+  double sum_us;
+  uint64_t digest;
+  size_t pass_bytes;
+};
+
+static void lat_list_free(struct lat_list *l)
 {
-  long iterations = 10000;
-  int opt;
-  while ((opt = getopt(argc, argv, "n:")) != -1) {
-    if (opt == 'n') {
-      char *end;
-      iterations = strtol(optarg, &end, 10);
-      if (*end || iterations < 1) {
-        fprintf(stderr, "readlat: bad -n %s\n", optarg);
-        return 2;
-      }
-    } else {
-      fprintf(stderr, "usage: readlat [-n ITERATIONS] LISTFILE\n");
-      return 2;
-    }
-  }
-  if (optind != argc - 1) {
-    fprintf(stderr, "usage: readlat [-n ITERATIONS] LISTFILE\n");
-    return 2;
-  }
-  int ret = 1;
-  char **paths = NULL;
-  size_t n_paths = 0;
-  uint64_t *total = NULL, *stat_t = NULL;
-  char *buf = malloc(READ_CHUNK);
-  int r = read_list(argv[optind], &paths, &n_paths);
-  if (r < 0) {
-    fprintf(stderr, "readlat: %s: %s\n", argv[optind], strerror(-r));
-    goto out;
-  }
-  total = calloc((size_t)iterations, sizeof *total);
-  stat_t = calloc((size_t)iterations, sizeof *stat_t);
-  if (!buf || !total || !stat_t) {
-    fprintf(stderr, "readlat: out of memory\n");
-    goto out;
-  }
+  for (size_t i = 0; i < l->n_paths; i++)
+    free(l->paths[i]);
+  free(l->paths);
+  free(l->total);
+  free(l->stat_t);
+}
 
-  /* Warm-up pass: fills the caches, sums the bytes and the digest. */
-  uint64_t digest = crc32_z(0, Z_NULL, 0);
-  size_t pass_bytes = 0;
-  for (size_t i = 0; i < n_paths; i++) {
+/* Warm-up pass: fills the caches, sums the bytes and the digest. */
+static int lat_warm(struct lat_list *l, char *buf)
+{
+  l->digest = crc32_z(0, Z_NULL, 0);
+  for (size_t i = 0; i < l->n_paths; i++) {
     struct op_result res;
-    r = one_op(paths[i], buf, &res, &digest);
+    int r = one_op(l->paths[i], buf, &res, &l->digest);
     if (r < 0) {
-      fprintf(stderr, "readlat: %s: %s\n", paths[i], strerror(-r));
-      goto out;
+      fprintf(stderr, "readlat: %s: %s\n", l->paths[i], strerror(-r));
+      return r;
     }
-    pass_bytes += res.bytes;
+    l->pass_bytes += res.bytes;
   }
+  return 0;
+}
 
-  long mismatches = 0;
-  double sum_us = 0;
-  for (long i = 0; i < iterations; i++) {
-    const char *p = paths[(size_t)i % n_paths];
+/* Up to count more timed operations on l. */
+static int lat_run(struct lat_list *l, char *buf, long count, long iterations)
+{
+  for (long k = 0; k < count && l->done < iterations; k++) {
+    const char *p = l->paths[(size_t)l->done % l->n_paths];
     struct op_result res;
-    r = one_op(p, buf, &res, NULL);
+    int r = one_op(p, buf, &res, NULL);
     if (r < 0) {
       fprintf(stderr, "readlat: %s: %s\n", p, strerror(-r));
-      goto out;
+      return r;
     }
     if ((off_t)res.bytes != res.st_size)
-      mismatches++;
-    total[i] = res.total_ns;
-    stat_t[i] = res.stat_ns;
-    sum_us += (double)res.total_ns / 1000.0;
+      l->mismatches++;
+    l->total[l->done] = res.total_ns;
+    l->stat_t[l->done] = res.stat_ns;
+    l->sum_us += (double)res.total_ns / 1000.0;
+    l->done++;
   }
-  size_t n = (size_t)iterations;
-  qsort(total, n, sizeof *total, cmp_u64);
-  qsort(stat_t, n, sizeof *stat_t, cmp_u64);
-  printf("{\"iterations\":%ld,\"files\":%zu,\"bytes\":%zu,"
+  return 0;
+}
+
+static void lat_print(struct lat_list *l)
+{
+  size_t n = (size_t)l->done;
+  qsort(l->total, n, sizeof *l->total, cmp_u64);
+  qsort(l->stat_t, n, sizeof *l->stat_t, cmp_u64);
+  printf("{\"list\":\"");
+  for (const unsigned char *c = (const unsigned char *)l->name; *c; c++) {
+    if (*c == '"' || *c == '\\')
+      printf("\\%c", *c);
+    else if (*c < 0x20)
+      printf("\\u%04x", *c);
+    else
+      putchar(*c);
+  }
+  printf("\",\"iterations\":%ld,\"files\":%zu,\"bytes\":%zu,"
          "\"digest\":\"%016" PRIx64 "\",\"size_mismatches\":%ld,"
          "\"p50_us\":%.2f,\"p90_us\":%.2f,\"p99_us\":%.2f,\"mean_us\":%.2f,"
          "\"max_us\":%.2f,\"stat_p50_us\":%.2f,\"stat_p99_us\":%.2f}\n",
-         iterations, n_paths, pass_bytes, digest, mismatches,
-         pct_us(total, n, 50), pct_us(total, n, 90), pct_us(total, n, 99),
-         sum_us / (double)n, (double)total[n - 1] / 1000.0,
-         pct_us(stat_t, n, 50), pct_us(stat_t, n, 99));
+         l->done, l->n_paths, l->pass_bytes, l->digest, l->mismatches,
+         pct_us(l->total, n, 50), pct_us(l->total, n, 90),
+         pct_us(l->total, n, 99), l->sum_us / (double)n,
+         (double)l->total[n - 1] / 1000.0, pct_us(l->stat_t, n, 50),
+         pct_us(l->stat_t, n, 99));
+}
+
+static int parse_count(const char *arg, long *out)
+{
+  char *end;
+  long v = strtol(arg, &end, 10);
+  if (*end || v < 1)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+int main(int argc, char **argv)
+{
+  long iterations = 10000, block = 50;
+  int opt;
+  while ((opt = getopt(argc, argv, "n:b:")) != -1) {
+    if ((opt == 'n' && parse_count(optarg, &iterations) == 0) ||
+        (opt == 'b' && parse_count(optarg, &block) == 0))
+      continue;
+    if (opt == 'n' || opt == 'b')
+      fprintf(stderr, "readlat: bad -%c %s\n", opt, optarg);
+    fprintf(stderr, "usage: readlat [-n ITERATIONS] [-b BLOCK] LISTFILE...\n");
+    return 2;
+  }
+  if (optind >= argc) {
+    fprintf(stderr, "usage: readlat [-n ITERATIONS] [-b BLOCK] LISTFILE...\n");
+    return 2;
+  }
+  int ret = 1;
+  size_t n_lists = (size_t)(argc - optind);
+  struct lat_list *lists = calloc(n_lists, sizeof *lists);
+  char *buf = malloc(READ_CHUNK);
+  if (!lists || !buf) {
+    fprintf(stderr, "readlat: out of memory\n");
+    goto out;
+  }
+  for (size_t li = 0; li < n_lists; li++) {
+    struct lat_list *l = &lists[li];
+    l->name = argv[optind + (int)li];
+    int r = read_list(l->name, &l->paths, &l->n_paths);
+    if (r < 0) {
+      fprintf(stderr, "readlat: %s: %s\n", l->name, strerror(-r));
+      goto out;
+    }
+    l->total = calloc((size_t)iterations, sizeof *l->total);
+    l->stat_t = calloc((size_t)iterations, sizeof *l->stat_t);
+    if (!l->total || !l->stat_t) {
+      fprintf(stderr, "readlat: out of memory\n");
+      goto out;
+    }
+  }
+  for (size_t li = 0; li < n_lists; li++)
+    if (lat_warm(&lists[li], buf) < 0)
+      goto out;
+  for (long done = 0; done < iterations; done += block)
+    for (size_t li = 0; li < n_lists; li++)
+      if (lat_run(&lists[li], buf, block, iterations) < 0)
+        goto out;
+  for (size_t li = 0; li < n_lists; li++)
+    lat_print(&lists[li]);
   ret = 0;
 out:
-  for (size_t i = 0; i < n_paths; i++)
-    free(paths[i]);
-  free(paths);
-  free(total);
-  free(stat_t);
+  for (size_t li = 0; lists && li < n_lists; li++)
+    lat_list_free(&lists[li]);
+  free(lists);
   free(buf);
   return ret;
 }

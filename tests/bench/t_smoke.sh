@@ -55,6 +55,15 @@ check_table '| task | lower bound |' 4 '2 3 4 5 6'
 check_table '| tool | threads (channels) |' 2 '2 3 4 5 6 7 9'
 check_table '| filesystem |' 4 '2 3 4 5 6 7 8'
 check_table '| file | cliqfs p50 |' 5 '2 3 4 5 6 7 8'
+# Cached reads: tmpfs, the two floors, the floor answering FLUSH and cliqfs,
+# pinned and unpinned when there are two CPUs to pin to.
+check_table '| filesystem | p50 |' 5 '2 3 4 5 6 7 8'
+if [ "$(nproc)" -ge 2 ]; then
+  [ "$(grep -c '^| a second FUSE floor (the control) |' "$MD")" -eq 2 ] ||
+    fail "the cached-read tables are not there pinned and unpinned"
+  grep -q '^| cached reads ≤ 1.3× the FUSE floor (p50, pinned) |' "$MD" ||
+    fail "the cached-read target is not judged on the pinned rounds"
+fi
 check_table '| organization (C×T×M) |' 3 '2 3 4 5 6 7 8'
 check_table '| organization (C×T×M) | sync |' 2 '3 4 5 6'
 check_table '| history (messages in the thread) |' 3 '1 2 3 4 5 6 7 8 9 10 11 12 13'
