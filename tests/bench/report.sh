@@ -586,7 +586,9 @@ scheduler puts a daemon's worker threads (beside the reader or on the other vCPU
 a third, and a daemon keeps the placement it got for seconds: the control against the floor, the same
 program, shows that spread in the unpinned rounds. So each round runs twice: unpinned, as a user runs
 it, and pinned (\`taskset\`: readlat on CPU 0, every thread of every daemon on CPU 1), the same
-placement for all, which measures what the code costs. The targets are judged on the pinned rounds.
+placement for all, which takes placement out of the comparison; what is left, the virtual CPU's own fast
+and slow spells (a daemon can keep one for a whole run), shows as the control's spread in the pinned
+rounds. The targets are judged on the pinned rounds.
 Requests to the emulator during the timed runs: $(jqs latency_meta.jsonl '.[0].requests_during').
 
 EOF

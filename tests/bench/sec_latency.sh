@@ -11,9 +11,11 @@
 # of the same floorfs measured side by side differ by up to 1.4x from one
 # round to the next.  So every round is measured twice: unpinned, as a user
 # runs it, and pinned (the reader on one CPU, every daemon's threads on
-# another: the same placement for all), which measures what the code costs.
-# The targets are judged on the pinned rounds; the report shows both, and a
-# second floorfs against the first (floor2) as the machine's own spread.
+# another: the same placement for all), which takes placement out; what is
+# left (the virtual CPU's own fast and slow spells, which a daemon can keep
+# for a whole run) shows as the control's spread.  The targets are judged on
+# the pinned rounds; the report shows both, and a second floorfs against the
+# first (floor2) as the machine's own spread.
 #
 # The budget must not be what is measured: the emulator's windows are shrunk
 # to nothing and cliqfs runs at time_scale 1 (its real cache lifetimes) with
