@@ -3,7 +3,9 @@
 
 # Helpers every filter may use: f2 (two decimals, as text), r1, med, pct,
 # distinct_in_order (first occurrences, in order), read_p99_ratio (of a sync
-# load pair: the reads' p99 with sync over without).
+# load pair: the reads' p99 with sync over without); of latency records:
+# has_pinned, placement_note, judged (the pinned ones when there are any),
+# unpinned, fs_order.
 JQ_DEFS='
   def f2: (. * 100 | round) as $n | ($n % 100) as $c
     | "\(($n - $c) / 100)." + (if $c < 10 then "0" else "" end) + "\($c)";
@@ -14,7 +16,9 @@ JQ_DEFS='
   def apis: to_entries | map("\(.key) \(.value)") | join(", ");
   def distinct_in_order: reduce .[] as $x ([]; if any(.[]; . == $x) then . else . + [$x] end);
   def read_p99_ratio: (.a.waits_sim | pct(99)) / (.b.waits_sim | pct(99));
-  def judged: map(select(.pinned == true)) as $p | if ($p | length) > 0 then $p else . end;
+  def has_pinned: any(.[]; .pinned == true);
+  def placement_note: if has_pinned then ", pinned" else "" end;
+  def judged: if has_pinned then map(select(.pinned == true)) else . end;
   def unpinned: map(select(.pinned != true));
   def fs_order: ["tmpfs", "floor", "floor2", "floorflush", "cliqfs"];
 '
@@ -179,7 +183,7 @@ EOF
 }
 
 md_latency() {
-  if [ "$(jqs latency.jsonl 'map(select(.pinned == true)) | length')" -gt 0 ]; then
+  if [ "$(jqs latency.jsonl 'has_pinned')" = true ]; then
     cat <<EOF
 **Pinned** (readlat on CPU 0, every daemon's threads on CPU 1: the same placement for all; the
 targets are judged here):
@@ -207,7 +211,7 @@ KINDS_MED='
     rounds: (group_by(.round // 1) | map({c: (map(select(.fs == "cliqfs"))[0].p50_us),
                                           f: (map(select(.fs == "floor"))[0].p50_us)})
              | map(select(.c != null and .f != null)) | map(.c / .f))});
-  (if any(.[]; .pinned == true) then unpinned | kinds_med | map({key: .k, value: .}) | from_entries
+  (if has_pinned then unpinned | kinds_med | map({key: .k, value: .}) | from_entries
    else {} end) as $loose |
   judged | kinds_med |'
 
@@ -279,12 +283,12 @@ EOF
     map(select(.tool == "cliqfs")) | sort_by(.task as $k | '"$TASK_ORDER"' | index($k)) []
     | "| requests ≤ 1.0× the lower bound: \(.task) | \(.requests) ÷ \(.lower_bound) = \(.requests / .lower_bound | f2)× | \('"$(verdict '.requests <= .lower_bound')"') |"'
   jqs latency.jsonl '
-    (if any(.[]; .pinned == true) then ", pinned" else "" end) as $how
+    placement_note as $how
     | judged | group_by(.fs) | map({key: .[0].fs, value: {p50: (map(.p50_us) | med), p99: (map(.p99_us) | med)}})
     | from_entries | select(.cliqfs and .floor)
     | "| cached reads ≤ 1.3× the FUSE floor (p50\($how)) | \(.cliqfs.p50 | f2) µs ÷ \(.floor.p50 | f2) µs = \(.cliqfs.p50 / .floor.p50 | f2)× | \('"$(verdict '.cliqfs.p50 <= 1.3 * .floor.p50')"') |",
       "| cached reads ≤ 1.3× the FUSE floor (p99\($how)) | \(.cliqfs.p99 | f2) µs ÷ \(.floor.p99 | f2) µs = \(.cliqfs.p99 / .floor.p99 | f2)× | \('"$(verdict '.cliqfs.p99 <= 1.3 * .floor.p99')"') |"'
-  jqs latency_kinds.jsonl '(if any(.[]; .pinned == true) then ", pinned" else "" end) as $how | '"$KINDS_MED"'
+  jqs latency_kinds.jsonl 'placement_note as $how | '"$KINDS_MED"'
     .[] | select(.k == "messages")
     | "| cached reads of `messages` ≤ 1.3× the FUSE floor (p50, median of \(.rounds | length) rounds\($how)) | \(.c.p50 | f2) µs ÷ \(.f.p50 | f2) µs = \(.c.p50 / .f.p50 | f2)× | \('"$(verdict '.c.p50 <= 1.3 * .f.p50')"') |"'
   jqs scale_msgs.jsonl '

@@ -43,6 +43,11 @@ _lat_pin() {
   done
 }
 
+# _daemon_reads PID: the read() calls the process has made (/proc/PID/io).
+_daemon_reads() {
+  awk '$1 == "syscr:" { print $2 }' "/proc/$1/io"
+}
+
 # _lat_measure SET ROUND KIND PINNED ITERATIONS LIST...: one readlat over the
 # lists (dir/list.FS[.KIND]), one record per filesystem in SET, with the
 # read() calls each daemon made per operation (/proc/PID/io: FUSE requests
@@ -54,24 +59,25 @@ _lat_measure() {
   shift 5
   local -A r0=()
   local -a runner=()
-  local fs out line list reads
+  local fs out line list files reads
   if [ "$pinned" = true ]; then
     _lat_pin "${daemon_pid[*]}" 1
     runner=(taskset -c 0)
   fi
   for fs in "${!daemon_pid[@]}"; do
-    r0[$fs]=$(awk '$1 == "syscr:" { print $2 }' "/proc/${daemon_pid[$fs]}/io")
+    r0[$fs]=$(_daemon_reads "${daemon_pid[$fs]}")
   done
   out=$("${runner[@]}" "$BENCH_READLAT" -n "$iters" -b "$LAT_BLOCK" "$@") ||
     bfail "readlat failed on $*"
   [ "$pinned" = true ] && _lat_pin "${daemon_pid[*]}" "0-$(($(nproc) - 1))"
   while IFS= read -r line; do
-    list=$(jq -r '.list' <<<"$line")
+    read -r list files < <(jq -r '"\(.list) \(.files)"' <<<"$line")
     fs=${list##*/list.}
     fs=${fs%%.*}
     reads=null
     if [ -n "${daemon_pid[$fs]:-}" ]; then
-      reads=$(calc "($(awk '$1 == "syscr:" { print $2 }' "/proc/${daemon_pid[$fs]}/io") - ${r0[$fs]}) / ($iters + $(grep -c . "$list"))")
+      # The warm-up pass read every file once besides the timed operations.
+      reads=$(calc "($(_daemon_reads "${daemon_pid[$fs]}") - ${r0[$fs]}) / ($iters + $files)")
     fi
     res_add "$set" "$(jq -c --arg fs "$fs" --arg k "$kind" --argjson r "$round" \
       --argjson reads "$reads" --argjson pinned "$pinned" \
