@@ -143,6 +143,7 @@ struct fs {
   store *store;
   inval_queue *inval;
   struct waiters *waiters;    /* answers the requests that wait */
+  unsigned fuse_workers;      /* the FUSE loop's most workers */
   pthread_mutex_t calls_lock;
   struct call *calls;         /* requests a waiter is running (status) */
   bool daemonized;            /* stderr is /dev/null: errors go to syslog */

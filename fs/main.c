@@ -156,6 +156,8 @@ static void print_help(void)
     "  -d                      print every FUSE request; implies -f "
     "(default: off)\n"
     "  -s                      single-threaded (default: multi-threaded)\n"
+    "  -o max_threads=N        at most N threads answer the kernel (default:\n"
+    "                          one per CPU and one more, made odd, at most 15)\n"
     "  -o allow_other          others may use the mount; needs user_allow_other\n"
     "                          in /etc/fuse.conf (default: only you)\n"
     "  -o default_permissions  the kernel checks file modes (default: off)\n"

@@ -2,6 +2,8 @@
  * daemonizing. */
 #include "fs/fs_i.h"
 
+#include <sched.h>
+
 static void startup_error(struct fs *fs, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -350,10 +352,29 @@ static void startup_error(struct fs *fs, const char *fmt, ...)
     syslog(LOG_ERR, "%s", msg);
 }
 
-/* FUSE workers when -o max_threads is not given, and the most threads that
- * wait at once (more requests queue for them). */
-#define FUSE_WORKERS 16
+/* The most threads that wait at once (more requests queue for them). */
 #define WAITER_THREADS 256
+
+/* FUSE workers when -o max_threads is not given.  A worker only answers what
+ * can be answered now (what waits is a waiter's), so one per CPU keeps every
+ * CPU busy and one more covers a worker stalled in a page fault; more would
+ * only idle.  The kernel hands each request to the reader of /dev/fuse that
+ * has waited longest, so requests cycle through every idle worker, and a
+ * cached read (OPEN, then RELEASE sent at close) cost 1.3-1.8 times as much
+ * with an even number of workers as with an odd one (docs/benchmarks.md,
+ * the workers table): the count is made odd. */
+static unsigned fuse_workers_default(void)
+{
+  /* The CPUs this process may run on (as nproc(1) counts them). */
+  cpu_set_t set;
+  long cpus = sched_getaffinity(0, sizeof set, &set) == 0
+                  ? CPU_COUNT(&set)
+                  : sysconf(_SC_NPROCESSORS_ONLN);
+  if (cpus < 1)
+    cpus = 1;
+  unsigned workers = cpus + 1 > 15 ? 15 : (unsigned)cpus + 1;
+  return workers % 2 ? workers : workers + 1;
+}
 
 int cliqfs_run(struct cliqfs_config *cfg, struct fuse_args *args,
                const struct cliqfs_hooks *hooks)
@@ -449,6 +470,12 @@ int cliqfs_run(struct cliqfs_config *cfg, struct fuse_args *args,
     goto out;
   }
   fs->waiters = waiters_new(WAITER_THREADS);
+  if (opts.singlethread)
+    fs->fuse_workers = 1;
+  else if (threads_given && opts.max_threads > 0 && opts.max_threads < 100000)
+    fs->fuse_workers = opts.max_threads;
+  else
+    fs->fuse_workers = fuse_workers_default();
   fs->inval = inval_start(se);
   if (!fs->waiters || !fs->inval) {
     startup_error(fs, "cannot start threads");
@@ -480,13 +507,7 @@ int cliqfs_run(struct cliqfs_config *cfg, struct fuse_args *args,
       fuse_loop_cfg_set_clone_fd(loop_cfg, (unsigned)opts.clone_fd);
       if (opts.max_idle_threads < 100000)
         fuse_loop_cfg_set_idle_threads(loop_cfg, opts.max_idle_threads);
-      /* The workers only answer what can be answered now (what waits is
-       * a waiter's), so a few are enough. */
-      fuse_loop_cfg_set_max_threads(loop_cfg, threads_given &&
-                                                      opts.max_threads > 0 &&
-                                                      opts.max_threads < 100000
-                                                  ? opts.max_threads
-                                                  : FUSE_WORKERS);
+      fuse_loop_cfg_set_max_threads(loop_cfg, fs->fuse_workers);
       loop_rc = fuse_session_loop_mt(se, loop_cfg);
     }
   }

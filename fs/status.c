@@ -303,6 +303,7 @@ char *status_text(struct fs *fs)
   json_object_set_new(fuse, "flush",
                       json_integer((json_int_t)__atomic_load_n(
                           &fs->flush_count, __ATOMIC_RELAXED)));
+  json_object_set_new(fuse, "workers", json_integer((json_int_t)fs->fuse_workers));
   json_object_set_new(fuse, "waiting",
                       json_integer((json_int_t)waiters_busy(fs->waiters)));
   json_object_set_new(fuse, "invalidations_sent",

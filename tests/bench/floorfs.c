@@ -7,7 +7,8 @@
  * that must see every open can do) and uses cliqfs's timeouts per kind of
  * file (fs/nodes.c kinds[]: 30 s for stable files, 5 s for directories, and
  * for growing files (`messages`, `messages.jsonl`) attributes never cached
- * and names for 1 s), with the multi-threaded loop.  The difference between
+ * and names for 1 s), with the multi-threaded loop (at most -o max_threads
+ * workers, libfuse's 10 if not given).  The difference between
  * the two is what cliqfs does above the bare FUSE round trips.
  *
  *   floorfs [-o file_timeout=S,dir_timeout=S,flush] SOURCE_DIR MOUNTPOINT
@@ -484,7 +485,9 @@ int main(int argc, char *argv[])
     if (!loop_cfg)
       goto out;
     fuse_loop_cfg_set_clone_fd(loop_cfg, (unsigned)opts.clone_fd);
-    fuse_loop_cfg_set_max_threads(loop_cfg, 64);
+    /* The benchmark passes cliqfs's worker count (-o max_threads), so that
+     * the kernel cycles through as many idle workers here as there. */
+    fuse_loop_cfg_set_max_threads(loop_cfg, opts.max_threads);
     loop_rc = fuse_session_loop_mt(se, loop_cfg);
   }
   ret = loop_rc == 0 || loop_rc == SIGTERM || loop_rc == SIGINT ? 0 : 1;

@@ -150,6 +150,8 @@ bench_mount() {
     [ "$SECONDS" -le "$deadline" ] || bfail "no mount within 15 s"
     sleep 0.02
   done
+  CLIQFS_WORKERS=$(jq -r '.fuse.workers' "$MNT/.cliqfs/status") ||
+    bfail "cannot read fuse.workers from $MNT/.cliqfs/status"
 }
 
 _daemon_gone() {
@@ -220,13 +222,15 @@ bench_bg_stop() {
 }
 
 # floor_mount SOURCE MOUNTPOINT LOG [FLOORFS OPTIONS...]: floorfs serving
-# SOURCE on MOUNTPOINT, stopped with the other background processes (it is
-# unmounted by the caller); sets FLOOR_PID.
+# SOURCE on MOUNTPOINT with as many FUSE workers at most as the last cliqfs
+# mounted (CLIQFS_WORKERS), stopped with the other background processes (it
+# is unmounted by the caller); sets FLOOR_PID.
 floor_mount() {
   local src=$1 mnt=$2 log=$3
   shift 3
   mkdir -p "$mnt"
-  "$BENCH_FLOORFS" -f "$@" "$src" "$mnt" 2>>"$log" &
+  "$BENCH_FLOORFS" -f -o "max_threads=${CLIQFS_WORKERS:?no cliqfs mounted yet}" "$@" \
+    "$src" "$mnt" 2>>"$log" &
   FLOOR_PID=$!
   bench_bg_add "$FLOOR_PID"
   wait_for 10 mountpoint -q "$mnt" || bfail "floorfs $* did not mount on $mnt"

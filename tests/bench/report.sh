@@ -224,6 +224,25 @@ EOF
     .[] | "| \(.k) | \(.c.p50 | f2) µs | \(.f.p50 | f2) µs | \(.c.p50 / .f.p50 | f2)× | \(.rounds | map("\(. | f2)×") | join(", ")) | \(.c.p99 | f2) µs | \(.f.p99 | f2) µs | \(.c.reads | f2) | \(.f.reads | f2) | \($loose[.k] as $u | if $u and ($u.rounds | length) > 0 then "\($u.c.p50 / $u.f.p50 | f2)× (\($u.rounds | map("\(. | f2)×") | join(", ")))" else "–" end) |"'
 }
 
+# md_latency_workers: floorfs with at most 1, 2, … workers side by side, per
+# round.
+md_latency_workers() {
+  have latency_workers.jsonl || return 0
+  cat <<EOF
+
+**Workers** (floorfs with at most 1, 2, … workers (\`-o max_threads\`), each read by concurrent readers
+until it had them all or five passes were over, in one \`readlat\` per round, $((LAT_ITER / 5)) operations each,
+$(jqs latency_workers.jsonl 'if .[0].pinned then "pinned" else "unpinned" end'); cliqfs and the floor above ran with $(jqs latency_meta.jsonl '.[0].fuse_workers // "?"')):
+
+| max_threads | workers it had | p50 (median) | each round's p50 | p50 ÷ 1 worker's |
+|---:|---:|---:|---|---:|
+EOF
+  jqs latency_workers.jsonl '
+    (map(select(.max_threads == 1)) | map(.p50_us) | med) as $one
+    | group_by(.max_threads)[]
+    | "| \(.[0].max_threads) | \(.[0].workers) | \(map(.p50_us) | med | f2) µs | \(sort_by(.round) | map("\(.p50_us | f2)") | join(", ")) µs | \((map(.p50_us) | med) / $one | f2)× |"'
+}
+
 md_scale_ls() {
   cat <<EOF
 | organization (C×T×M) | threads | entries listed | requests (lower bound) | \`ls -R\` cold | warm | daemon RSS idle | peak RSS (VmHWM) |
@@ -578,7 +597,7 @@ lifetimes; the budget lifted so that the warm-up is quick), from a copy in tmpfs
 floorfs (tests/bench/floorfs.c), a minimal low-level FUSE filesystem serving that copy from memory
 that keeps the kernel's page cache between opens (\`keep_cache\`: the best a FUSE filesystem that must
 see every open can do) with cliqfs's timeouts per kind of file (stable files 30 s, folders 5 s,
-\`messages\` attributes never cached), multi-threaded loop. cliqfs keeps the page cache too while a
+\`messages\` attributes never cached), multi-threaded loop$(jqs latency_meta.jsonl 'if .[0].fuse_workers then " with as many FUSE workers at most as cliqfs (\(.[0].fuse_workers) here: one per CPU and one more)" else "" end'). cliqfs keeps the page cache too while a
 file's content is unchanged. floorfs leaves FLUSH unimplemented, as a minimal
 read-only filesystem does; cliqfs answers FLUSH where a close posts a message and opens read-only files
 with \`noflush\` (so the kernel sends it no FLUSH for them); the table also shows floorfs answering FLUSH
@@ -591,8 +610,15 @@ a third, and a daemon keeps the placement it got for seconds: the control agains
 program, shows that spread in the unpinned rounds. So each round runs twice: unpinned, as a user runs
 it, and pinned (\`taskset\`: readlat on CPU 0, every thread of every daemon on CPU 1), the same
 placement for all, which takes placement out of the comparison; what is left, the virtual CPU's own fast
-and slow spells (a daemon can keep one for a whole run), shows as the control's spread in the pinned
-rounds. The targets are judged on the pinned rounds.
+and slow spells, shows as the control's spread in the pinned rounds. The targets are judged on the
+pinned rounds.
+$(jqs latency_meta.jsonl 'if .[0].threads then "
+**Workers.** The kernel hands each FUSE request to the daemon'"'"'s worker that has waited longest, so the
+requests cycle through every idle worker, and on this machine a request'"'"'s cost depends on how many
+there are (see the workers table below). libfuse starts a worker when all are busy and
+keeps it, so a daemon'"'"'s count depends on how many readers it has met. Before the rounds every daemon is
+read by four readers per worker until it has all it may have (\(.[0].fuse_workers)); its threads before
+and after the rounds: \(.[0].threads | to_entries | sort_by(.key) | map("\(.key) \(.value[0]) and \(.value[1])") | join(", ")) (floorfs: its workers and the main thread; cliqfs: its workers and its own threads)." else "" end')
 Requests to the emulator during the timed runs: $(jqs latency_meta.jsonl '.[0].requests_during').
 
 EOF
@@ -607,6 +633,7 @@ $LAT_ROUNDS rounds, pinned: the medians, and each round's p50 ratio; the last co
 
 EOF
   md_latency_kinds
+  md_latency_workers
 }
 
 md_section_scale() {

@@ -111,6 +111,7 @@ if [ "$MODE" = full ]; then
   FOLLOW_GRACE=300        # simulated seconds more for the last posts to show
   LAT_ITER=10000          # operations per latency run
   LAT_ROUNDS=7            # runs per filesystem (median reported)
+  LAT_WORKERS_MAX=5       # floorfs with 1..N FUSE workers, side by side
   SCALE_SIZES="10x10x1000 30x30x1000 100x100x1000"
   SCALE_BUDGET_SIZE=20x100x1  # cold ls -R at Cliq's budgets (REQ_SCALE)
   MSG_SIZES="1000 3000 10000 100000 1000000"
@@ -133,6 +134,7 @@ else
   FOLLOW_GRACE=240
   LAT_ITER=300
   LAT_ROUNDS=1
+  LAT_WORKERS_MAX=2
   SCALE_SIZES="2x2x20 3x3x20 4x4x20"
   SCALE_BUDGET_SIZE=20x5x1
   MSG_SIZES="100 200 300"

@@ -48,6 +48,36 @@ _daemon_reads() {
   awk '$1 == "syscr:" { print $2 }' "/proc/$1/io"
 }
 
+# _threads PID: the process's threads now.
+_threads() {
+  awk '$1 == "Threads:" { print $2 }' "/proc/$1/status"
+}
+
+# _lat_fill_workers PID LIST [THREADS]: readers of LIST, four per worker,
+# three times over, so that the daemon starts as many FUSE workers as it may
+# (its max_threads); with THREADS, again (five times at most) until the
+# process has that many threads, or fails.  libfuse starts a worker when every one it
+# has is busy and keeps it; the kernel hands each request to the worker that
+# has waited longest, so a request's cost depends on how many the kernel
+# cycles through.  Filled to the same count, cliqfs and floorfs are measured
+# alike.
+_lat_fill_workers() {
+  local pid=$1 list=$2 want=${3:-} pass k
+  local -a readers
+  for pass in 1 2 3 4 5; do
+    readers=()
+    for k in $(seq 1 $((4 * CLIQFS_WORKERS))); do
+      (for _ in 1 2 3; do xargs -d '\n' cat -- <"$list" >/dev/null || exit 1; done) &
+      readers+=($!)
+    done
+    for k in "${readers[@]}"; do
+      wait "$k" || bfail "latency: reading $list to start the workers of $pid failed"
+    done
+    [ -z "$want" ] || [ "$(_threads "$pid")" -ge "$want" ] && return 0
+  done
+  return 1
+}
+
 # _lat_measure SET ROUND KIND PINNED ITERATIONS LIST...: one readlat over the
 # lists (dir/list.FS[.KIND]), one record per filesystem in SET, with the
 # read() calls each daemon made per operation (/proc/PID/io: FUSE requests
@@ -132,6 +162,17 @@ sec_latency() {
   sed "s|^|$MNT/|" "$dir/rel" >"$dir/list.cliqfs"
   sed "s|^|$shm/|" "$dir/rel" >"$dir/list.tmpfs"
 
+  local -A threads0=()
+  for fs in "${!daemon_pid[@]}"; do
+    if [ "$fs" = cliqfs ]; then
+      _lat_fill_workers "${daemon_pid[$fs]}" "$dir/list.$fs"
+    else
+      _lat_fill_workers "${daemon_pid[$fs]}" "$dir/list.$fs" $((CLIQFS_WORKERS + 1)) ||
+        bfail "latency: $fs has $(_threads "${daemon_pid[$fs]}") threads after five passes of readers, not $((CLIQFS_WORKERS + 1))"
+    fi
+    threads0[$fs]=$(_threads "${daemon_pid[$fs]}")
+  done
+
   emu_reset
   # One readlat per round reads every filesystem, alternating in blocks of
   # LAT_BLOCK operations, so that each round's ratios compare filesystems
@@ -171,7 +212,42 @@ sec_latency() {
   done
   local during
   during=$(emu_total)
-  res_add latency_meta.jsonl "{\"requests_during\":$during,\"files\":$files,\"kinds\":\"$LAT_KINDS\"}"
+
+  # floorfs with at most 1 to LAT_WORKERS_MAX workers, each read until it has
+  # them all (or five passes of readers), in one readlat per round (pinned
+  # when there are two CPUs): what the number of workers the kernel cycles
+  # through costs on this machine.  Each record has the workers the daemon
+  # had (its threads less the main one).
+  local n placement=${LAT_PLACEMENTS##* }
+  local -a wlists=()
+  for n in $(seq 1 "$LAT_WORKERS_MAX"); do
+    CLIQFS_WORKERS=$n floor_mount "$shm" "$dir/w$n" "$dir/floorfs.log"
+    daemon_pid[w$n]=$FLOOR_PID
+    sed "s|^|$dir/w$n/|" "$dir/rel" >"$dir/list.w$n"
+    CLIQFS_WORKERS=$n _lat_fill_workers "$FLOOR_PID" "$dir/list.w$n" $((n + 1)) || true
+    wlists+=("$dir/list.w$n")
+  done
+  for round in $(seq 1 "$LAT_ROUNDS"); do
+    _lat_measure latency_workers_raw "$round" "" "$placement" $((LAT_ITER / 5)) \
+      "${wlists[@]:round % LAT_WORKERS_MAX}" "${wlists[@]:0:round % LAT_WORKERS_MAX}"
+  done
+  for n in $(seq 1 "$LAT_WORKERS_MAX"); do
+    jq -c --argjson m "$n" --argjson w $(($(_threads "${daemon_pid[w$n]}") - 1)) \
+      'select(.fs == "w\($m)") + {max_threads: $m, workers: $w}' "$BENCH_RES/latency_workers_raw" |
+      while IFS= read -r line; do res_add latency_workers.jsonl "$line"; done
+    fusermount3 -u "$dir/w$n"
+    unset "daemon_pid[w$n]"
+  done
+  rm -f "$BENCH_RES/latency_workers_raw"
+
+  # Each daemon's threads before and after the rounds (the FUSE workers
+  # and, for cliqfs, its own threads).
+  local threads='{}'
+  for fs in "${!daemon_pid[@]}"; do
+    threads=$(jq -c --arg fs "$fs" --argjson a "${threads0[$fs]}" \
+      --argjson b "$(_threads "${daemon_pid[$fs]}")" '. + {($fs): [$a, $b]}' <<<"$threads")
+  done
+  res_add latency_meta.jsonl "{\"requests_during\":$during,\"files\":$files,\"kinds\":\"$LAT_KINDS\",\"fuse_workers\":$CLIQFS_WORKERS,\"threads\":$threads}"
 
   for fs in floor floor2 floorflush; do
     fusermount3 -u "$dir/$fs"

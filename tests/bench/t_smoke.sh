@@ -64,6 +64,9 @@ if [ "$(nproc)" -ge 2 ]; then
   grep -q '^| cached reads ≤ 1.3× the FUSE floor (p50, pinned) |' "$MD" ||
     fail "the cached-read target is not judged on the pinned rounds"
 fi
+# floorfs with 1 and 2 workers, each filled to its count.
+check_table '| max_threads | workers it had |' 2 '1 2 3 5'
+grep -q '^| 2 | 2 |' "$MD" || fail "the floorfs with max_threads=2 did not have its 2 workers"
 check_table '| organization (C×T×M) |' 3 '2 3 4 5 6 7 8'
 check_table '| organization (C×T×M) | sync |' 2 '3 4 5 6'
 check_table '| history (messages in the thread) |' 3 '1 2 3 4 5 6 7 8 9 10 11 12 13'

@@ -65,3 +65,12 @@ wait_until 20 state_closed || fail "state still says $(cat "$T/state") after clo
 r1=$(reads state)
 [ "$((r1 - r0))" -ge 1 ] || fail "state changed but no READ reached cliqfs"
 ok "a state that changed is read again ($((r1 - r0)) READ)"
+
+# The FUSE loop: one worker per CPU the daemon may use (nproc) and one
+# more, made odd, at most 15 (requests cycle through the idle workers; an
+# even count made cached reads slower).
+cpus=$(nproc)
+want=$((cpus + 1 > 15 ? 15 : cpus + 1))
+want=$((want % 2 ? want : want + 1))
+assert_eq "$(jq -r .fuse.workers .cliqfs/status)" "$want" "fuse.workers on $cpus CPUs"
+ok "fuse.workers is $want on $cpus CPUs"
