@@ -1,11 +1,12 @@
 /* cliq-emulator internals: the organization model (org.c), the built-in
- * organizations (demo.c, synthetic in org.c) and the HTTP server (server.c).
+ * organizations (demo.c, synthetic in org.c) and the HTTP server (server.c
+ * and its family, whose private header is server_i.h).
  *
  * Ownership: the org owns everything reachable from it.  Functions returning
  * json_t* return a new reference (caller decrefs).  Strings passed in are
  * borrowed and copied when kept.
  *
- * Locking: the org has no lock of its own; server.c holds its state mutex
+ * Locking: the org has no lock of its own; the server holds its state mutex
  * around every call into org.c.
  */
 #ifndef CLIQ_EMULATOR_H
