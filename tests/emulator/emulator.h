@@ -1,6 +1,7 @@
-/* cliq-emulator internals: the organization model (org.c), the built-in
- * organizations (demo.c, synthetic in org.c) and the HTTP server (server.c
- * and its family, whose private header is server_i.h).
+/* cliq-emulator internals: the organization model (org.c and its family,
+ * whose private header is org_i.h), the built-in organizations (demo.c,
+ * synthetic in org_synthetic.c) and the HTTP server (server.c and its
+ * family, whose private header is server_i.h).
  *
  * Ownership: the org owns everything reachable from it.  Functions returning
  * json_t* return a new reference (caller decrefs).  Strings passed in are
@@ -104,13 +105,14 @@ struct emu_org {
 /* ---- org.c ---- */
 struct emu_org *emu_org_new(uint64_t seed);
 void emu_org_free(struct emu_org *org);
-/* Loads the --org format (PROTOCOL.md).  Returns NULL and fills errbuf. */
+/* Loads the --org format (PROTOCOL.md; org_file.c).  Returns NULL and fills
+ * errbuf. */
 struct emu_org *emu_org_from_json(json_t *root, uint64_t seed, char *errbuf,
                                   size_t errlen);
 /* The --org format plus muted/left per thread and message_count per chat.
  * with_messages false leaves out the messages arrays. */
 json_t *emu_org_to_json(struct emu_org *org, bool with_messages);
-/* Synthetic org: channels x threads x messages per thread. */
+/* Synthetic org: channels x threads x messages per thread (org_synthetic.c). */
 struct emu_org *emu_org_synthetic(int channels, int threads, int messages,
                                   uint64_t seed);
 /* The built-in demo organization (demo.c). */
@@ -161,7 +163,7 @@ int64_t emu_mono_ms(void);     /* monotonic */
 uint64_t emu_splitmix(uint64_t *state);
 void emu_iso8601(int64_t ms, char *buf, size_t len);
 
-/* ---- JSON renderers (org.c) ---- */
+/* ---- JSON renderers (org_json.c) ---- */
 enum emu_time_style { EMU_TIME_NUMBER, EMU_TIME_STRING, EMU_TIME_ISO };
 json_t *emu_message_json(struct emu_org *org, struct emu_channel *ch,
                          struct emu_chat *chat, const struct emu_msg_view *v,
