@@ -181,7 +181,7 @@ static store_threads *build_threads(json_t *arr)
 /* Installs v as the threads JSON of channel_id; returns the (referenced)
  * snapshot, sets *changed when an earlier, different snapshot was replaced.
  * The comparison and the parse run outside the store's lock: the syncer,
- * which polls every list at idle priority, must not hold up a reader. */
+ * which polls every list at the lowest priority, must not hold up a reader. */
 static store_threads *install_threads(store *s, const char *channel_id,
                                       json_t *v, bool *changed)
 {

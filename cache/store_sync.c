@@ -26,7 +26,9 @@
 #include "cache/store_i.h"
 
 #include <pthread.h>
-#include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* The modes' names, by enum store_sync. */
 static const char *const sync_names[] = {
@@ -506,10 +508,14 @@ static void *syncer_main(void *arg)
   struct syncer sy = { .s = arg, .started_at = cliq_clock_real() };
   store *s = sy.s;
   /* Parsing and writing a whole organization must not slow the threads that
-   * answer a user: this thread alone runs when the CPU is otherwise idle
-   * (SCHED_IDLE; Linux keeps a policy per thread).  Best effort. */
-  struct sched_param idle = { .sched_priority = 0 };
-  (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
+   * answer a user: this thread runs at the lowest priority, nice 19 (Linux
+   * keeps a nice value per thread).  Not SCHED_IDLE: a SCHED_IDLE thread that
+   * holds a lock a reader needs (the governor's while it writes the ledger,
+   * the tcache's while it writes a disk copy) waits for an idle CPU before it
+   * lets go, which on a busy machine held readers up for tens of
+   * milliseconds; at nice 19 it still gets its turn within the scheduler's
+   * period.  Best effort. */
+  (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
   for (int a = 0; a < CLIQ_API_COUNT; a++)
     sy.api[a].seen = gov_thread_taken((enum cliq_api)a);
   double tick = store_tick(s);

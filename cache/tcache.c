@@ -276,7 +276,7 @@ out:
  * in memory when keep is set (a lookup that only asks an entry's state does
  * not push what readers use out of memory).  Called with c->mu held, which
  * it drops while it reads the file: no thread waits behind another's disk
- * read, least of all behind the syncer's, which runs at idle priority.  A
+ * read, least of all behind the syncer's, which runs at nice 19.  A
  * write or removal of any disk copy meanwhile makes it read again (the copy
  * read may be outdated); after a few such turns it reads under the lock.  A
  * detached entry must be given to tc_release(). */

@@ -45,14 +45,14 @@ md_findings() {
            else
              "The floor answering FLUSH on every close costs \(if .floorflush then ((.floorflush.p50 - .floor.p50) | f2) else "?" end) µs more than the floor; cliqfs sends no FLUSH for read-only opens (fs/files.c `run_open`, `noflush`), so the \((.cliqfs.p50 - .floor.p50) | f2) µs are spent in the daemon per request."
            end)'
-    jqs latency_kinds.jsonl '
-      judged | group_by(.kind) | map({k: .[0].kind, c: (map(select(.fs == "cliqfs"))[0]), f: (map(select(.fs == "floor"))[0])})
-      | map(select(.c != null and .f != null)) | select(length > 0)
-      | (max_by(.c.p50_us / .f.p50_us)) as $worst | (min_by(.c.p50_us / .f.p50_us)) as $best
-      | select($worst.c.p50_us > 1.3 * $worst.f.p50_us)
-      | "  By kind of file: `\($best.k)` costs \($best.c.p50_us / $best.f.p50_us | f2)× the floor, `\($worst.k)` \($worst.c.p50_us / $worst.f.p50_us | f2)×. "
-        + (if ($worst.c.daemon_reads_per_op - $best.c.daemon_reads_per_op) > 0.5 then
-             "For `\($worst.k)` the daemon makes \($worst.c.daemon_reads_per_op | f2) read() calls per operation, for `\($best.k)` \($best.c.daemon_reads_per_op | f2) (the floor: \($worst.f.daemon_reads_per_op | f2), its FUSE requests): each read() is one FUSE request the kernel sent, so the difference is extra requests per operation (a getattr the kernel could not answer from its attribute cache, or a FLUSH): see the kernel caching rules in docs/design.md."
+    # By kind: the medians over the rounds, as the by-kind table shows them.
+    jqs latency_kinds.jsonl "$KINDS_MED"'
+      map(select(.c.p50 != null and .f.p50 != null)) | select(length > 0)
+      | (max_by(.c.p50 / .f.p50)) as $worst | (min_by(.c.p50 / .f.p50)) as $best
+      | select($worst.c.p50 > 1.3 * $worst.f.p50)
+      | "  By kind of file (medians over the rounds): `\($best.k)` costs \($best.c.p50 / $best.f.p50 | f2)× the floor, `\($worst.k)` \($worst.c.p50 / $worst.f.p50 | f2)×. "
+        + (if ($worst.c.reads - $worst.f.reads) > 0.5 then
+             "For `\($worst.k)` cliqfs makes \($worst.c.reads | f2) read() calls per operation, the floor \($worst.f.reads | f2): each read() is one FUSE request the kernel sent, so the difference is extra requests per operation (a getattr the kernel could not answer from its attribute cache, or a FLUSH): see the kernel caching rules in docs/design.md."
            else "The daemon makes no more read() calls than the floor: the difference is time per request, computing or a spell of the machine (the control in the table above shows how much of it is the machine)." end)'
     # ---- Memory ----
     jqs scale_msgs.jsonl '
@@ -72,15 +72,15 @@ md_findings() {
     # ---- Reads with sync ----
     jqs sync_load.jsonl "$SYNC_LOAD_ORGS"'
       def q: "p50 \(pct(50) | f2) s, p90 \(pct(90) | f2) s, p99 \(pct(99) | f2) s, max \(max | f2) s";
-      .[] | (.rounds | map(read_p99_ratio) | med) as $ratio
+      .[] | (.rounds | pooled_read_p99_ratio) as $ratio
       | select($ratio > 1)
       | .rounds[0] as $p
       | "- **reads while sync runs, \(.org)**: "
         + (if (.rounds | length) > 1 then
-             "the median of \(.rounds | length) rounds'"'"' p99 ratios is \($ratio | f2)×; round 1: " else "" end)
+             "the p99 of the \(.rounds | length) rounds'"'"' reads together, with sync ÷ without, is \($ratio | f2)×; round 1: " else "" end)
         + "with sync \($p.a.waits_sim | q); without \($p.b.waits_sim | q) (simulated, \($p.a.reads) reads each; waits for a rate slot: \($p.a.slot_waits // "?") with sync, \($p.b.slot_waits // "?") without). "
         + (if ($p.a.slot_waits // 1) == 0 and ($p.b.slot_waits // 1) == 0 then
-             "No read waited for the budget: a wait here is the operation'"'"'s CPU and I/O time × time_scale (\($p.a.time_scale): a real millisecond counts as \($p.a.time_scale / 1000) s), and with sync the machine also runs the syncer (at SCHED_IDLE) and the emulator'"'"'s answers to it, whose one lock for every request (tests/emulator/server.c `handle`) a read'"'"'s request may meet."
+             "No read waited for the budget: a wait here is the operation'"'"'s CPU and I/O time × time_scale (\($p.a.time_scale): a real millisecond counts as \($p.a.time_scale / 1000) s), and with sync the machine also runs the syncer (at nice 19) and the emulator'"'"'s answers to it, whose one lock for every request (tests/emulator/server.c `handle`) a read'"'"'s request may meet."
            else "" end)'
     # ---- ls -R growth ----
     jqs scale_ls.jsonl '

@@ -3,7 +3,9 @@
 
 # Helpers every filter may use: f2 (two decimals, as text), r1, med, pct,
 # distinct_in_order (first occurrences, in order), read_p99_ratio (of a sync
-# load pair: the reads' p99 with sync over without); of latency records:
+# load pair: the reads' p99 with sync over without), pooled_read_p99_ratio (of
+# a list of pairs: the same over every pair's reads together); of latency
+# records:
 # has_pinned, placement_note, judged (the pinned ones when there are any),
 # unpinned, fs_order.
 JQ_DEFS='
@@ -16,6 +18,7 @@ JQ_DEFS='
   def apis: to_entries | map("\(.key) \(.value)") | join(", ");
   def distinct_in_order: reduce .[] as $x ([]; if any(.[]; . == $x) then . else . + [$x] end);
   def read_p99_ratio: (.a.waits_sim | pct(99)) / (.b.waits_sim | pct(99));
+  def pooled_read_p99_ratio: ([.[].a.waits_sim[]] | pct(99)) / ([.[].b.waits_sim[]] | pct(99));
   def has_pinned: any(.[]; .pinned == true);
   def placement_note: if has_pinned then ", pinned" else "" end;
   def judged: if has_pinned then map(select(.pinned == true)) else . end;
@@ -333,8 +336,10 @@ EOF
                     p99: read_p99_ratio,
                     reads: .a.reads, share: .a.share,
                     throttled: (.a.throttled + .b.throttled), failed: .a.failed}] as $r
-    | ($r | map(.sync) | med) as $sm | ($r | map(.p99) | med) as $pm
-    | "| synced ≤ 1.1× the budget'"'"'s minimum at the sync share, 0 throttled, reads'"'"' p99 with sync ≤ without: \(.org) (median of \($r | length) rounds) | synced in every round: \(all($r[]; .synced)); \($sm | f2)× the minimum at the share (simulated, share \($r[0].share) %; rounds: \($r | map(.sync | f2 + "×") | join(", "))), \($r | map(.throttled) | add) throttled; reads'"'"' p99 with sync ÷ without \($pm | f2)× (simulated, \($r | map(.reads | tostring) | join("/")) reads a round; rounds: \($r | map(.p99 | f2 + "×") | join(", "))) | \('"$(verdict 'all($r[]; .synced and .failed == 0) and ($r | map(.throttled) | add) == 0 and $sm <= 1.1 and $pm <= 1')"') |"'
+    | ($r | map(.sync) | med) as $sm
+    | ([.rounds[].a.waits_sim[]] | pct(99)) as $pa | ([.rounds[].b.waits_sim[]] | pct(99)) as $pb
+    | ($pa / $pb) as $pm
+    | "| synced ≤ 1.1× the budget'"'"'s minimum at the sync share, 0 throttled, reads'"'"' p99 with sync ≤ without: \(.org) (median of \($r | length) rounds; the p99 of every round'"'"'s reads together) | synced in every round: \(all($r[]; .synced)); \($sm | f2)× the minimum at the share (simulated, share \($r[0].share) %; rounds: \($r | map(.sync | f2 + "×") | join(", "))), \($r | map(.throttled) | add) throttled; reads'"'"' p99 with sync ÷ without, \([.rounds[].a.waits_sim[]] | length) and \([.rounds[].b.waits_sim[]] | length) reads: \($pa | f2) s ÷ \($pb | f2) s = \($pm | f2)× (simulated; each round alone, \($r | map(.reads | tostring) | join("/")) reads, its p99 the slowest: \($r | map(.p99 | f2 + "×") | join(", ")), median \($r | map(.p99) | med | f2)×) | \('"$(verdict 'all($r[]; .synced and .failed == 0) and ($r | map(.throttled) | add) == 0 and $sm <= 1.1 and $pm <= 1')"') |"'
   jqs sync_load.jsonl "$SYNC_LOAD_ORGS"'
     .[] | select((.rounds | length) == 1) | .rounds[0]
     | (.a.waits_sim | pct(99)) as $pa | (.b.waits_sim | pct(99)) as $pb
@@ -719,8 +724,8 @@ reads threads sync has not reached) and lists the channel's folder (\`ls\`) befo
 before every fourth read. With sync the reads go on until \`.cliqfs/status\` shows a full pass; without, the
 same reads in the same order on the same schedule. An organization whose full pass comes after a few reads
 (the demo, about 13) runs in rounds, each such a pair of mounts: the p99 of one round is its slowest read,
-which one hiccup of the machine decides, so its target row takes the median of the rounds' ratios and shows
-every round's. A wait is an operation's wall time × time_scale; \`ls\`
+which one hiccup of the machine decides, so its target row takes the p99 of every round's reads together
+(with sync against without) and shows each round's own ratio. A wait is an operation's wall time × time_scale; \`ls\`
 is timed apart, so that a read's wait is the thread's content, not its channel's thread list. At time_scale
 S sync sends S times as many requests a real second as it would against Cliq, each costing the machine the
 same CPU, and a real millisecond of a wait counts as S simulated ones: on a small machine, part of a read's

@@ -51,10 +51,9 @@ _sync_done() {
 # Its full pass comes after about 13 reads, so the p99 of one run is its
 # slowest read: a single hiccup of the machine (20 ms real is 0.4 s
 # simulated) decides it.  It runs in rounds (9), each a pair of runs a and
-# b, and the report takes the median of the rounds' ratios, every round's
-# ratio shown.  (Over 25 rounds of five runs, 18 had the p99 with sync
-# below the one without; at that rate the median of 5 rounds misses about
-# one run in seven, of 9 about one in thirteen.)
+# b, and the report judges the p99 of every round's reads together (117
+# with sync, 117 without: the p99 is then the second slowest, not the
+# slowest of 13), every round's own ratio shown beside it.
 #
 # The requests sync needed: per API, what the emulator counted in run a (at
 # the full pass) less what it counted in run b (the user's work alone).  A
