@@ -360,7 +360,7 @@ static void startup_error(struct fs *fs, const char *fmt, ...)
  * CPU busy and one more covers a worker stalled in a page fault; more would
  * only idle.  The kernel hands each request to the reader of /dev/fuse that
  * has waited longest, so requests cycle through every idle worker, and a
- * cached read (OPEN, then RELEASE sent at close) cost 1.3-1.8 times as much
+ * cached read (OPEN, then RELEASE sent at close) cost 1.3-1.9 times as much
  * with an even number of workers as with an odd one (docs/benchmarks.md,
  * the workers table): the count is made odd. */
 static unsigned fuse_workers_default(void)

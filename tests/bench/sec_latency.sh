@@ -12,10 +12,16 @@
 # round to the next.  So every round is measured twice: unpinned, as a user
 # runs it, and pinned (the reader on one CPU, every daemon's threads on
 # another: the same placement for all), which takes placement out; what is
-# left (the virtual CPU's own fast and slow spells, which a daemon can keep
-# for a whole run) shows as the control's spread.  The targets are judged on
-# the pinned rounds; the report shows both, and a second floorfs against the
-# first (floor2) as the machine's own spread.
+# left (the virtual CPU's own fast and slow spells) shows as the control's
+# spread.  The targets are judged on the pinned rounds; the report shows
+# both, and a second floorfs against the first (floor2) as the machine's own
+# spread.
+#
+# Workers.  A daemon's p50 also depends on how many FUSE workers the kernel
+# cycles through (here an even count cost nearly twice an odd one), and a
+# daemon keeps every worker it started: before the rounds every daemon is
+# filled to the same count, cliqfs's (_lat_fill_workers).  Without that, one
+# floorfs with another count ran at 0.6x the others for whole runs.
 #
 # The budget must not be what is measured: the emulator's windows are shrunk
 # to nothing and cliqfs runs at time_scale 1 (its real cache lifetimes) with
@@ -56,11 +62,8 @@ _threads() {
 # _lat_fill_workers PID LIST [THREADS]: readers of LIST, four per worker,
 # three times over, so that the daemon starts as many FUSE workers as it may
 # (its max_threads); with THREADS, again (five times at most) until the
-# process has that many threads, or fails.  libfuse starts a worker when every one it
-# has is busy and keeps it; the kernel hands each request to the worker that
-# has waited longest, so a request's cost depends on how many the kernel
-# cycles through.  Filled to the same count, cliqfs and floorfs are measured
-# alike.
+# process has that many threads, or fails.  libfuse starts a worker when
+# every one it has is busy and keeps it.
 _lat_fill_workers() {
   local pid=$1 list=$2 want=${3:-} pass k
   local -a readers
