@@ -4,7 +4,8 @@
  * digits of SHA-256(key) plus ".json", holding
  *   {"key":K,"fetched_at":EPOCH_S,"ttl":S,"value":V}   or   ..."negative":true
  * It is written with statefile_replace() (atomic, not fsync'd: a cache can be
- * fetched again) and read back lazily on a miss in memory, so that a new
+ * fetched again) by the cache's writer thread (tcache_disk.c), and read back
+ * lazily on a miss in memory, so that a new
  * tcache on the same folder starts warm and entries keep their original age.
  * Entries evicted from memory stay on disk.  Beside it a caller may keep
  * files of its own with the same name and another extension
@@ -180,70 +181,10 @@ static struct entry *entry_new(const char *key, uint64_t h, json_t *value,
 
 /* ---- the disk copy ---------------------------------------------------------- */
 
-static char *disk_path_ext(const tcache *c, const char *key, const char *ext)
-{
-  if (!c->disk_dir)
-    return NULL;
-  char hex[65];
-  statefile_digest(key, strlen(key), hex);
-  hex[32] = '\0';
-  char *path = NULL;
-  if (asprintf(&path, "%s/%s.%s", c->disk_dir, hex, ext) < 0)
-    return NULL;
-  return path;
-}
-
-static char *disk_path(const tcache *c, const char *key)
-{
-  return disk_path_ext(c, key, "json");
-}
-
-/* The serialized record; its length is also the entry's size estimate. */
-char *tc_make_record(const char *key, json_t *value, double fetched_at,
-                     double ttl_s, size_t *len)
-{
-  json_t *rec = json_object();
-  if (!rec)
-    return NULL;
-  json_object_set_new(rec, "key", json_string(key));
-  json_object_set_new(rec, "fetched_at", json_real(fetched_at));
-  json_object_set_new(rec, "ttl", json_real(ttl_s));
-  if (value)
-    json_object_set(rec, "value", value);
-  else
-    json_object_set_new(rec, "negative", json_true());
-  char *text = json_dumps(rec, JSON_COMPACT | JSON_ENCODE_ANY);
-  json_decref(rec);
-  if (text)
-    *len = strlen(text);
-  return text;
-}
-
-static void disk_write(tcache *c, const char *key, const char *text,
-                       size_t len)
-{
-  char *path = disk_path(c, key);
-  if (!path)
-    return;
-  /* A failed write only costs a fetch after the next restart. */
-  (void)statefile_replace(path, text, len);
-  c->disk_gen++;
-  free(path);
-}
-
-static void disk_remove(tcache *c, const char *key)
-{
-  char *path = disk_path(c, key);
-  if (path)
-    unlink(path);
-  c->disk_gen++;
-  free(path);
-}
-
 /* The entry for key from the disk copy, or NULL. */
 static struct entry *disk_load(tcache *c, const char *key, uint64_t h)
 {
-  char *path = disk_path(c, key);
+  char *path = tc_disk_path(c, key, "json");
   if (!path)
     return NULL;
   char *buf = NULL;
@@ -272,14 +213,28 @@ out:
   return e;
 }
 
+/* The entry for key from the newest job queued for its disk copy: found
+ * (*e set, NULL for a removal) or not. */
+static bool from_queue(tcache *c, const char *key, uint64_t h,
+                       struct entry **e)
+{
+  const struct disk_job *j = tc_disk_job_for(c, key);
+  if (!j)
+    return false;
+  *e = j->text ? entry_new(key, h, j->value, j->fetched_at, j->ttl_s, j->len)
+               : NULL;
+  return true;
+}
+
 /* The entry for key, from memory or else from its disk copy, which is kept
  * in memory when keep is set (a lookup that only asks an entry's state does
  * not push what readers use out of memory).  Called with c->mu held, which
  * it drops while it reads the file: no thread waits behind another's disk
- * read, least of all behind the syncer's, which runs at nice 19.  A
- * write or removal of any disk copy meanwhile makes it read again (the copy
- * read may be outdated); after a few such turns it reads under the lock.  A
- * detached entry must be given to tc_release(). */
+ * read, least of all behind the syncer's, which runs at nice 19.  A copy
+ * still queued for the writer is taken from the queue; one queued or
+ * landed while the file was read makes it look again (the copy read may be
+ * outdated); after a few such turns it reads under the lock.  A detached
+ * entry must be given to tc_release(). */
 static struct entry *find_ex(tcache *c, const char *key, bool keep)
 {
   uint64_t h = hash_key(key);
@@ -287,6 +242,8 @@ static struct entry *find_ex(tcache *c, const char *key, bool keep)
   if (e || !c->disk_dir)
     return e;
   for (int turn = 0; turn < 3; turn++) {
+    if (from_queue(c, key, h, &e))
+      goto out;
     uint64_t gen = c->disk_gen;
     pthread_mutex_unlock(&c->mu);
     struct entry *d = disk_load(c, key, h);
@@ -304,7 +261,8 @@ static struct entry *find_ex(tcache *c, const char *key, bool keep)
     }
     entry_free(d);
   }
-  e = disk_load(c, key, h);
+  if (!from_queue(c, key, h, &e))
+    e = disk_load(c, key, h);
 out:
   if (e && keep)
     insert_mem(c, e);
@@ -324,13 +282,12 @@ void tc_release(struct entry *e)
     entry_free(e);
 }
 
-/* Stores a prepared record for key, in memory and on disk.  A value equal
- * to the one in memory only renews it there, as tcache_renew does: most
- * polls of a list find it unchanged, and a file written per poll cost more
- * than the poll. */
+/* Stores a prepared record for key in memory and queues its disk copy.  A
+ * value equal to the one in memory only renews it there, as tcache_renew
+ * does: most polls of a list find it unchanged, and a file written per poll
+ * cost more than the poll. */
 void tc_store_locked(tcache *c, const char *key, json_t *value,
-                     double fetched_at, double ttl_s, const char *text,
-                     size_t len)
+                     double fetched_at, double ttl_s, char *text, size_t len)
 {
   uint64_t h = hash_key(key);
   struct entry *old = lookup_mem(c, key, h);
@@ -338,6 +295,7 @@ void tc_store_locked(tcache *c, const char *key, json_t *value,
     old->fetched_at = fetched_at;
     old->ttl_s = ttl_s;
     tc_touch(c, old);
+    free(text);
     return;
   }
   struct entry *e = entry_new(key, h, value, fetched_at, ttl_s, len);
@@ -347,7 +305,7 @@ void tc_store_locked(tcache *c, const char *key, json_t *value,
   } else {
     tc_remove_mem_key(c, key); /* never serve what we know is outdated */
   }
-  disk_write(c, key, text, len);
+  tc_disk_queue_locked(c, key, text, len, value, fetched_at, ttl_s);
 }
 
 /* ---- public --------------------------------------------------------------- */
@@ -364,6 +322,8 @@ tcache *tcache_new(const tcache_options *opts, cliq_error *err)
   c->scale = opts->time_scale > 0 ? opts->time_scale : 1;
   c->after_disk_read = opts->after_disk_read;
   c->after_disk_read_arg = opts->after_disk_read_arg;
+  c->before_disk_write = opts->before_disk_write;
+  c->before_disk_write_arg = opts->before_disk_write_arg;
   c->nbuckets = 64;
   c->buckets = calloc(c->nbuckets, sizeof(*c->buckets));
   if (!c->buckets)
@@ -382,6 +342,12 @@ tcache *tcache_new(const tcache_options *opts, cliq_error *err)
   }
   pthread_mutex_init(&c->mu, NULL);
   cliq_clock_cond_init(&c->flight_done);
+  int rc = tc_disk_start(c);
+  if (rc) {
+    cliq_fail(err, -rc, "cache writer: %s", strerror(-rc));
+    tcache_free(c);
+    return NULL;
+  }
   if (err)
     memset(err, 0, sizeof(*err));
   return c;
@@ -398,6 +364,7 @@ void tcache_free(tcache *c)
 {
   if (!c)
     return;
+  tc_disk_stop(c);
   while (c->lru_head)
     remove_mem(c, c->lru_head);
   free(c->buckets);
@@ -508,7 +475,7 @@ char *tcache_disk_path(tcache *c, const char *key, const char *ext)
 {
   if (!c || !key || !ext || strcmp(ext, "json") == 0)
     return NULL;
-  return disk_path_ext(c, key, ext); /* disk_dir never changes: no lock */
+  return tc_disk_path(c, key, ext);
 }
 
 static void put_common(tcache *c, const char *key, json_t *value, double ttl_s)
@@ -517,7 +484,8 @@ static void put_common(tcache *c, const char *key, json_t *value, double ttl_s)
     return;
   double now = cliq_clock_real();
   size_t len = 0;
-  /* Serialize before taking the lock: it is the costly part. */
+  /* Serialize before taking the lock: it is the costly part (the writer
+   * writes the file). */
   char *text = tc_make_record(key, value, now, ttl_s, &len);
   pthread_mutex_lock(&c->mu);
   if (text)
@@ -525,7 +493,7 @@ static void put_common(tcache *c, const char *key, json_t *value, double ttl_s)
   else
     tc_remove_mem_key(c, key);
   pthread_mutex_unlock(&c->mu);
-  free(text);
+  tc_disk_backpressure(c);
 }
 
 void tcache_put(tcache *c, const char *key, json_t *value, double ttl_s)
@@ -546,8 +514,9 @@ void tcache_invalidate(tcache *c, const char *key)
     return;
   pthread_mutex_lock(&c->mu);
   tc_remove_mem_key(c, key);
-  disk_remove(c, key);
+  tc_disk_queue_locked(c, key, NULL, 0, NULL, 0, 0);
   pthread_mutex_unlock(&c->mu);
+  tc_disk_backpressure(c);
 }
 
 void tcache_stats_get(tcache *c, tcache_stats *out)

@@ -36,6 +36,11 @@ typedef struct tcache_options {
    * one there. */
   void (*after_disk_read)(void *arg, const char *key);
   void *after_disk_read_arg;
+  /* Called (with arg and the key, borrowed) without the cache's lock right
+   * before a disk copy is written or removed; NULL: none.  Tests stall a
+   * write there. */
+  void (*before_disk_write)(void *arg, const char *key);
+  void *before_disk_write_arg;
 } tcache_options;
 
 tcache *tcache_new(const tcache_options *opts, cliq_error *err);

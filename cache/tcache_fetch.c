@@ -215,7 +215,7 @@ int tcache_fetch_younger(tcache *c, const char *key, double max_age_s,
   if (f->followers == 0)
     flight_free(f);
   pthread_mutex_unlock(&c->mu);
-  free(text);
+  tc_disk_backpressure(c); /* text went to the writer's queue */
   json_decref(fetched);
   json_decref(stale);
   return rc;

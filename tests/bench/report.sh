@@ -718,7 +718,9 @@ and document to disk (tests/bench/sec_sync.sh).
 **With a user at work.** For each organization, two mounts one after the other, each on a freshly started
 emulator with an empty cache, at Cliq's budgets compressed by a time scale (both sides; simulated = real ×
 time_scale): with sync (\`-o sync=all\`) and without (\`-o sync=off\`). In both, a user reads a thread every
-$(jqs sync_load.jsonl '.[0].every_s') simulated seconds (\`cat\` of its \`messages\` and \`main\`, each thread once, one
+$(jqs sync_load.jsonl '.[0].every_s') simulated seconds (its \`messages\` and \`main\`, each thread once, read whole by the benchmark's
+shell itself: a \`cat\` would add its fork and exec, about 5 ms here and far more spread under load than the
+read itself, about 3 ms; one
 channel after another, least recently active first: sync fetches the most recently active first, so the user
 reads threads sync has not reached) and lists the channel's folder (\`ls\`) before its first read there and
 before every fourth read. With sync the reads go on until \`.cliqfs/status\` shows a full pass; without, the

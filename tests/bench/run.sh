@@ -121,7 +121,7 @@ if [ "$MODE" = full ]; then
   # (both sides; why these scales and rounds: sec_sync.sh), a read every SYNC_LOAD_EVERY
   # simulated s, at most SYNC_LOAD_READS reads, the full pass within
   # SYNC_LOAD_DEADLINE real s.
-  SYNC_LOAD=${BENCH_SYNC_LOAD-"demo:20:9 20x100x200:100"}
+  SYNC_LOAD=${BENCH_SYNC_LOAD-"demo:20:18 20x100x200:100"}
   SYNC_LOAD_EVERY=20
   SYNC_LOAD_READS=300
   SYNC_LOAD_DEADLINE=900
