@@ -273,7 +273,7 @@ EOF
 
 md_scale_msgs() {
   cat <<EOF
-| history (messages in the thread) | messages shown | requests (lower bound) | read cold | warm | warm, median of 3 | tmpfs, same bytes | ÷ tmpfs | peak RSS | live heap per cached message | RSS per cached message | its JSON size | heap ÷ JSON | RSS ÷ JSON | heap per message after messages.jsonl too | disk cache per message |
+| history (messages in the thread) | messages shown | requests (lower bound) | read cold | warm | warm, median of 7 | tmpfs, same bytes | ÷ tmpfs | peak RSS | live heap per cached message | RSS per cached message | its JSON size | heap ÷ JSON | RSS ÷ JSON | heap per message after messages.jsonl too | disk cache per message |
 |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 EOF
   jqs scale_msgs.jsonl '
