@@ -153,6 +153,7 @@ static void follow_channel(store *s, struct followed *f, size_t n, size_t first,
     }
     if (cliq_clock_real() < next_try || !follow_fetch(s, log, 0, fresh_s, true))
       continue;                   /* the signal stays for the next round */
+    fi->fetch_due = false;
     fi->list_ms = th->last_ms;
     if (fi->trying_ms != th->last_ms) {
       fi->trying_ms = th->last_ms;
@@ -198,6 +199,27 @@ static double next_beat(double at, double now, double every)
   return base + every;
 }
 
+/* How long (real seconds) a followed thread has gone without a check that
+ * would have shown a new message: its channel's list fetched (by anyone:
+ * list_age, real seconds, < 0 when never), its parent probed or its
+ * messages fetched by the refresher. */
+static double follow_age(const struct follow_info *fi, double list_age,
+                         double now)
+{
+  double age = list_age >= 0 ? list_age : 1e12;
+  if (fi->checked_at > 0 && now - fi->checked_at < age)
+    age = now - fi->checked_at;
+  return age;
+}
+
+/* A followed thread checked less than this long ago (a share of the log's
+ * freshness, real seconds) is not checked again: with few threads followed
+ * the lanes would otherwise spend their whole share on them. */
+static double follow_min_age(double fresh_s)
+{
+  return fresh_s / 4;
+}
+
 /* Between two polls of its channel's list, a followed thread is checked
  * through its parent message: the one-message endpoint (messages.get) and
  * the thread's main message (threads.main), two budgets of their own, count
@@ -205,13 +227,15 @@ static double next_beat(double at, double now, double every)
  * the thread moved, and only then is it fetched.
  * The count is compared with what the log gained since the last probe (a
  * fetch prompted by the list, our own posts), so that nothing is fetched
- * twice.  Probes go one at a time, as often as the background lanes of the
- * two let through, each to the thread whose probe splits the
- * longest stretch without a check: the middle of the gap between its last
- * check (list or probe) and its channel's next list poll.  list_pace_s:
- * real seconds between two polls of a list.  Returns whether it probed. */
+ * twice.  Probes go one at a time, each on a beat of its API's background
+ * lane, to the thread that has gone longest without a check (list or
+ * probe): the lists and the two probing APIs are three streams of checks,
+ * and giving each check to the stalest thread spreads them evenly over the
+ * threads, whatever the streams' rates (a post waits for the next check of
+ * its thread: even gaps make the shortest waits).  Returns whether it
+ * probed. */
 static bool follow_probe(store *s, struct followed *f, size_t n,
-                         double fresh_s, double list_pace_s)
+                         double fresh_s)
 {
   if (!s->gov)
     return false;
@@ -228,42 +252,16 @@ static bool follow_probe(store *s, struct followed *f, size_t n,
   }
   if (a == 2)
     return false;
-  /* A check now of a thread last checked `since` ago, whose list's next
-   * poll comes in `until`, splits that gap in two: what a post lands in
-   * shrinks most (by since x until) at the gap's middle.  A thread whose
-   * middle is more than a beat away waits for it (a probe spent early
-   * leaves most of the gap unchecked, and a post there waits for the list);
-   * the beat kept is not lost: next_beat gives one beat of credit. */
   double beat_s = window_s * FOLLOW_PACE_SLACK / per;
-  /* A thread probed once already in its list's period has half a gap left:
-   * it is probed again only with a beat that would be lost otherwise (the
-   * credit is full), so that the beat stays for a thread whose middle comes
-   * next and has no probe yet. */
-  bool credit_full = s->probe_next_at[a] <= now - beat_s;
   size_t best = n;
-  double best_score = 0;
+  double best_age = follow_min_age(fresh_s);
   for (size_t i = 0; i < n; i++) {
     struct follow_info *fi = f[i].fi;
     if (!f[i].by_list || !fi || !fi->parent_msg_id || fi->listed_at <= 0)
       continue;
-    double checked = fi->probed_at > fi->listed_at ? fi->probed_at
-                                                   : fi->listed_at;
-    double since = now - checked;
-    /* A list poll a little late is on its way (a probe now would check
-     * what it is about to); one overdue by more (refused, failed) does not
-     * come soon. */
-    double until = fi->listed_at + list_pace_s - now;
-    if (until <= 0 && -until < list_pace_s / 4)
-      continue;
-    if (until <= 0)
-      until = since;
-    if (since < list_pace_s / 8 || until < list_pace_s / 8 ||
-        since < until - beat_s ||
-        (since + until < list_pace_s * 0.6 && !credit_full))
-      continue;
-    double score = since * until;
-    if (score > best_score) {
-      best_score = score;
+    double age = follow_age(fi, now - fi->listed_at, now);
+    if (age >= best_age) {
+      best_age = age;
       best = i;
     }
   }
@@ -283,14 +281,23 @@ static bool follow_probe(store *s, struct followed *f, size_t n,
                                  fi->parent_chat_id, fi->parent_msg_id, &m, &err)
               : cliq_get_main_message(s->client, CLIQ_PRIO_BACKGROUND,
                                       log->chat_id, &m, &err);
-  fi->probed_at = now;
   if (r < 0 || m.thread_messages < 0)
     goto out;
-  bool moved = fi->probed && m.thread_messages - fi->probe_count >
-                                 (int64_t)have - (int64_t)fi->probe_log_count;
+  /* A first probe learns the thread's count.  A log that holds fewer
+   * messages than a first fetch may take (history=) holds the whole thread:
+   * then that count already tells whether the thread moved.  Otherwise the
+   * first probe is no check. */
+  bool whole = have < (size_t)s->history;
+  bool moved = fi->probed ? m.thread_messages - fi->probe_count >
+                                (int64_t)have - (int64_t)fi->probe_log_count
+                          : whole && m.thread_messages > (int64_t)have;
+  if (fi->probed || whole)
+    fi->checked_at = now;
   if (moved) {
-    if (now < next_try || !follow_fetch(s, log, 0, fresh_s, true))
-      goto out;                   /* the next probe asks again */
+    if (now < next_try || !follow_fetch(s, log, 0, fresh_s, true)) {
+      fi->fetch_due = true;       /* fetched once it may be (follow_round) */
+      goto out;
+    }
     fi->probe_fetched = true;
   }
   fi->probed = true;
@@ -301,11 +308,66 @@ out:
   return true;
 }
 
+/* Slots of the messages lane that the refresher's own checks leave to the
+ * fetches that a list or a probe asks for. */
+#define FOLLOW_FETCH_ROOM 2
+
+/* A third stream of checks of the threads watched through their lists: a
+ * fetch of what is new in the thread that has gone longest without a check,
+ * which checks and fetches at once, on the beats of what the messages lane
+ * lets through beyond FOLLOW_FETCH_ROOM, and only while that room is free.
+ * Returns whether it fetched. */
+static bool follow_poll(store *s, struct followed *f, size_t n, double fresh_s)
+{
+  if (!s->gov)
+    return false;
+  double now = cliq_clock_real();
+  double window_s = 0;
+  int per = gov_lane_per_window(s->gov, CLIQ_API_CHATS_MESSAGES,
+                                CLIQ_PRIO_BACKGROUND, &window_s);
+  if (per <= FOLLOW_FETCH_ROOM || now < s->poll_next_at)
+    return false;
+  gov_background v;
+  gov_background_view(s->gov, CLIQ_API_CHATS_MESSAGES, &v);
+  if (v.spare <= FOLLOW_FETCH_ROOM)
+    return false;
+  size_t best = n;
+  double best_age = follow_min_age(fresh_s);
+  for (size_t i = 0; i < n; i++) {
+    struct follow_info *fi = f[i].fi;
+    if (!f[i].by_list || !fi || fi->listed_at <= 0)
+      continue;
+    pthread_mutex_lock(&f[i].log->lock);
+    bool may = now >= f[i].log->next_try_at;
+    pthread_mutex_unlock(&f[i].log->lock);
+    double age = follow_age(fi, now - fi->listed_at, now);
+    if (may && age >= best_age) {
+      best_age = age;
+      best = i;
+    }
+  }
+  if (best == n)
+    return false;
+  double beat_s = window_s * FOLLOW_PACE_SLACK / (per - FOLLOW_FETCH_ROOM);
+  s->poll_next_at = next_beat(s->poll_next_at, now, beat_s);
+  struct follow_info *fi = f[best].fi;
+  if (!follow_fetch(s, f[best].log, 0, fresh_s, false))
+    return false;
+  fi->checked_at = now;
+  fi->fetch_due = false;
+  /* Its list entry moves with what this brought: no second fetch for it. */
+  fi->probe_fetched = true;
+  return true;
+}
+
 /* One round of the refresher over the followed chats.  A channel whose
  * followed threads outnumber its thread-list pages is watched through that
  * list; every other followed chat is fetched when it is stale.  Both are
- * paced to the background lane's share of their API's budget. */
-static void follow_round(store *s, struct followed *f, size_t n, double fresh_s)
+ * paced to the background lane's share of their API's budget.  Returns the
+ * real time of the next beat of a list or probe that has something to check
+ * (0: none to come), so that the refresher wakes for it, not a tick late. */
+static double follow_round(store *s, struct followed *f, size_t n,
+                           double fresh_s)
 {
   for (size_t i = 0; i < n; i++) {
     struct follow_info *fi = f[i].fi = follow_info_for(s, f[i].log->chat_id);
@@ -322,7 +384,7 @@ static void follow_round(store *s, struct followed *f, size_t n, double fresh_s)
     double retry_at;
   } *listed = calloc(n ? n : 1, sizeof *listed);
   if (!listed)
-    return;
+    return 0;
   size_t lists = 0;
   for (size_t i = 0; i < n; i++) {
     if (!f[i].fi || !f[i].fi->channel_id)
@@ -348,21 +410,38 @@ static void follow_round(store *s, struct followed *f, size_t n, double fresh_s)
     }
   }
   double list_pace = follow_pace(s, CLIQ_API_THREADS_LIST, lists);
-  /* The lists are polled one at a time, evenly spread (polled together,
-   * every followed thread would be checked at the same moments and the
-   * probes could not fill the gaps): every list_pace / lists, the stalest
-   * list at least that old. */
+  /* The lists are polled one at a time, on the beats of their lane (polled
+   * together, every followed thread would be checked at the same moments
+   * and the probes could not fill the gaps), each to the channel whose
+   * followed threads have gone longest without a check (the sum of their
+   * squared ages, per page: what a post waits grows with the square of a
+   * gap), among the lists at least one beat (`every`) old. */
   double now = cliq_clock_real();
   double every = lists ? list_pace / (double)lists : 0;   /* unscaled */
   size_t due = n;
-  double oldest = every;
+  double best = 0;
   for (size_t i = 0; lists && now >= s->list_next_at && i < n; i++) {
     if (!listed[i].on || now < listed[i].retry_at)
       continue;
-    double age = threads_age(s, f[i].fi->channel_id);
-    age = age < 0 ? 1e12 : age * s->scale;
-    if (age >= oldest) {
-      oldest = age;
+    const char *channel_id = f[i].fi->channel_id;
+    double list_age = threads_age(s, channel_id);
+    if (list_age >= 0 && list_age * s->scale < every)
+      continue;
+    double score = 0, oldest = 0;
+    for (size_t j = i; j < n; j++) {
+      if (!f[j].fi || !f[j].fi->channel_id ||
+          strcmp(f[j].fi->channel_id, channel_id) != 0)
+        continue;
+      double age = follow_age(f[j].fi, list_age, now);
+      score += age * age;
+      if (age > oldest)
+        oldest = age;
+    }
+    double retry_unused;
+    size_t pages = threads_pages(s, channel_id, &retry_unused);
+    score /= (double)(pages ? pages : 1);
+    if (oldest >= follow_min_age(fresh_s) && score > best) {
+      best = score;
       due = i;
     }
   }
@@ -377,9 +456,36 @@ static void follow_round(store *s, struct followed *f, size_t n, double fresh_s)
       follow_channel(s, f, n, i, listed[i].retry_at, i == due ? 0 : 1e12,
                      fresh_s);
   free(listed);
-  for (int k = 0; k < 3 && follow_probe(s, f, n, fresh_s, list_pace / s->scale);
-       k++)
+  /* A move that a probe saw but could not fetch then is fetched as soon as
+   * the log may be, not at the thread's next probe. */
+  now = cliq_clock_real();
+  for (size_t i = 0; i < n; i++) {
+    struct follow_info *fi = f[i].fi;
+    if (!fi || !fi->fetch_due)
+      continue;
+    pthread_mutex_lock(&f[i].log->lock);
+    bool may = now >= f[i].log->next_try_at;
+    pthread_mutex_unlock(&f[i].log->lock);
+    if (may && follow_fetch(s, f[i].log, 0, fresh_s, true)) {
+      fi->fetch_due = false;
+      fi->probe_fetched = true;
+    }
+  }
+  for (int k = 0; k < 3 && follow_probe(s, f, n, fresh_s); k++)
     ;
+  follow_poll(s, f, n, fresh_s);
+  /* The beats to wake for: the lists' while some are watched, the probes'
+   * while a thread can be probed. */
+  double next = lists ? s->list_next_at : 0;
+  bool probeable = false;
+  for (size_t i = 0; i < n && !probeable; i++)
+    probeable = f[i].by_list && f[i].fi && f[i].fi->parent_msg_id;
+  double beats[3] = { s->probe_next_at[0], s->probe_next_at[1],
+                      s->poll_next_at };
+  for (int a = 0; a < 3; a++)
+    if ((probeable || a == 2) && lists && beats[a] > 0 &&
+        (next == 0 || beats[a] < next))
+      next = beats[a];
   size_t direct = 0;
   for (size_t i = 0; i < n; i++)
     direct += !f[i].by_list;
@@ -395,15 +501,21 @@ static void follow_round(store *s, struct followed *f, size_t n, double fresh_s)
     if (may)
       follow_fetch(s, f[i].log, 0, fresh_s, false);
   }
+  return next;
 }
+
+/* The shortest sleep of the refresher (real seconds): a beat due in less
+ * is waited for this long. */
+#define FOLLOW_WAKE_MIN 0.002
 
 static void *refresher_main(void *arg)
 {
   store *s = arg;
   double tick = store_follow_tick(s);
+  double wait = tick;
   pthread_mutex_lock(&s->lock);
   while (!s->stopping) {
-    cliq_clock_wait_until(&s->wake, &s->lock, cliq_clock_mono() + tick);
+    cliq_clock_wait_until(&s->wake, &s->lock, cliq_clock_mono() + wait);
     if (s->stopping)
       break;
     /* The logs (references stay valid: logs live until store_free, which
@@ -424,8 +536,13 @@ static void *refresher_main(void *arg)
         due[n++] = (struct followed){ .log = log };
     }
     __atomic_store_n(&s->followed, n, __ATOMIC_RELAXED);
-    follow_round(s, due, n, fresh_s);
+    double beat = follow_round(s, due, n, fresh_s);
     free(due);
+    /* A beat that has come and found nothing to check waits for the tick. */
+    wait = tick;
+    double until = beat - cliq_clock_real();
+    if (beat > 0 && until > 0 && until < wait)
+      wait = until > FOLLOW_WAKE_MIN ? until : FOLLOW_WAKE_MIN;
     if (all)
       store_logs_trim(all, nall, STORE_LOG_MEMORY);
     free(all);

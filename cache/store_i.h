@@ -62,9 +62,11 @@ struct follow_info {
   bool probed;              /* probe_count and probe_log_count are known: */
   int64_t probe_count;      /* the count the last probe saw, */
   size_t probe_log_count;   /* and the log's messages then */
-  double probed_at;         /* real time of the last probe */
+  double checked_at;        /* real time of the last check by a probe or a
+                             * fetch of the refresher (follow_age) */
   double listed_at;         /* real time its channel's list was fetched */
   bool probe_fetched;       /* a probe fetched it since its list entry moved */
+  bool fetch_due;           /* a probe saw it move; not fetched yet */
 };
 struct store_log {
   store *s;
@@ -149,7 +151,8 @@ struct store {
   int sync_share;             /* percent, 1..100 */
   double probe_next_at[2];  /* refresher: when the next probe may go (per
                              * probing API, follow_probe), */
-  double list_next_at;      /* and the next poll of a followed list */
+  double list_next_at;      /* the next poll of a followed list, */
+  double poll_next_at;      /* and the next fetch of a listed one (follow_poll) */
   size_t followed;          /* logs the refresher followed in its last round
                              * (atomic): sync leaves them a slot */
   /* Fetches a user waits for (any lane but background) under way, and when
