@@ -160,7 +160,7 @@ EOF
       ($c | select(. != null)
        | ((.apis["chats.messages"] // 0) - (.setup_apis["chats.messages"] // 0)) as $fetches
        | ((.apis["threads.list"] // 0) - (.setup_apis["threads.list"] // 0)) as $lists
-       | "\nWhile following, cliqfs polled the followed channels'"'"' thread lists \($lists) times and fetched a thread'"'"'s messages \($fetches) times (only threads whose list entry or whose parent'"'"'s message count, probed in between with messages.get and threads.main, showed a newer message). The most requests each API received in one of its windows: \((.windows // {}) | to_entries | map("\(.key) \(.value.max_in_window) of \(.value.limit)") | join(", ")); \(.throttled) refused.")'
+       | "\nWhile following, cliqfs polled the followed channels'"'"' thread lists \($lists) times and fetched a thread'"'"'s messages \($fetches) times (threads whose list entry or whose parent'"'"'s message count, probed in between with messages.get and threads.main, showed a newer message, and polls of the thread unchecked the longest with what the messages lane had spare), for \($c.posts) posts. The most requests each API received in one of its windows: \((.windows // {}) | to_entries | map("\(.key) \(.value.max_in_window) of \(.value.limit)") | join(", ")); \(.throttled) refused.")'
 }
 
 # _md_latency_table PLACEMENT: the table of the records judged or unpinned,
