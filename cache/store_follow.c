@@ -228,12 +228,12 @@ static double follow_min_age(double fresh_s)
  * The count is compared with what the log gained since the last probe (a
  * fetch prompted by the list, our own posts), so that nothing is fetched
  * twice.  Probes go one at a time, each on a beat of its API's background
- * lane, to the thread that has gone longest without a check (list or
- * probe): the lists and the two probing APIs are three streams of checks,
- * and giving each check to the stalest thread spreads them evenly over the
- * threads, whatever the streams' rates (a post waits for the next check of
- * its thread: even gaps make the shortest waits).  Returns whether it
- * probed. */
+ * lane, to the thread that has gone longest without a check (follow_age):
+ * the lists, the two probing APIs and the polls (follow_poll) are streams of
+ * checks, and giving each check to the stalest thread spreads them evenly
+ * over the threads, whatever the streams' rates (a post waits for the next
+ * check of its thread: even gaps make the shortest waits).  Returns whether
+ * it probed. */
 static bool follow_probe(store *s, struct followed *f, size_t n,
                          double fresh_s)
 {
@@ -364,8 +364,8 @@ static bool follow_poll(store *s, struct followed *f, size_t n, double fresh_s)
  * followed threads outnumber its thread-list pages is watched through that
  * list; every other followed chat is fetched when it is stale.  Both are
  * paced to the background lane's share of their API's budget.  Returns the
- * real time of the next beat of a list or probe that has something to check
- * (0: none to come), so that the refresher wakes for it, not a tick late. */
+ * real time of the next beat of a list, a probe or a poll (0: none to come),
+ * so that the refresher wakes for it, not a tick late. */
 static double follow_round(store *s, struct followed *f, size_t n,
                            double fresh_s)
 {
@@ -474,8 +474,8 @@ static double follow_round(store *s, struct followed *f, size_t n,
   for (int k = 0; k < 3 && follow_probe(s, f, n, fresh_s); k++)
     ;
   follow_poll(s, f, n, fresh_s);
-  /* The beats to wake for: the lists' while some are watched, the probes'
-   * while a thread can be probed. */
+  /* The beats to wake for, while some lists are watched: the lists', the
+   * polls', and the probes' while a thread can be probed. */
   double next = lists ? s->list_next_at : 0;
   bool probeable = false;
   for (size_t i = 0; i < n && !probeable; i++)

@@ -328,8 +328,12 @@ void op_init(void *userdata, struct fuse_conn_info *conn)
    * truncate. */
   if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
     conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
-  /* Size or mtime changes drop cached pages of growing files. */
-  if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
-    conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+  /* No automatic revalidation of cached pages: with it, every read(2) of a
+   * file whose attributes time out at once (messages) asked us for them
+   * first, a GETATTR per 128 KiB of a warm cat.  Pages still go when the
+   * size changes (the kernel drops them then), when an open serves another
+   * content (keep_cache = 0) and when the store learns of a change (the
+   * invalidation sender). */
+  conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 }

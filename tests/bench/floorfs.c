@@ -221,8 +221,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
   /* The same capabilities cliqfs asks for. */
   if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
     conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
-  if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
-    conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+  conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 }
 

@@ -115,6 +115,7 @@ if [ "$MODE" = full ]; then
   SCALE_SIZES="10x10x1000 30x30x1000 100x100x1000"
   SCALE_BUDGET_SIZE=20x100x1  # cold ls -R at Cliq's budgets (REQ_SCALE)
   MSG_SIZES="1000 3000 10000 100000 1000000"
+  WARM_ROUNDS=21          # warm cat against tmpfs, interleaved (7 past 100000)
   WRITES_N=100
   WRITES_SCALE=10
   # Sync at Cliq's budgets with a user at work: ORG:TIME_SCALE[:ROUNDS]
@@ -138,6 +139,7 @@ else
   SCALE_SIZES="2x2x20 3x3x20 4x4x20"
   SCALE_BUDGET_SIZE=20x5x1
   MSG_SIZES="100 200 300"
+  WARM_ROUNDS=3
   WRITES_N=25
   WRITES_SCALE=60
   SYNC_LOAD="2x5x20:60"

@@ -57,6 +57,23 @@ for f in title main state members messages; do
 done
 ok "title, main, state, members, messages: read again from the page cache"
 
+# A read of cached pages does not ask for the attributes again, even of a
+# file whose attributes time out at once: dd in 64-byte reads of messages
+# costs a GETATTR for the read that reaches its end (and the one at it), not
+# one per read (the kernel's automatic revalidation of pages is off).
+size=$(stat -c %s "$T/messages")
+[ "$((size / 64))" -ge 10 ] || fail "messages is too small for this check: $size bytes"
+cat "$T/messages" >/dev/null
+g0=$(getattrs messages)
+r0=$(reads messages)
+dd if="$T/messages" of=/dev/null bs=64 2>/dev/null || fail "dd of messages"
+g1=$(getattrs messages)
+r1=$(reads messages)
+assert_eq "$((r1 - r0))" 0 "READ requests for dd of cached messages"
+[ "$((g1 - g0))" -le 3 ] ||
+  fail "dd of messages in $((size / 64 + 1)) reads cost $((g1 - g0)) GETATTR (at most 3)"
+ok "dd of cached messages in $((size / 64 + 1)) reads: $((g1 - g0)) GETATTR, no READ"
+
 assert_eq "$(cat "$T/state")" open "state before close"
 r0=$(reads state)
 echo close >"$T/state"
