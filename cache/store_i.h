@@ -431,6 +431,7 @@ void store_logs_trim(store_log *const *all, size_t n, size_t budget);
  * setting stopping and joining syncer. */
 int store_start_syncer(store *s);
 
+/* ---- who "me" is, our own messages (cache/store_self.c) ---- */
 void self_load(store *s);
 
 /* The message we just posted, as Cliq would list it, built locally once we
