@@ -49,6 +49,16 @@ static void threads_poll_later(store *s, const char *channel_id, double at)
  * the reads of other files. */
 #define FOLLOW_RESERVE_LEFT 2
 
+/* Whether the refresher may try to fetch log at now (not waiting out a
+ * failure: follow_fetch). */
+static bool log_may_try(store_log *log, double now)
+{
+  pthread_mutex_lock(&log->lock);
+  bool may = now >= log->next_try_at;
+  pthread_mutex_unlock(&log->lock);
+  return may;
+}
+
 /* Fetches what is new in a followed log in the background lane; after a
  * failure (or the governor's no) the log waits a quarter of its freshness,
  * never a tight loop.  A fetch of a message known to be there (its thread
@@ -337,9 +347,7 @@ static bool follow_poll(store *s, struct followed *f, size_t n, double fresh_s)
     struct follow_info *fi = f[i].fi;
     if (!f[i].by_list || !fi || fi->listed_at <= 0)
       continue;
-    pthread_mutex_lock(&f[i].log->lock);
-    bool may = now >= f[i].log->next_try_at;
-    pthread_mutex_unlock(&f[i].log->lock);
+    bool may = log_may_try(f[i].log, now);
     double age = follow_age(fi, now - fi->listed_at, now);
     if (may && age >= best_age) {
       best_age = age;
@@ -463,9 +471,7 @@ static double follow_round(store *s, struct followed *f, size_t n,
     struct follow_info *fi = f[i].fi;
     if (!fi || !fi->fetch_due)
       continue;
-    pthread_mutex_lock(&f[i].log->lock);
-    bool may = now >= f[i].log->next_try_at;
-    pthread_mutex_unlock(&f[i].log->lock);
+    bool may = log_may_try(f[i].log, now);
     if (may && follow_fetch(s, f[i].log, 0, fresh_s, true)) {
       fi->fetch_due = false;
       fi->probe_fetched = true;
