@@ -106,9 +106,10 @@ void tc_disk_queue_locked(tcache *c, const char *key, char *text, size_t len,
   struct disk_job *j = calloc(1, sizeof(*j));
   if (j)
     j->key = strdup(key);
-  if (!j || !j->key || !c->writer_running) {
-    /* Out of memory, or no writer: the storer writes, under the lock, after
-     * what is queued for the key. */
+  /* With a disk_dir the writer runs from tcache_new to tcache_free. */
+  if (!j || !j->key) {
+    /* Out of memory: the storer writes, under the lock, after what is
+     * queued for the key. */
     free(j ? j->key : NULL);
     free(j);
     while (tc_disk_job_for(c, key))

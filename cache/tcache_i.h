@@ -98,8 +98,8 @@ void tc_store_locked(tcache *c, const char *key, json_t *value,
 char *tc_disk_path(const tcache *c, const char *key, const char *ext);
 /* Queues the write of key's record text (taken; NULL: the copy's removal)
  * for the writer; value (a reference is taken), fetched_at and ttl_s let a
- * reader use the record before it lands.  Without a writer (or memory) it
- * writes at once. */
+ * reader use the record before it lands.  Out of memory it writes at
+ * once. */
 void tc_disk_queue_locked(tcache *c, const char *key, char *text, size_t len,
                           json_t *value, double fetched_at, double ttl_s);
 /* The newest job queued for key, or NULL; borrowed while c->mu is held. */
