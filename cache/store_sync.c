@@ -516,8 +516,14 @@ static void *syncer_main(void *arg)
    * milliseconds; at nice 19 it still gets its turn within the scheduler's
    * period.  Best effort. */
   (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
-  for (int a = 0; a < CLIQ_API_COUNT; a++)
+  /* The pace starts at the mount with no credit: there is no past to
+   * fall behind in, and a user who starts to read at a mount (a tail -f of
+   * several threads, an ls -R) would otherwise find part of the window spent
+   * by sync's first moments. */
+  for (int a = 0; a < CLIQ_API_COUNT; a++) {
     sy.api[a].seen = gov_thread_taken((enum cliq_api)a);
+    sy.api[a].next_at = sy.started_at;
+  }
   double tick = store_tick(s);
   pthread_mutex_lock(&s->lock);
   while (!s->stopping) {
