@@ -138,7 +138,7 @@ bench_mount() {
   fi
   env "${preload[@]}" XDG_CONFIG_HOME="$MNT_DIR/config" XDG_STATE_HOME="$MNT_DIR/state" \
     XDG_CACHE_HOME="$MNT_DIR/cache" \
-    "$CLIQFS" -f -o "$opts" "$MNT" 2>>"$MNT_DIR/cliqfs.log" &
+    "$CLIQFS" -f -o "$opts${BENCH_MOUNT_EXTRA:-}" "$MNT" 2>>"$MNT_DIR/cliqfs.log" &
   CLIQFS_PID=$!
   local deadline=$((SECONDS + 15))
   while ! mountpoint -q "$MNT"; do

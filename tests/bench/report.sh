@@ -325,11 +325,11 @@ EOF
     | "| \(.appends) appends delivered ≤ 1.1× the budget'"'"'s minimum | \(.delivered_sim_s | f2) s ÷ \(.min_sim_s) s = \(.delivered_sim_s / .min_sim_s | f2)× (simulated) | \('"$(verdict '.delivered_sim_s <= 1.1 * .min_sim_s and .delivered == .appends')"') |"'
   jqs follow.jsonl "$FOLLOW_LOAD_DEFS"'
     (map(select(.tool != "cliqfs" and .arrived > 0))) as $loops
-    | map(select(.tool == "cliqfs"))[] | select(.arrived > 0)
+    | map(select(.tool | startswith("cliqfs")))[] | select(.arrived > 0)
     | (.delays_sim | pct(50)) as $p50 | (.delays_sim | max) as $max
     | ([(.windows // {}) | to_entries[] | select(.value.max_in_window > .value.limit)] | length) as $over
     | (($loops | length) > 0 and all($loops[]; $p50 < (.delays_sim | pct(50)) and $max < (.delays_sim | max))) as $better
-    | "| tail -f delay p50 ≤ 8 s and max ≤ 20 s (simulated), 0 throttled, within the budget, better than the curl+jq loop on both | p50 \($p50 | r1) s ÷ 8 s = \($p50 / 8 | f2)×, max \($max | r1) s ÷ 20 s = \($max / 20 | f2)×, \(.throttled) throttled, \(.arrived) of \(.posts) seen; \($over) APIs over their limit in a window (busiest while following: \(load | "\(.api) \(.per_min | r1) a minute of \(.limit)")); the loop: \($loops | map("\(.tool) p50 \(.delays_sim | pct(50) | r1) s, max \(.delays_sim | max | r1) s") | join("; ")) | \('"$(verdict '$p50 <= 8 and $max <= 20 and .throttled == 0 and .arrived == .posts and $over == 0 and .windows != null and $better')"') |"'
+    | "| tail -f delay p50 ≤ 8 s and max ≤ 20 s (simulated), 0 throttled, within the budget, better than the curl+jq loop on both: \(.tool)\(if .tool == "cliqfs" then " (sync=off)" else "" end) | p50 \($p50 | r1) s ÷ 8 s = \($p50 / 8 | f2)×, max \($max | r1) s ÷ 20 s = \($max / 20 | f2)×, \(.throttled) throttled, \(.arrived) of \(.posts) seen; \($over) APIs over their limit in a window (busiest while following: \(load | "\(.api) \(.per_min | r1) a minute of \(.limit)")); the loop: \($loops | map("\(.tool) p50 \(.delays_sim | pct(50) | r1) s, max \(.delays_sim | max | r1) s") | join("; ")) | \('"$(verdict '$p50 <= 8 and $max <= 20 and .throttled == 0 and .arrived == .posts and $over == 0 and .windows != null and $better')"') |"'
   jqs sync_load.jsonl "$SYNC_LOAD_ORGS"'
     .[] | select((.rounds | length) > 1)
     | [.rounds[] | {synced: .a.synced, sync: (.a.sim_s / .a.min_share_s),
@@ -339,7 +339,10 @@ EOF
     | ($r | map(.sync) | med) as $sm
     | ([.rounds[].a.waits_sim[]] | pct(99)) as $pa | ([.rounds[].b.waits_sim[]] | pct(99)) as $pb
     | ($pa / $pb) as $pm
-    | "| synced ≤ 1.1× the budget'"'"'s minimum at the sync share, 0 throttled, reads'"'"' p99 with sync ≤ without: \(.org) (median of \($r | length) rounds; the p99 of every round'"'"'s reads together) | synced in every round: \(all($r[]; .synced)); \($sm | f2)× the minimum at the share (simulated, share \($r[0].share) %; rounds: \($r | map(.sync | f2 + "×") | join(", "))), \($r | map(.throttled) | add) throttled; reads'"'"' p99 with sync ÷ without, \([.rounds[].a.waits_sim[]] | length) and \([.rounds[].b.waits_sim[]] | length) reads: \($pa | f2) s ÷ \($pb | f2) s = \($pm | f2)× (simulated; each round alone, \($r | map(.reads | tostring) | join("/")) reads, its p99 the slowest: \($r | map(.p99 | f2 + "×") | join(", ")), median \($r | map(.p99) | med | f2)×) | \('"$(verdict 'all($r[]; .synced and .failed == 0) and ($r | map(.throttled) | add) == 0 and $sm <= 1.1 and $pm <= 1')"') |"'
+    | def order($f): [.rounds[] | select((.a.first // "all") == $f)]
+        | if length > 0 then "\(length) rounds with sync=\($f) first: \(([.[].a.waits_sim[]] | pct(99)) / ([.[].b.waits_sim[]] | pct(99)) | f2)×" else empty end;
+      ([order("all"), order("off")] | join(", ")) as $orders
+    | "| synced ≤ 1.1× the budget'"'"'s minimum at the sync share, 0 throttled, reads'"'"' p99 with sync ≤ without: \(.org) (median of \($r | length) rounds; the p99 of every round'"'"'s reads together) | synced in every round: \(all($r[]; .synced)); \($sm | f2)× the minimum at the share (simulated, share \($r[0].share) %; rounds: \($r | map(.sync | f2 + "×") | join(", "))), \($r | map(.throttled) | add) throttled; reads'"'"' p99 with sync ÷ without, \([.rounds[].a.waits_sim[]] | length) and \([.rounds[].b.waits_sim[]] | length) reads: \($pa | f2) s ÷ \($pb | f2) s = \($pm | f2)× (simulated; each round alone, \($r | map(.reads | tostring) | join("/")) reads, its p99 the slowest: \($r | map(.p99 | f2 + "×") | join(", ")), median \($r | map(.p99) | med | f2)×; by the order of the pair: \($orders)) | \('"$(verdict 'all($r[]; .synced and .failed == 0) and ($r | map(.throttled) | add) == 0 and $sm <= 1.1 and $pm <= 1')"') |"'
   jqs sync_load.jsonl "$SYNC_LOAD_ORGS"'
     .[] | select((.rounds | length) == 1) | .rounds[0]
     | (.a.waits_sim | pct(99)) as $pa | (.b.waits_sim | pct(99)) as $pb
@@ -473,6 +476,10 @@ EOF
   if have follow.jsonl; then
     jqs follow.jsonl -r '.[] | .tool as $t | .delays_sim | to_entries[] | [$t, .key, .value] | @tsv' >"$pd/follow.tsv"
     grep -P '^cliqfs\t' "$pd/follow.tsv" | cut -f 2- >"$pd/follow.cliqfs"
+    grep -P '^cliqfs, sync=all\t' "$pd/follow.tsv" | cut -f 2- >"$pd/follow.cliqfs-sync" || :
+    local with_sync=
+    [ -s "$pd/follow.cliqfs-sync" ] &&
+      with_sync="'$pd/follow.cliqfs-sync' using 1:2 with linespoints lw 2 title 'cliqfs + tail -f, sync on (the default)', "
     grep -P '^curl\+jq\t' "$pd/follow.tsv" | cut -f 2- >"$pd/follow.curl"
     grep -P '^curl\+jq \(20 s\)\t' "$pd/follow.tsv" | cut -f 2- >"$pd/follow.curl20"
     gnuplot <<EOF || bfail "gnuplot: follow"
@@ -484,7 +491,7 @@ set ylabel 'delay (s)'
 set yrange [0:*]
 set grid
 set key top left
-plot '$pd/follow.cliqfs' using 1:2 with linespoints lw 2 title 'cliqfs + tail -f', \
+plot '$pd/follow.cliqfs' using 1:2 with linespoints lw 2 title 'cliqfs + tail -f, sync off', $with_sync\
      '$pd/follow.curl' using 1:2 with linespoints lw 2 title 'curl + jq loop (polls every 10 s)', \
      '$pd/follow.curl20' using 1:2 with linespoints lw 2 title 'curl + jq loop (polls every 20 s)'
 EOF
@@ -577,7 +584,11 @@ Times are simulated seconds (real seconds × $REQ_SCALE); \`tail -s\` is 1/$REQ_
 once-a-second poll is compressed too. The curl + jq loop's delays are shown for comparison (it prints
 what it fetched), polling every 10 s and every 20 s; its own running time is not compressed (some 40
 process starts per round of polls, each real second of which counts as $REQ_SCALE simulated ones), which
-inflates its delays on a slow machine; its request counts are exact.
+inflates its delays on a slow machine; its request counts are exact. cliqfs runs twice, each on a freshly
+started emulator and a fresh mount: \`cliqfs\` with \`-o sync=off\`, the followed threads alone (its
+requests are what following costs); \`cliqfs, sync=all\` with sync on, the default, where the ten
+\`tail -f\` start right after the mount while sync starts to fetch the whole organization (its requests
+include sync's).
 
 EOF
   md_follow
@@ -697,7 +708,7 @@ md_sync_load() {
     def lsw: if length > 0 then "\(pct(50) | f2) s | \(max | f2) s" else "– | –" end;
     (map(.org) | group_by(.) | map({key: .[0], value: length}) | from_entries) as $count
     | .[] | (.a.waits_sim | pct(99)) as $pa | (.b.waits_sim | pct(99)) as $pb
-    | "\n**\(.org)**\(if $count[.org] > 1 then " (round \(.round) of \($count[.org]))" else "" end), time_scale \(.a.time_scale), a read every \(.a.every_s) s (simulated):\n",
+    | "\n**\(.org)**\(if $count[.org] > 1 then " (round \(.round) of \($count[.org]), sync=\(.a.first // "all") first)" else "" end), time_scale \(.a.time_scale), a read every \(.a.every_s) s (simulated)\(if (.a.reads_made // .a.reads) != .a.reads or (.b.reads_made // .b.reads) != .b.reads then "; reads made \(.a.reads_made) with sync, \(.b.reads_made) without, both cut to \(.a.reads)" else "" end):\n",
       "| run | reads (ls) | read wait p50 | read wait p99 | read wait max | ls wait p50 | ls wait max | failed | synced after | minimum at the sync share | ratio | minimum at the whole budget | ratio | throttled | peak RSS |",
       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
       (.a | "| sync=all | \(.reads) (\(.ls)) | \(.waits_sim | w) | \(.ls_sim | lsw) | \(.failed) | \(if .synced then "\(.sim_s | round) s" else "no full pass" end) | \(.min_share_s | round) s (\(.share) %) | \(if .synced then "\(.sim_s / .min_share_s | f2)×" else "–" end) | \(.min_whole_s | round) s | \(if .synced then "\(.sim_s / .min_whole_s | f2)×" else "–" end) | \(.throttled) | \(.hwm_kb / 1024 | f2) MiB |"),
@@ -725,7 +736,11 @@ channel after another, least recently active first: sync fetches the most recent
 reads threads sync has not reached) and lists the channel's folder (\`ls\`) before its first read there and
 before every fourth read. With sync the reads go on until \`.cliqfs/status\` shows a full pass; without, the
 same reads in the same order on the same schedule. An organization whose full pass comes after a few reads
-(the demo, about 13) runs in rounds, each such a pair of mounts: the p99 of one round is its slowest read,
+(the demo, about 13) runs in rounds, each such a pair of mounts, in turns: odd rounds mount with sync first
+(its full pass decides how many reads the pair makes), even rounds without sync first (as many reads as the
+round before made) and then with sync (at most as many; both cut to the reads both made), so that going
+first or second (the machine a run finds) counts as often for sync as against it; each round's order is in
+its table and the target row shows the ratio of each order apart. The p99 of one round is its slowest read,
 which one hiccup of the machine decides, so its target row takes the p99 of every round's reads together
 (with sync against without) and shows each round's own ratio. A wait is an operation's wall time × time_scale; \`ls\`
 is timed apart, so that a read's wait is the thread's content, not its channel's thread list. At time_scale

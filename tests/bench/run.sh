@@ -19,7 +19,8 @@
 # While working on one part of sync, BENCH_SYNC_LOAD ("ORG:SCALE[:ROUNDS] ..."),
 # BENCH_SYNC_SIZES and BENCH_SYNC_GREP_ROUNDS (0: none) narrow the sync
 # section of a full run; docs/benchmarks.md comes from a run without them.
-# BENCH_KEEP=DIR keeps each sync load run's daemon log and timed operations.
+# BENCH_KEEP=DIR keeps each sync load run's daemon log and timed operations;
+# BENCH_MOUNT_EXTRA (",verbose=3") adds -o options to every cliqfs mount.
 #
 # Needs: fuse3 (fusermount3), curl, jq, gnuplot (Debian: gnuplot-nox), and
 # permission to mount FUSE filesystems.
@@ -122,7 +123,7 @@ if [ "$MODE" = full ]; then
   # (both sides; why these scales and rounds: sec_sync.sh), a read every SYNC_LOAD_EVERY
   # simulated s, at most SYNC_LOAD_READS reads, the full pass within
   # SYNC_LOAD_DEADLINE real s.
-  SYNC_LOAD=${BENCH_SYNC_LOAD-"demo:20:18 20x100x200:100"}
+  SYNC_LOAD=${BENCH_SYNC_LOAD-"demo:20:24 20x100x200:100"}
   SYNC_LOAD_EVERY=20
   SYNC_LOAD_READS=300
   SYNC_LOAD_DEADLINE=900

@@ -231,7 +231,7 @@ follow_run() {
   mark=$(emu_log_mark)
   local -a tail_pids=()
   local i
-  if [ "$tool" = cliqfs ]; then
+  if [[ $tool == cliqfs* ]]; then
     # tail's poll interval (1 s) compressed like everything else.
     local ts
     ts=$(calc "1 / $REQ_SCALE")
@@ -324,9 +324,16 @@ follow_run() {
 }
 
 req_follow() {
+  # cliqfs twice: with sync off, the followed threads alone (what following
+  # costs); with sync on (the default), the tail -f opens right after the
+  # mount, while sync starts to fetch the organization.
   bench_emu --demo --time-scale "$REQ_SCALE"
   bench_mount "time_scale=$REQ_SCALE"
   follow_run cliqfs
+  bench_unmount
+  bench_emu --demo --time-scale "$REQ_SCALE"
+  bench_mount "time_scale=$REQ_SCALE,sync=all"
+  follow_run "cliqfs, sync=all"
   bench_unmount
 
   # The loop at two fixed intervals: as fresh as it gets at 10 s, and at

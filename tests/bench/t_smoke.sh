@@ -52,7 +52,8 @@ check_table() {
 
 check_table '| target |' 9 ''
 check_table '| task | lower bound |' 4 '2 3 4 5 6'
-check_table '| tool | threads (channels) |' 2 '2 3 4 5 6 7 9'
+# cliqfs with sync off and with sync on, the loop every 10 s and every 20 s.
+check_table '| tool | threads (channels) |' 4 '2 3 4 5 6 7 9'
 check_table '| filesystem |' 4 '2 3 4 5 6 7 8'
 check_table '| file | cliqfs p50 |' 5 '2 3 4 5 6 7 8'
 # Cached reads: tmpfs, the two floors, the floor answering FLUSH and cliqfs,
