@@ -230,7 +230,7 @@ static bool from_queue(tcache *c, const char *key, uint64_t h,
  * in memory when keep is set (a lookup that only asks an entry's state does
  * not push what readers use out of memory).  Called with c->mu held, which
  * it drops while it reads the file: no thread waits behind another's disk
- * read, least of all behind the syncer's, which runs at nice 19.  A copy
+ * read, least of all behind the syncer's, which runs at nice 10.  A copy
  * still queued for the writer is taken from the queue; one queued or
  * landed while the file was read makes it look again (the copy read may be
  * outdated); after a few such turns it reads under the lock.  A detached

@@ -23,22 +23,22 @@ emu_start --demo --time-scale $SCALE || fail "emulator did not start"
 THREADS=$(emu_state '[.channels[] | select(.joined) | .threads | length] | add')
 mt_mount "time_scale=$SCALE,sync=all"
 jq -e '.sync.mode == "all"' "$MNT/.cliqfs/status" >/dev/null || fail "status: sync mode is not all"
-# The syncer runs at nice 19 (not SCHED_IDLE, which would hold a lock it
-# has until a CPU is idle); every other thread of the daemon at nice 0,
-# SCHED_OTHER.  /proc/PID/task/TID/stat: field 19 the nice value, field 41
-# the policy (0 other, 5 idle), counted after the last ')' (the name may
-# hold spaces).
+# The syncer runs at nice 10 (not at nice 19 nor SCHED_IDLE, which would
+# hold a lock it has while busier threads run), SCHED_OTHER; every other
+# thread of the daemon at nice 0.  /proc/PID/task/TID/stat: field 19 the
+# nice value, field 41 the policy (0 other, 5 idle), counted after the last
+# ')' (the name may hold spaces).
 thread_prio() {  # thread_prio: "NICE POLICY" per thread of the daemon
   local t
   for t in /proc/"$CLIQFS_PID"/task/*/stat; do
     sed 's/.*) //' "$t" | awk '{ print $17, $39 }'
   done
 }
-syncer_nice() { [ "$(thread_prio | grep -c '^19 0$')" -eq 1 ]; }
-wait_until 10 syncer_nice || fail "no thread of the daemon at nice 19: $(thread_prio | sort | uniq -c | tr '\n' ' ')"
+syncer_nice() { [ "$(thread_prio | grep -c '^10 0$')" -eq 1 ]; }
+wait_until 10 syncer_nice || fail "no thread of the daemon at nice 10: $(thread_prio | sort | uniq -c | tr '\n' ' ')"
 others=$(thread_prio | grep -vc '^0 0$')
 [ "$others" -eq 1 ] || fail "$others threads not at nice 0, SCHED_OTHER: $(thread_prio | sort | uniq -c | tr '\n' ' ')"
-ok "the syncer runs at nice 19, SCHED_OTHER; the daemon's other threads at nice 0"
+ok "the syncer runs at nice 10, SCHED_OTHER; the daemon's other threads at nice 0"
 # A user's cold reads while sync runs: served, and never waiting for a slot.
 mapfile -t T < <(cd "$MNT" && ls -d */*/ | tail -n 3)
 [ "${#T[@]}" -eq 3 ] || fail "no threads to read"
