@@ -324,7 +324,7 @@ EOF
     .[] | select(.min_sim_s > 0)
     | "| \(.appends) appends delivered ≤ 1.1× the budget'"'"'s minimum | \(.delivered_sim_s | f2) s ÷ \(.min_sim_s) s = \(.delivered_sim_s / .min_sim_s | f2)× (simulated) | \('"$(verdict '.delivered_sim_s <= 1.1 * .min_sim_s and .delivered == .appends')"') |"'
   jqs follow.jsonl "$FOLLOW_LOAD_DEFS"'
-    (map(select(.tool != "cliqfs" and .arrived > 0))) as $loops
+    (map(select((.tool | startswith("cliqfs") | not) and .arrived > 0))) as $loops
     | map(select(.tool | startswith("cliqfs")))[] | select(.arrived > 0)
     | (.delays_sim | pct(50)) as $p50 | (.delays_sim | max) as $max
     | ([(.windows // {}) | to_entries[] | select(.value.max_in_window > .value.limit)] | length) as $over
