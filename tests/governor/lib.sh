@@ -156,3 +156,26 @@ gv_thread_ids() {
 gv_elapsed_since() {
   awk -v a="$1" -v b="$(gv_now)" 'BEGIN { printf "%.3f\n", b - a }'
 }
+
+# GV_FOLLOWABLE: a jq definition to prefix to an emu_state filter.
+# `followable` is, per joined channel, the array of its open threads whose
+# titles are their folder names (unique in the channel, printable ASCII, no
+# '/'), each {c: channel, t: title, id: chat id}, in the emulator's order.
+GV_FOLLOWABLE='def followable:
+  [.channels[] | select(.joined != false) | .unique_name as $c
+   | (.threads | group_by(.title) | map(select(length == 1) | .[0].title)) as $unique
+   | [.threads[] | select(.state != "closed")
+      | select(.title as $t | $unique | index($t))
+      | select(.title | test("^[ -~]+$") and (test("/") | not))
+      | {c: $c, t: .title, id: .chat_id}]];'
+
+# gv_other_user: the user id of someone in the organization other than me.
+gv_other_user() {
+  emu_state '.me as $me | [.users[] | select(.user_id != $me)][0].user_id'
+}
+
+# gv_chat_fetches ID: messages requests for one chat in the emulator's log
+# so far.
+gv_chat_fetches() {
+  grep -cF "GET /api/v2/chats/$1/messages " "$EMU_DIR/emulator.log"
+}

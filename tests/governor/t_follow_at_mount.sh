@@ -17,29 +17,21 @@ cd "$MNT"
 
 # Ten open threads whose titles are their folder names (unique in their
 # channel, printable, no '/'), one per joined channel in turn.
-pick=$(emu_state '
-  [.channels[] | select(.joined != false) | .unique_name as $c
-   | (.threads | group_by(.title) | map(select(length == 1) | .[0].title)) as $unique
-   | [.threads[] | select(.state != "closed")
-      | select(.title as $t | $unique | index($t))
-      | select(.title | test("^[ -~]+$") and (test("/") | not))
-      | {c: $c, t: .title, id: .chat_id}] | to_entries[] | .value + {rank: .key}]
+pick=$(emu_state "$GV_FOLLOWABLE"'
+  [followable[] | to_entries[] | .value + {rank: .key}]
   | sort_by(.rank, .c) | .[0:10][] | [.c, .t, .id] | @tsv')
 [ "$(printf '%s\n' "$pick" | grep -c .)" = 10 ] || fail "fewer than ten threads to follow: $pick"
 chans=() titles=() ids=()
 while IFS=$'\t' read -r c t id; do
   chans+=("$c") titles+=("$t") ids+=("$id")
 done <<<"$pick"
-sender=$(emu_state '.me as $me | [.users[] | select(.user_id != $me)][0].user_id')
+sender=$(gv_other_user)
 [ -n "$sender" ] || fail "no other user in the demo organization"
 
-fetches() {
-  grep -cF "GET /api/v2/chats/$1/messages " "$EMU_DIR/emulator.log"
-}
 all_opened() {
   local i
   for i in "${!ids[@]}"; do
-    [ "$(fetches "${ids[$i]}")" -ge 1 ] || return 1
+    [ "$(gv_chat_fetches "${ids[$i]}")" -ge 1 ] || return 1
   done
 }
 shows() { grep -q "$1\$" "$MT_DIR/tail.0"; }

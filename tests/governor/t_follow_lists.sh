@@ -16,30 +16,20 @@ cd "$MNT"
 
 # The first joined channel with three open threads whose titles are their
 # folder names (unique, printable, no '/').
-pick=$(emu_state '
-  [.channels[] | select(.joined != false) | .unique_name as $c
-   | (.threads | group_by(.title) | map(select(length == 1) | .[0].title)) as $unique
-   | [.threads[] | select(.state != "closed")
-      | select(.title as $t | $unique | index($t))
-      | select(.title | test("^[ -~]+$") and (test("/") | not))
-      | {c: $c, t: .title, id: .chat_id}]
-   | select(length >= 3) | .[0:3]][0][] | [.c, .t, .id] | @tsv')
+pick=$(emu_state "$GV_FOLLOWABLE"'
+  [followable[] | select(length >= 3) | .[0:3]][0][] | [.c, .t, .id] | @tsv')
 [ "$(printf '%s\n' "$pick" | grep -c .)" = 3 ] || fail "no channel with three open threads: $pick"
 chans=() titles=() ids=()
 while IFS=$'\t' read -r c t id; do
   chans+=("$c") titles+=("$t") ids+=("$id")
 done <<<"$pick"
-sender=$(emu_state '.me as $me | [.users[] | select(.user_id != $me)][0].user_id')
+sender=$(gv_other_user)
 [ -n "$sender" ] || fail "no other user in the demo organization"
 
-# fetches ID: messages requests for one chat in the emulator's log so far.
-fetches() {
-  grep -cF "GET /api/v2/chats/$1/messages " "$EMU_DIR/emulator.log"
-}
 all_opened() {
   local i
   for i in 0 1 2; do
-    [ "$(fetches "${ids[$i]}")" -ge 1 ] || return 1
+    [ "$(gv_chat_fetches "${ids[$i]}")" -ge 1 ] || return 1
   done
 }
 shows() { grep -q "$2\$" "$MT_DIR/tail.$1"; }
@@ -49,7 +39,7 @@ for i in 0 1 2; do
 done
 wait_until 10 all_opened || fail "tail -f did not open the three files"
 before=()
-for i in 0 1 2; do before+=("$(fetches "${ids[$i]}")"); done
+for i in 0 1 2; do before+=("$(gv_chat_fetches "${ids[$i]}")"); done
 gv_reset
 
 post() {
@@ -68,8 +58,8 @@ while awk -v s="$start" -v n="$(gv_now)" 'BEGIN { exit !(n - s < 5) }'; do
 done
 e=$(gv_elapsed_since "$start")
 
-changed=$(($(fetches "${ids[0]}") - before[0]))
-quiet=$(($(fetches "${ids[1]}") - before[1] + $(fetches "${ids[2]}") - before[2]))
+changed=$(($(gv_chat_fetches "${ids[0]}") - before[0]))
+quiet=$(($(gv_chat_fetches "${ids[1]}") - before[1] + $(gv_chat_fetches "${ids[2]}") - before[2]))
 lists=$(gv_count threads.list)
 probes=$(gv_count messages.get)
 # The polls' share of chats.messages a window (docs/governor.md): the budget
