@@ -274,26 +274,27 @@ sec_sync_load() {
   local n a b
   n=$(grep -c . "$dir/targets")
   [ "$n" -gt 0 ] || bfail "sync: $org has no thread to read"
-  # Not in a $(...): the mount must stay known to this shell (bench_cleanup).
-  if [ "$first" = all ]; then
-    _sync_load_run "$dir" all "$scale" "$n" "$SYNC_LOAD_DEADLINE" "$opts" >"$dir/with.json"
-    n=$(jq .reads "$dir/with.json")
-    [ "$n" -gt 0 ] || bfail "sync: $org was synced before the user's first read"
-    SYNC_LOAD_LAST_N[$org]=$n
-    # Run b: a fresh emulator (the same organization, windows and counters
-    # empty) and a fresh mount (bench_mount: new, empty cache and state).
-    bench_emu "${emu_args[@]}" --time-scale "$scale"
-    _sync_load_run "$dir" off "$scale" "$n" "$(calc "$n * $SYNC_LOAD_EVERY / $scale + 120")" \
-      "$opts" >"$dir/without.json"
-  else
-    n=${SYNC_LOAD_LAST_N[$org]}
-    _sync_load_run "$dir" off "$scale" "$n" "$(calc "$n * $SYNC_LOAD_EVERY / $scale + 120")" \
-      "$opts" >"$dir/without.json"
-    bench_emu "${emu_args[@]}" --time-scale "$scale"
-    _sync_load_run "$dir" all "$scale" "$n" "$SYNC_LOAD_DEADLINE" "$opts" >"$dir/with.json"
-    n=$(jq .reads "$dir/with.json")
-    [ "$n" -gt 0 ] || bfail "sync: $org was synced before the user's first read"
-  fi
+  [ "$first" = off ] && n=${SYNC_LOAD_LAST_N[$org]}
+  local -a order=(all off)
+  [ "$first" = off ] && order=(off all)
+  local mode started=
+  for mode in "${order[@]}"; do
+    # Each run on a fresh emulator (the same organization, windows and
+    # counters empty) and a fresh mount (bench_mount: new, empty cache and
+    # state).  Not in a $(...): the mount must stay known to this shell
+    # (bench_cleanup).
+    [ -n "$started" ] && bench_emu "${emu_args[@]}" --time-scale "$scale"
+    started=1
+    if [ "$mode" = all ]; then
+      _sync_load_run "$dir" all "$scale" "$n" "$SYNC_LOAD_DEADLINE" "$opts" >"$dir/with.json"
+      n=$(jq .reads "$dir/with.json")
+      [ "$n" -gt 0 ] || bfail "sync: $org was synced before the user's first read"
+      [ "$first" = all ] && SYNC_LOAD_LAST_N[$org]=$n
+    else
+      _sync_load_run "$dir" off "$scale" "$n" "$(calc "$n * $SYNC_LOAD_EVERY / $scale + 120")" \
+        "$opts" >"$dir/without.json"
+    fi
+  done
   # Both cut to the first n reads (and the lists made before them).
   local cut='.reads_made = .reads
     | ([.read_k, .waits_sim] | transpose | map(select(.[0] < $n) | .[1])) as $w
