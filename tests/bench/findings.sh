@@ -80,7 +80,7 @@ md_findings() {
              "the p99 of the \(.rounds | length) rounds'"'"' reads together, with sync ÷ without, is \($ratio | f2)×; round 1: " else "" end)
         + "with sync \($p.a.waits_sim | q); without \($p.b.waits_sim | q) (simulated, \($p.a.reads) reads each; waits for a rate slot: \($p.a.slot_waits // "?") with sync, \($p.b.slot_waits // "?") without). "
         + (if ($p.a.slot_waits // 1) == 0 and ($p.b.slot_waits // 1) == 0 then
-             "No read waited for the budget: a wait here is the operation'"'"'s CPU and I/O time × time_scale (\($p.a.time_scale): a real millisecond counts as \($p.a.time_scale / 1000) s), and with sync the machine also runs the syncer (at nice 19) and the emulator'"'"'s answers to it, whose one lock for every request (tests/emulator/server.c `handle`) a read'"'"'s request may meet."
+             "No read waited for the budget: a wait here is the operation'"'"'s CPU and I/O time × time_scale (\($p.a.time_scale): a real millisecond counts as \($p.a.time_scale / 1000) s), and with sync the machine also runs the syncer (at nice 10) and the emulator'"'"'s answers to it, whose one lock for every request (tests/emulator/server.c `handle`) a read'"'"'s request may meet."
            else "" end)'
     # ---- ls -R growth ----
     jqs scale_ls.jsonl '

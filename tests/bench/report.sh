@@ -342,11 +342,13 @@ EOF
     | def order($f): [.rounds[] | select((.a.first // "all") == $f)]
         | if length > 0 then "\(length) rounds with sync=\($f) first: \(([.[].a.waits_sim[]] | pct(99)) / ([.[].b.waits_sim[]] | pct(99)) | f2)×" else empty end;
       ([order("all"), order("off")] | join(", ")) as $orders
-    | "| synced ≤ 1.1× the budget'"'"'s minimum at the sync share, 0 throttled, reads'"'"' p99 with sync ≤ without: \(.org) (median of \($r | length) rounds; the p99 of every round'"'"'s reads together) | synced in every round: \(all($r[]; .synced)); \($sm | f2)× the minimum at the share (simulated, share \($r[0].share) %; rounds: \($r | map(.sync | f2 + "×") | join(", "))), \($r | map(.throttled) | add) throttled; reads'"'"' p99 with sync ÷ without, \([.rounds[].a.waits_sim[]] | length) and \([.rounds[].b.waits_sim[]] | length) reads: \($pa | f2) s ÷ \($pb | f2) s = \($pm | f2)× (simulated; each round alone, \($r | map(.reads | tostring) | join("/")) reads, its p99 the slowest: \($r | map(.p99 | f2 + "×") | join(", ")), median \($r | map(.p99) | med | f2)×; by the order of the pair: \($orders)) | \('"$(verdict 'all($r[]; .synced and .failed == 0) and ($r | map(.throttled) | add) == 0 and $sm <= 1.1 and $pm <= 1')"') |"'
+    | def stalled($k): [.rounds[] | .[$k].reads_stalled // empty] | if length > 0 then add else "?" end;
+      "reads a CPU stall overlapped: \(stalled("a")) with sync, \(stalled("b")) without" as $stall_note
+    | "| synced ≤ 1.1× the budget'"'"'s minimum at the sync share, 0 throttled, reads'"'"' p99 with sync ≤ without: \(.org) (median of \($r | length) rounds; the p99 of every round'"'"'s reads together) | synced in every round: \(all($r[]; .synced)); \($sm | f2)× the minimum at the share (simulated, share \($r[0].share) %; rounds: \($r | map(.sync | f2 + "×") | join(", "))), \($r | map(.throttled) | add) throttled; reads'"'"' p99 with sync ÷ without, \([.rounds[].a.waits_sim[]] | length) and \([.rounds[].b.waits_sim[]] | length) reads: \($pa | f2) s ÷ \($pb | f2) s = \($pm | f2)× (simulated; each round alone, \($r | map(.reads | tostring) | join("/")) reads, its p99 the slowest: \($r | map(.p99 | f2 + "×") | join(", ")), median \($r | map(.p99) | med | f2)×; by the order of the pair: \($orders); \($stall_note)) | \('"$(verdict 'all($r[]; .synced and .failed == 0) and ($r | map(.throttled) | add) == 0 and $sm <= 1.1 and $pm <= 1')"') |"'
   jqs sync_load.jsonl "$SYNC_LOAD_ORGS"'
     .[] | select((.rounds | length) == 1) | .rounds[0]
     | (.a.waits_sim | pct(99)) as $pa | (.b.waits_sim | pct(99)) as $pb
-    | "| synced ≤ 1.1× the budget'"'"'s minimum at the sync share, 0 throttled, reads'"'"' p99 with sync ≤ without: \(.org) | \(if .a.synced then "\(.a.sim_s | round) s ÷ \(.a.min_share_s | round) s = \(.a.sim_s / .a.min_share_s | f2)× (simulated, share \(.a.share) %; \(.a.sim_s / .a.min_whole_s | f2)× the whole budget'"'"'s minimum)" else "no full pass within the deadline" end), \(.a.throttled) throttled (\(.b.throttled) without sync); p99 \($pa | f2) s ÷ \($pb | f2) s = \($pa / $pb | f2)× (simulated, \(.a.reads) reads; waits for a rate slot: \(.a.slot_waits // "?") with sync, \(.b.slot_waits // "?") without) | \('"$(verdict '.a.synced and .a.sim_s <= 1.1 * .a.min_share_s and .a.throttled == 0 and .b.throttled == 0 and $pa <= $pb and .a.failed == 0')"') |"'
+    | "| synced ≤ 1.1× the budget'"'"'s minimum at the sync share, 0 throttled, reads'"'"' p99 with sync ≤ without: \(.org) | \(if .a.synced then "\(.a.sim_s | round) s ÷ \(.a.min_share_s | round) s = \(.a.sim_s / .a.min_share_s | f2)× (simulated, share \(.a.share) %; \(.a.sim_s / .a.min_whole_s | f2)× the whole budget'"'"'s minimum)" else "no full pass within the deadline" end), \(.a.throttled) throttled (\(.b.throttled) without sync); p99 \($pa | f2) s ÷ \($pb | f2) s = \($pa / $pb | f2)× (simulated, \(.a.reads) reads; waits for a rate slot: \(.a.slot_waits // "?") with sync, \(.b.slot_waits // "?") without; reads a host stall overlapped: \(.a.reads_stalled // "?") with sync, \(.b.reads_stalled // "?") without) | \('"$(verdict '.a.synced and .a.sim_s <= 1.1 * .a.min_share_s and .a.throttled == 0 and .b.throttled == 0 and $pa <= $pb and .a.failed == 0')"') |"'
   jqs sync_grep.jsonl '
     (map(select(.fs == "meta"))[0].requests_during) as $req
     | map(select(.fs != "meta")) | group_by(.fs) | map({key: .[0].fs, value: (map(.seconds) | med)}) | from_entries
@@ -706,6 +708,7 @@ md_sync_load() {
   jqs sync_load.jsonl "$SYNC_LOAD_PAIRS"'
     def w: if length > 0 then "\(pct(50) | f2) s | \(pct(99) | f2) s | \(max | f2) s" else "– | – | –" end;
     def lsw: if length > 0 then "\(pct(50) | f2) s | \(max | f2) s" else "– | –" end;
+    def stalls: if .stalls then "\(.stalls) CPU stalls of \(.stall_us / 1000) ms or more (the longest \(.stall_max_ms | f2) ms), \(.reads_stalled) reads overlapped" else "no stall probe" end;
     (map(.org) | group_by(.) | map({key: .[0], value: length}) | from_entries) as $count
     | .[] | (.a.waits_sim | pct(99)) as $pa | (.b.waits_sim | pct(99)) as $pb
     | "\n**\(.org)**\(if $count[.org] > 1 then " (round \(.round) of \($count[.org]), sync=\(.a.first // "all") first)" else "" end), time_scale \(.a.time_scale), a read every \(.a.every_s) s (simulated)\(if (.a.reads_made // .a.reads) != .a.reads or (.b.reads_made // .b.reads) != .b.reads then "; reads made \(.a.reads_made) with sync, \(.b.reads_made) without, both cut to \(.a.reads)" else "" end):\n",
@@ -715,7 +718,7 @@ md_sync_load() {
       (.b | "| sync=off | \(.reads) (\(.ls)) | \(.waits_sim | w) | \(.ls_sim | lsw) | \(.failed) | – | – | – | – | – | \(.throttled) | \(.hwm_kb / 1024 | f2) MiB |"),
       "\nReads'"'"' p99 with sync ÷ without: \($pa | f2) s ÷ \($pb | f2) s = \($pa / $pb | f2)×. Requests sync needed (with sync − without = sync'"'"'s) ÷ what sync may send a window\(if .a.share_in_status then "" else " (this build'"'"'s status has no `.sync.share`: 100 %)" end): "
         + ([.a.per_api[] | "\(.api) \(.with_sync) − \(.without) = \(.sync) ÷ \(.allowed)"] | join(", "))
-        + "; the slowest: \(.a.slowest_api). Sync'"'"'s own count (`.sync.requests`, a log counted once however many pages): \(.a.status_sync.requests). The last read with sync started \(.a.last_read_at_sim | round) s (simulated) after the mount\(if .a.synced then ", the full pass came at \(.a.sim_s | round) s" else "" end)."'
+        + "; the slowest: \(.a.slowest_api). Sync'"'"'s own count (`.sync.requests`, a log counted once however many pages): \(.a.status_sync.requests). The last read with sync started \(.a.last_read_at_sim | round) s (simulated) after the mount\(if .a.synced then ", the full pass came at \(.a.sim_s | round) s" else "" end). During the runs: with sync \(.a | stalls); without \(.b | stalls)."'
 }
 
 md_section_sync() {
@@ -740,7 +743,13 @@ same reads in the same order on the same schedule. An organization whose full pa
 (its full pass decides how many reads the pair makes), even rounds without sync first (as many reads as the
 round before made) and then with sync (at most as many; both cut to the reads both made), so that going
 first or second (the machine a run finds) counts as often for sync as against it; each round's order is in
-its table and the target row shows the ratio of each order apart. The p99 of one round is its slowest read,
+its table and the target row shows the ratio of each order apart. Beside every run a probe (tests/bench/stallprobe.c:
+one thread per CPU at the highest real-time priority, waking every millisecond) notes each time it woke
+$(jqs sync_load.jsonl '.[0].stall_us // 3000 | . / 1000') ms late or more: no process can delay it, whatever its priority, so such a stall is
+time in which no process could run on that CPU (the host ran something else, or the kernel ran with
+preemption off, which work on behalf of the processes, such as interrupts, can cause too). Each pair's text
+gives the stalls of both runs and the reads they overlapped; the target row adds these reads up, with sync and
+without. They are counted, not left out. The p99 of one round is its slowest read,
 which one hiccup of the machine decides, so its target row takes the p99 of every round's reads together
 (with sync against without) and shows each round's own ratio. A wait is an operation's wall time × time_scale; \`ls\`
 is timed apart, so that a read's wait is the thread's content, not its channel's thread list. At time_scale

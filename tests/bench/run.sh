@@ -7,8 +7,9 @@
 #   --smoke      a short run of every section (the meson test 'bench-smoke');
 #                its numbers only show that the harness works
 #   --build DIR  the meson build folder (default: build; set up and built
-#                when needed).  CLIQFS, CLIQ_EMULATOR, BENCH_READLAT and
-#                BENCH_FLOORFS in the environment override it.
+#                when needed).  CLIQFS, CLIQ_EMULATOR, BENCH_READLAT,
+#                BENCH_FLOORFS, BENCH_HEAPSTAT and BENCH_STALLPROBE in the
+#                environment override it.
 #   --out DIR    where benchmarks.md and bench/ go (default: docs/ of the
 #                source tree; --smoke requires --out)
 #   --only LIST  comma-separated sections: requests,latency,scale,writes,sync
@@ -23,7 +24,8 @@
 # BENCH_MOUNT_EXTRA (",verbose=3") adds -o options to every cliqfs mount.
 #
 # Needs: fuse3 (fusermount3), curl, jq, gnuplot (Debian: gnuplot-nox), and
-# permission to mount FUSE filesystems.
+# permission to mount FUSE filesystems and to run a real-time thread (root:
+# tests/bench/stallprobe.c).
 set -u
 BENCH_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_SRC/../.." && pwd)
@@ -66,11 +68,11 @@ if [ -n "$FROM_RESULTS" ]; then
   # Nothing is run: the binaries are not needed.
   CLIQFS=${CLIQFS:-/bin/false} CLIQ_EMULATOR=${CLIQ_EMULATOR:-/bin/false}
   BENCH_READLAT=${BENCH_READLAT:-/bin/false} BENCH_FLOORFS=${BENCH_FLOORFS:-/bin/false}
-  BENCH_HEAPSTAT=${BENCH_HEAPSTAT:-/bin/false}
+  BENCH_HEAPSTAT=${BENCH_HEAPSTAT:-/bin/false} BENCH_STALLPROBE=${BENCH_STALLPROBE:-/bin/false}
 fi
 # Binaries: the environment's, or the build folder's (built when missing).
 if [ -z "${CLIQFS:-}" ] || [ -z "${CLIQ_EMULATOR:-}" ] || [ -z "${BENCH_READLAT:-}" ] ||
-  [ -z "${BENCH_FLOORFS:-}" ] || [ -z "${BENCH_HEAPSTAT:-}" ]; then
+  [ -z "${BENCH_FLOORFS:-}" ] || [ -z "${BENCH_HEAPSTAT:-}" ] || [ -z "${BENCH_STALLPROBE:-}" ]; then
   build_log=$(mktemp)
   if [ ! -f "$BUILD/build.ninja" ]; then
     meson setup "$BUILD" "$REPO" >"$build_log" 2>&1 || {
@@ -80,7 +82,7 @@ if [ -z "${CLIQFS:-}" ] || [ -z "${CLIQ_EMULATOR:-}" ] || [ -z "${BENCH_READLAT:
     }
   fi
   ninja -C "$BUILD" fs/cliqfs tests/emulator/cliq-emulator tests/bench/readlat \
-    tests/bench/floorfs tests/bench/libheapstat.so >"$build_log" 2>&1 || {
+    tests/bench/floorfs tests/bench/libheapstat.so tests/bench/stallprobe >"$build_log" 2>&1 || {
     tail -n 30 "$build_log" >&2
     echo "run.sh: building in $BUILD failed" >&2
     exit 1
@@ -91,8 +93,9 @@ if [ -z "${CLIQFS:-}" ] || [ -z "${CLIQ_EMULATOR:-}" ] || [ -z "${BENCH_READLAT:
   BENCH_READLAT=${BENCH_READLAT:-$BUILD/tests/bench/readlat}
   BENCH_FLOORFS=${BENCH_FLOORFS:-$BUILD/tests/bench/floorfs}
   BENCH_HEAPSTAT=${BENCH_HEAPSTAT:-$BUILD/tests/bench/libheapstat.so}
+  BENCH_STALLPROBE=${BENCH_STALLPROBE:-$BUILD/tests/bench/stallprobe}
 fi
-export CLIQFS CLIQ_EMULATOR BENCH_READLAT BENCH_FLOORFS BENCH_HEAPSTAT
+export CLIQFS CLIQ_EMULATOR BENCH_READLAT BENCH_FLOORFS BENCH_HEAPSTAT BENCH_STALLPROBE
 
 BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/cliqfs-bench.XXXXXX")
 BENCH_RES=$BENCH_TMP/results
@@ -151,6 +154,7 @@ else
   SYNC_GREP_ROUNDS=1
 fi
 LAT_BLOCK=50                  # operations on one filesystem before the next
+SYNC_LOAD_STALL_US=3000       # a host stall that overlaps a read (sec_sync.sh)
 LAT_PLACEMENTS="false true"   # each round unpinned, then pinned (sec_latency.sh)
 # Pinning needs a CPU for the reader and another for the daemons.
 [ "$(nproc)" -ge 2 ] || LAT_PLACEMENTS=false

@@ -169,7 +169,8 @@ _sync_load_synced() {
 # sync=all, until the full pass (DEADLINE real seconds at most).  Prints one
 # JSON object (on stdout, which the caller sends to a file): the reads' and lists' waits (simulated), the counters at the
 # full pass (sync=all; else at the end of the work), the status's sync block,
-# throttled answers and the daemon's peak RSS at the end.
+# throttled answers, the daemon's peak RSS at the end, and the CPU stalls
+# during the run (stallprobe.c) with the reads each overlapped.
 _sync_load_run() {
   local dir=$1 mode=$2 scale=$3 n=$4 deadline=$5 opts=$6
   rm -f "$dir/ops" "$dir/stop" "$dir/user.end" "$dir/errors"
@@ -178,9 +179,15 @@ _sync_load_run() {
   # What the last run left to write back (its disk cache, its state) is
   # written now, not during this run's reads.
   sync
-  local t0 t_user done_at='' c='' st=null dl upid
+  local t0 t_user done_at='' c='' st=null dl upid probe
+  # When no process could run on a CPU during the run (stallprobe.c): the
+  # report counts the reads such a stall overlapped, with sync and without.
+  "$BENCH_STALLPROBE" "$dir/stalls" "$SYNC_LOAD_STALL_US" &
+  probe=$!
+  bench_bg_add "$probe"
   t0=$(now)
   bench_mount "time_scale=$scale,sync=$mode$opts"
+  kill -0 "$probe" 2>/dev/null || bfail "sync: stallprobe did not start (it needs a SCHED_FIFO thread: root)"
   t_user=$(now)
   _sync_load_user "$dir" "$scale" "$SYNC_LOAD_EVERY" "$n" "$t_user" &
   upid=$!
@@ -205,6 +212,10 @@ _sync_load_run() {
   # 60 real seconds).
   wait_for 90 test -e "$dir/user.end" || bfail "sync: $ORG_LOAD: the user's work did not end"
   bench_bg_stop
+  [ -f "$dir/stalls" ] || bfail "sync: stallprobe wrote no $dir/stalls"
+  local stalls
+  stalls=$(awk 'BEGIN { printf "[" } { printf "%s[%s,%s]", (NR > 1 ? "," : ""), $2, $3 } END { printf "]" }' \
+    "$dir/stalls")
   local end_c hwm
   end_c=$(emu_counters)
   [ -n "$c" ] || c=$end_c
@@ -220,11 +231,13 @@ _sync_load_run() {
     mkdir -p "$BENCH_KEEP"
     cp "$MNT_DIR/cliqfs.log" "$BENCH_KEEP/$ORG_LOAD-$mode.log"
     cp "$dir/ops" "$BENCH_KEEP/$ORG_LOAD-$mode.ops"
+    cp "$dir/stalls" "$BENCH_KEEP/$ORG_LOAD-$mode.stalls"
   fi
   jq -Rsc --argjson s "$scale" --argjson t0 "$t0" --argjson tu "$t_user" \
     --argjson done_at "${done_at:-null}" --argjson c "$c" --argjson ce "$end_c" \
     --argjson st "$st" --argjson hwm "$hwm" --arg mode "$mode" \
-    --argjson slot_waits "${slot_waits:-0}" '
+    --argjson slot_waits "${slot_waits:-0}" --argjson stalls "$stalls" \
+    --argjson stall_us "$SYNC_LOAD_STALL_US" '
       split("\n") | map(select(length > 0) | split("\t")
         | {kind: .[0], k: (.[1] | tonumber), a: (.[2] | tonumber), b: (.[3] | tonumber),
            rc: (.[4] | tonumber)}) as $ops
@@ -233,6 +246,9 @@ _sync_load_run() {
          read_k: ($r | map(.k)), ls_k: ($l | map(.k)),
          failed: ($ops | map(select(.rc != 0)) | length),
          waits_sim: ($r | map((.b - .a) * $s)), ls_sim: ($l | map((.b - .a) * $s)),
+         read_stalled: ($r | map(. as $o | any($stalls[]; .[0] < $o.b and .[1] > $o.a))),
+         stalls: ($stalls | length), stall_us: $stall_us,
+         stall_max_ms: ($stalls | map((.[1] - .[0]) * 1000) | max // 0),
          last_read_at_sim: ((($r | map(.a) | max // $tu) - $tu) * $s),
          synced: ($done_at != null),
          real_s: (if $done_at then $done_at - $t0 else null end),
@@ -299,7 +315,9 @@ sec_sync_load() {
   local cut='.reads_made = .reads
     | ([.read_k, .waits_sim] | transpose | map(select(.[0] < $n) | .[1])) as $w
     | ([.ls_k, .ls_sim] | transpose | map(select(.[0] < $n) | .[1])) as $l
+    | ([.read_k, .read_stalled] | transpose | map(select(.[0] < $n) | .[1])) as $rs
     | .waits_sim = $w | .reads = ($w | length) | .ls_sim = $l | .ls = ($l | length)
+    | .read_stalled = $rs | .reads_stalled = ($rs | map(select(.)) | length)
     | del(.read_k, .ls_k)'
   a=$(jq -c --argjson n "$n" "$cut" "$dir/with.json")
   b=$(jq -c --argjson n "$n" "$cut" "$dir/without.json")
@@ -399,7 +417,7 @@ sec_sync_grep() {
 sec_sync() {
   local s
   # ORG:SCALE[:ROUNDS]: the rounds of one organization run one after the
-  # other; the report takes the median of their ratios.
+  # other.
   local org scale rounds r
   for s in $SYNC_LOAD; do
     IFS=: read -r org scale rounds <<<"$s"
