@@ -221,6 +221,9 @@ void store_free(store *s)
   json_decref(s->channels_src);
   store_channels_unref(s->channels);
   smap_free(&s->threads, slot_free);
+  /* The cache's writer tells the logs when their appends land. */
+  if (s->cache)
+    tcache_disk_flush(s->cache);
   smap_free(&s->logs, log_free);
   smap_free(&s->follow, follow_info_free);
   smap_free(&s->skips, free);

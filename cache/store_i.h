@@ -85,13 +85,19 @@ struct store_log {
   int64_t last_ms;          /* newest time of any message in the log */
   /* The disk copy of jsonl, beside the tcache's record of the log (which
    * holds only what follows, not the messages): the first disk_len bytes of
-   * jsonl are in the file at disk_path, their CRC-32 is disk_sum (zlib's
-   * crc32, which goes on from a sum, as the copy grows), and
-   * disk_cursor_ms was the cursor when they were all there. */
+   * jsonl are in the file at disk_path (or queued for it: the cache's
+   * writer appends them, so that no reader waits for the disk), their
+   * CRC-32 is disk_sum (zlib's crc32, which goes on from a sum, as the copy
+   * grows), and disk_cursor_ms was the cursor when they were all there.
+   * disk_queued counts the appends not written yet; disk_failed tells that
+   * one failed (the copy is written anew at the next persist).  Both are
+   * atomics, changed by the writer without the lock. */
   char *disk_path;          /* NULL: no disk copy */
   size_t disk_len;
   uint64_t disk_sum;
   int64_t disk_cursor_ms;
+  int disk_queued;
+  bool disk_failed;
   double fetched_at;        /* wall time of the last fetch attempt's end */
   double next_try_at;       /* refresher: not before (after failures) */
   bool wanted;              /* served stale to a reader: refresher fetches it */
@@ -365,11 +371,13 @@ int log_line_message(const store_log *log, uint64_t off, cliq_message *m);
 int log_append_locked(store_log *log, const cliq_message *m,
                              bool from_server);
 
-/* Brings the disk copy of the JSONL up to date, writing only what it lacks
- * (the log is append-only), and returns the log's record for the tcache:
- * the cursor and the length and checksum of the disk copy, not the messages
- * (lock held).  When the write fails the record tells the older copy, with
- * the cursor of its time (the messages after it are fetched again). */
+/* Brings the disk copy of the JSONL up to date, queuing for the cache's
+ * writer only what it lacks (the log is append-only), and returns the log's
+ * record for the tcache: the cursor and the length and checksum of the disk
+ * copy, not the messages (lock held).  The record is put after the append,
+ * so it lands after the bytes it tells of.  When an append fails, the next
+ * call writes the copy anew; until then, and should the daemon stop first,
+ * the record's checksum tells the torn copy, which is fetched again. */
 json_t *log_persistent_locked(store_log *log);
 
 bool self_probe_pending(store *s, const char *chat_id);

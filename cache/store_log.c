@@ -253,44 +253,34 @@ static uint64_t sum_more(uint64_t sum, const char *p, size_t n)
   return crc32_z((uLong)sum, (const Bytef *)p, n);
 }
 
-/* Writes n bytes at offset off of path (created 0600; cut to nothing first
- * when off is 0).  Not fsync'd: a cache can be fetched again, and the
- * checksum in the record tells a torn copy. */
-static int write_at(const char *path, const char *data, size_t n, size_t off)
+/* The cache's writer wrote (or failed to write) an append of log's copy. */
+static void log_append_landed(void *arg, int rc)
 {
-  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (off ? 0 : O_TRUNC),
-                0600);
-  if (fd < 0)
-    return -errno;
-  int r = 0;
-  while (n > 0) {
-    ssize_t w = pwrite(fd, data, n, (off_t)off);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0) {
-      r = w < 0 ? -errno : -EIO;
-      break;
-    }
-    data += w;
-    n -= (size_t)w;
-    off += (size_t)w;
-  }
-  if (close(fd) < 0 && r == 0)
-    r = -errno;
-  return r;
+  store_log *log = arg;
+  if (rc < 0)
+    __atomic_store_n(&log->disk_failed, true, __ATOMIC_SEQ_CST);
+  __atomic_sub_fetch(&log->disk_queued, 1, __ATOMIC_SEQ_CST);
 }
 
-/* Brings the disk copy of the JSONL up to date, writing only what it lacks
- * (the log is append-only), and returns the log's record for the tcache:
- * the cursor and the length and checksum of the disk copy, not the messages
- * (lock held).  When the write fails the record tells the older copy, with
- * the cursor of its time (the messages after it are fetched again). */
+/* Queues what the disk copy lacks for the cache's writer and returns the
+ * record telling of it (see store_i.h).  Out of memory the bytes are
+ * written here (tcache_disk_append); if that fails, the record tells the
+ * older copy, with the cursor of its time. */
 json_t *log_persistent_locked(store_log *log)
 {
+  if (__atomic_exchange_n(&log->disk_failed, false, __ATOMIC_SEQ_CST)) {
+    log->disk_len = 0;
+    log->disk_sum = crc32_z(0, Z_NULL, 0);
+  }
   if (log->disk_path && log->disk_len < log->jsonl_len) {
     size_t n = log->jsonl_len - log->disk_len;
-    if (write_at(log->disk_path, log->jsonl + log->disk_len, n,
-                 log->disk_len) == 0) {
+    __atomic_add_fetch(&log->disk_queued, 1, __ATOMIC_SEQ_CST);
+    int r = tcache_disk_append(log->s->cache, log->disk_path,
+                               log->jsonl + log->disk_len, n, log->disk_len,
+                               log_append_landed, log);
+    if (r != 0)
+      __atomic_sub_fetch(&log->disk_queued, 1, __ATOMIC_SEQ_CST);
+    if (r >= 0) {
       log->disk_sum = sum_more(log->disk_sum, log->jsonl + log->disk_len, n);
       log->disk_len = log->jsonl_len;
     }
@@ -352,7 +342,11 @@ static int disk_copy_read(const store_log *log, json_t *v, struct disk_copy *dc)
   size_t n = (size_t)len;
   char *buf = NULL;
   size_t got = 0;
-  if (n > 0 && (!log->disk_path || statefile_read(log->disk_path, &buf, &got) < 0))
+  if (!log->disk_path)
+    return -ENOENT;
+  /* What this process appended may still be on its way to the file. */
+  tcache_disk_settle(log->s->cache, log->disk_path);
+  if (statefile_read(log->disk_path, &buf, &got) < 0)
     return -ENOENT;
   if (got < n || sum_more(crc32_z(0, Z_NULL, 0), buf, n) != sum) {
     free(buf);

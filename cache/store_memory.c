@@ -18,11 +18,13 @@ static size_t log_resident_bytes_locked(const store_log *log)
 }
 
 /* Drops an idle log's messages from memory when its disk copy holds them
- * all (lock held): the bytes freed, 0 when it may not. */
+ * all, written (lock held): the bytes freed, 0 when it may not. */
 static size_t log_unload_locked(store_log *log, double now_mono, double idle_s)
 {
   if (!log->known || log->evicted || log->readers > 0 || log->busy > 0 ||
       log->wanted || !log->disk_path || log->disk_len != log->jsonl_len ||
+      __atomic_load_n(&log->disk_queued, __ATOMIC_SEQ_CST) > 0 ||
+      __atomic_load_n(&log->disk_failed, __ATOMIC_SEQ_CST) ||
       now_mono - log->used_at < idle_s)
     return 0;
   size_t freed = log_resident_bytes_locked(log);

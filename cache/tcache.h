@@ -106,6 +106,29 @@ int tcache_fetch_younger(tcache *c, const char *key, double max_age_s,
  * small record of it with the freshness. */
 char *tcache_disk_path(tcache *c, const char *key, const char *ext);
 
+/* Queues len bytes of data (copied) to be written at offset off of path, a
+ * file of the caller's own (tcache_disk_path; created 0600, cut to nothing
+ * first when off is 0), by the cache's writer, in order with the records
+ * queued before and after it: a record put after the append tells of bytes
+ * that are on disk when it is.  The caller does not wait for the disk.
+ * landed (may be NULL) runs on the writer thread once the bytes are written
+ * (rc 0) or not (-errno), before tcache_disk_settle or tcache_disk_flush
+ * return for them, holding no lock of the cache; it must not wait for
+ * anything their callers may hold (a log's lock).  Returns 0 when queued
+ * (landed will run); else, out of memory, the bytes are written at once
+ * (after what is queued for path) and it returns 1 or -errno, landed not
+ * run.  Needs a disk_dir. */
+int tcache_disk_append(tcache *c, const char *path, const char *data,
+                       size_t len, size_t off,
+                       void (*landed)(void *arg, int rc), void *arg);
+
+/* Waits until no append to path is queued or being written: the file holds
+ * every byte appended to it so far. */
+void tcache_disk_settle(tcache *c, const char *path);
+
+/* Waits until every record and append queued so far has been written. */
+void tcache_disk_flush(tcache *c);
+
 typedef struct tcache_stats {
   size_t entries;
   size_t hits;

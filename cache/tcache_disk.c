@@ -12,10 +12,15 @@
  * (tc_disk_job_for).  The queue is bounded (TC_DISK_QUEUE_MAX bytes): past
  * it, a storer waits for the writer (tc_disk_backpressure) rather than let
  * memory grow with a slow disk.  tcache_free() lets the writer finish
- * what is queued. */
+ * what is queued.
+ *
+ * The same writer appends to a caller's own files beside the records (a
+ * message log's JSONL: tcache_disk_append), in the same order, so that a
+ * record queued after an append tells of bytes that have landed. */
 #include "cache/tcache_i.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,12 +81,40 @@ static void disk_put(const tcache *c, const char *key, const char *text,
   free(path);
 }
 
+/* Writes n bytes at offset off of path (created 0600; cut to nothing first
+ * when off is 0): 0 or -errno.  Not fsync'd: a cache can be fetched again,
+ * and the caller's checksum tells a torn copy. */
+static int write_at(const char *path, const char *data, size_t n, size_t off)
+{
+  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (off ? 0 : O_TRUNC),
+                0600);
+  if (fd < 0)
+    return -errno;
+  int r = 0;
+  while (n > 0) {
+    ssize_t w = pwrite(fd, data, n, (off_t)off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0) {
+      r = w < 0 ? -errno : -EIO;
+      break;
+    }
+    data += w;
+    n -= (size_t)w;
+    off += (size_t)w;
+  }
+  if (close(fd) < 0 && r == 0)
+    r = -errno;
+  return r;
+}
+
 static void job_free(struct disk_job *j)
 {
   if (!j)
     return;
   free(j->key);
   free(j->text);
+  free(j->path);
   json_decref(j->value);
   free(j);
 }
@@ -90,9 +123,17 @@ const struct disk_job *tc_disk_job_for(const tcache *c, const char *key)
 {
   const struct disk_job *last = NULL;
   for (const struct disk_job *j = c->jobs; j; j = j->next)
-    if (strcmp(j->key, key) == 0)
+    if (j->key && strcmp(j->key, key) == 0)
       last = j;
   return last;
+}
+
+static bool path_queued_locked(const tcache *c, const char *path)
+{
+  for (const struct disk_job *j = c->jobs; j; j = j->next)
+    if (j->path && strcmp(j->path, path) == 0)
+      return true;
+  return false;
 }
 
 void tc_disk_queue_locked(tcache *c, const char *key, char *text, size_t len,
@@ -128,7 +169,7 @@ void tc_disk_queue_locked(tcache *c, const char *key, char *text, size_t len,
    * being written already: the queue holds a key at most twice. */
   struct disk_job *prev = NULL;
   for (struct disk_job *k = c->jobs; k; prev = k, k = k->next) {
-    if (k == c->writing || strcmp(k->key, key) != 0)
+    if (k == c->writing || !k->key || strcmp(k->key, key) != 0)
       continue;
     if (prev)
       prev->next = k->next;
@@ -147,6 +188,58 @@ void tc_disk_queue_locked(tcache *c, const char *key, char *text, size_t len,
   c->jobs_tail = j;
   c->queued_bytes += len;
   pthread_cond_signal(&c->writer_wake);
+}
+
+int tcache_disk_append(tcache *c, const char *path, const char *data,
+                       size_t len, size_t off,
+                       void (*landed)(void *arg, int rc), void *arg)
+{
+  struct disk_job *j = calloc(1, sizeof(*j));
+  if (j) {
+    j->path = strdup(path);
+    j->text = malloc(len ? len : 1);
+  }
+  pthread_mutex_lock(&c->mu);
+  if (!j || !j->path || !j->text || !c->writer_running) {
+    /* Out of memory (or no writer): written here, after what is queued for
+     * the file, as the writer would have. */
+    job_free(j);
+    while (path_queued_locked(c, path))
+      pthread_cond_wait(&c->job_done, &c->mu);
+    int r = write_at(path, data, len, off);
+    pthread_mutex_unlock(&c->mu);
+    return r < 0 ? r : 1;
+  }
+  memcpy(j->text, data, len);
+  j->len = len;
+  j->off = off;
+  j->landed = landed;
+  j->landed_arg = arg;
+  if (c->jobs_tail)
+    c->jobs_tail->next = j;
+  else
+    c->jobs = j;
+  c->jobs_tail = j;
+  c->queued_bytes += len;
+  pthread_cond_signal(&c->writer_wake);
+  pthread_mutex_unlock(&c->mu);
+  return 0;
+}
+
+void tcache_disk_settle(tcache *c, const char *path)
+{
+  pthread_mutex_lock(&c->mu);
+  while (path_queued_locked(c, path) && c->writer_running)
+    pthread_cond_wait(&c->job_done, &c->mu);
+  pthread_mutex_unlock(&c->mu);
+}
+
+void tcache_disk_flush(tcache *c)
+{
+  pthread_mutex_lock(&c->mu);
+  while (c->jobs && c->writer_running)
+    pthread_cond_wait(&c->job_done, &c->mu);
+  pthread_mutex_unlock(&c->mu);
 }
 
 void tc_disk_backpressure(tcache *c)
@@ -171,8 +264,16 @@ static void *writer_main(void *arg)
     c->writing = j;
     pthread_mutex_unlock(&c->mu);
     if (c->before_disk_write)
-      c->before_disk_write(c->before_disk_write_arg, j->key);
-    disk_put(c, j->key, j->text, j->len);
+      c->before_disk_write(c->before_disk_write_arg, j->key ? j->key : j->path);
+    if (j->path) {
+      int rc = write_at(j->path, j->text, j->len, j->off);
+      /* Before the job leaves the queue: whoever settles or flushes finds
+       * it told. */
+      if (j->landed)
+        j->landed(j->landed_arg, rc);
+    } else {
+      disk_put(c, j->key, j->text, j->len);
+    }
     pthread_mutex_lock(&c->mu);
     c->writing = NULL;
     c->jobs = j->next;

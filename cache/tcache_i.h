@@ -36,13 +36,18 @@ struct flight {
 };
 
 /* A disk copy queued for the writer (tcache_disk.c): the record of key
- * (text) or, text NULL, the copy's removal. */
+ * (text) or, text NULL, the copy's removal; or, path set (key NULL), len
+ * bytes of text for a caller's own file at offset off (tcache_disk_append). */
 struct disk_job {
-  char *key;              /* owned */
+  char *key;              /* owned; NULL for an append */
   char *text;             /* owned; NULL: remove the copy */
   size_t len;
   json_t *value;          /* a reference; NULL: negative (or a removal) */
   double fetched_at, ttl_s;
+  char *path;             /* owned; an append's file */
+  size_t off;
+  void (*landed)(void *arg, int rc); /* an append's, after its write */
+  void *landed_arg;
   struct disk_job *next;  /* c->jobs, oldest first */
 };
 

@@ -11,6 +11,8 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -269,11 +271,13 @@ static void refresh_adds_nothing(struct env *e, store_log *log, long asked,
   assert_int_equal(store_log_size(log, STORE_LOG_TEXT), text_len);
 }
 
-/* The log's disk copy (NULL when there is none). */
+/* The log's disk copy (NULL when there is none), once the cache's writer
+ * has written what was appended to it. */
 static char *disk_copy(struct env *e, size_t *len)
 {
   char *path = tcache_disk_path(e->cache, "log/" THREAD, "jsonl");
   assert_non_null(path);
+  tcache_disk_settle(e->cache, path);
   char *buf = NULL;
   *len = 0;
   int r = statefile_read(path, &buf, len);
@@ -557,6 +561,46 @@ static void test_old_form_and_other_id_forms(void **state)
   free(text0);
 }
 
+/* An append of the disk copy that fails (here the copy's path is a folder)
+ * loses nothing: the log keeps its messages, and the next change writes the
+ * whole copy anew once it can. */
+static void test_failed_disk_append_written_anew(void **state)
+{
+  struct env *e = *state;
+  open_store(e, 1000);
+  char *path = tcache_disk_path(e->cache, "log/" THREAD, "jsonl");
+  assert_non_null(path);
+  assert_int_equal(mkdir(path, 0700), 0);
+  store_log *log = get_log(e, STORE_FETCH);
+  size_t jlen0;
+  char *jsonl0 = read_all(log, STORE_LOG_JSONL, &jlen0);
+  assert_true(jlen0 > 0);
+  tcache_disk_settle(e->cache, path);
+  struct stat sb;
+  assert_int_equal(stat(path, &sb), 0);
+  assert_true(S_ISDIR(sb.st_mode));
+
+  assert_int_equal(rmdir(path), 0);
+  post(e, "after the failed write");
+  assert_int_equal(fetch_until(e, NMSG + 1), NMSG + 1);
+  size_t jlen1;
+  char *jsonl1 = read_all(log, STORE_LOG_JSONL, &jlen1);
+  assert_true(jlen1 > jlen0);
+  assert_memory_equal(jsonl1, jsonl0, jlen0);
+  assert_disk_copy_is(e, jsonl1, jlen1);
+  close_store(e);
+
+  /* And a new store starts from it without asking. */
+  long asked = emu_count(&e->emu, "chats.messages");
+  open_store(e, 1000);
+  log = get_log(e, STORE_CACHED);
+  assert_int_equal(store_log_size(log, STORE_LOG_JSONL), jlen1);
+  assert_int_equal(emu_count(&e->emu, "chats.messages"), asked);
+  free(jsonl0);
+  free(jsonl1);
+  free(path);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -568,6 +612,8 @@ int main(void)
                                     teardown),
     cmocka_unit_test_setup_teardown(test_disk_copy_checked, setup, teardown),
     cmocka_unit_test_setup_teardown(test_old_form_and_other_id_forms, setup,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(test_failed_disk_append_written_anew, setup,
                                     teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1040,6 +1040,117 @@ static void test_disk_path_beside_the_record(void **state)
   tcache_free(c);
 }
 
+/* Appends to a caller's file: what tcache_disk_append's landed saw. */
+struct landings {
+  pthread_mutex_t mu;
+  int n, failed, last_rc;
+};
+
+static void count_landing(void *arg, int rc)
+{
+  struct landings *l = arg;
+  pthread_mutex_lock(&l->mu);
+  l->n++;
+  if (rc < 0)
+    l->failed++;
+  l->last_rc = rc;
+  pthread_mutex_unlock(&l->mu);
+}
+
+static int landed_n(struct landings *l)
+{
+  pthread_mutex_lock(&l->mu);
+  int n = l->n;
+  pthread_mutex_unlock(&l->mu);
+  return n;
+}
+
+static char *file_text(const char *path)
+{
+  char *buf = NULL;
+  size_t len = 0;
+  if (statefile_read(path, &buf, &len) < 0)
+    return NULL;
+  char *t = realloc(buf, len + 1);
+  assert_non_null(t);
+  t[len] = '\0';
+  return t;
+}
+
+/* The writer appends in order, an offset of 0 starts the file anew, and a
+ * record put after an append lands after it; settle waits for the file. */
+static void test_appends_land_in_order(void **state)
+{
+  struct tu_dir_state *s = *state;
+  tcache *c = new_cache(s->dir, 1, 0);
+  struct landings l = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  char *path = tcache_disk_path(c, "log/x", "jsonl");
+  assert_non_null(path);
+  assert_int_equal(tcache_disk_append(c, path, "abc", 3, 0, count_landing, &l), 0);
+  assert_int_equal(tcache_disk_append(c, path, "defXX", 3, 3, count_landing, &l), 0);
+  tcache_disk_settle(c, path);
+  assert_int_equal(landed_n(&l), 2);
+  char *t = file_text(path);
+  assert_string_equal(t, "abcdef");
+  free(t);
+  assert_int_equal(tcache_disk_append(c, path, "x", 1, 0, count_landing, &l), 0);
+  json_t *v = value_n(7);
+  tcache_put(c, "log/x", v, 600);
+  json_decref(v);
+  tcache_disk_flush(c);
+  assert_int_equal(landed_n(&l), 3);
+  assert_int_equal(l.failed, 0);
+  t = file_text(path);
+  assert_string_equal(t, "x");
+  free(t);
+  assert_int_equal(tu_count_files(s->dir, is_json_name), 1);
+  free(path);
+  tcache_free(c);
+}
+
+/* An append returns before its bytes are written; settle waits for them. */
+static void test_appends_do_not_wait_for_the_disk(void **state)
+{
+  struct tu_dir_state *s = *state;
+  struct stall st;
+  char *path = NULL;
+  assert_true(asprintf(&path, "%s/mine.jsonl", s->dir) > 0);
+  stall_init(&st, path, 10);
+  tcache *c = stalled_cache(s->dir, 0, &st);
+  struct landings l = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  assert_int_equal(tcache_disk_append(c, path, "one\n", 4, 0, count_landing, &l), 0);
+  assert_true(stall_wait_entered(&st, 10));
+  /* The writer is held inside the first write: the second is queued. */
+  assert_int_equal(tcache_disk_append(c, path, "two\n", 4, 4, count_landing, &l), 0);
+  assert_int_equal(landed_n(&l), 0);
+  stall_release(&st);
+  tcache_disk_settle(c, path);
+  assert_false(st.timed_out);
+  assert_int_equal(landed_n(&l), 2);
+  char *t = file_text(path);
+  assert_string_equal(t, "one\ntwo\n");
+  free(t);
+  free(path);
+  tcache_free(c);
+}
+
+/* A write that fails is told to landed, with its errno. */
+static void test_append_failure_landed(void **state)
+{
+  struct tu_dir_state *s = *state;
+  tcache *c = new_cache(s->dir, 1, 0);
+  struct landings l = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  char *path = NULL;
+  assert_true(asprintf(&path, "%s/no-such-folder/x.jsonl", s->dir) > 0);
+  assert_int_equal(tcache_disk_append(c, path, "abc", 3, 0, count_landing, &l), 0);
+  tcache_disk_flush(c);
+  assert_int_equal(landed_n(&l), 1);
+  assert_int_equal(l.failed, 1);
+  assert_int_equal(l.last_rc, -ENOENT);
+  free(path);
+  tcache_free(c);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -1075,6 +1186,12 @@ int main(void)
                                     setup_dir, teardown_dir),
     cmocka_unit_test_setup_teardown(test_disk_path_beside_the_record,
                                     setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(test_appends_land_in_order, setup_dir,
+                                    teardown_dir),
+    cmocka_unit_test_setup_teardown(test_appends_do_not_wait_for_the_disk,
+                                    setup_dir, teardown_dir),
+    cmocka_unit_test_setup_teardown(test_append_failure_landed, setup_dir,
+                                    teardown_dir),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
