@@ -128,6 +128,18 @@ const struct disk_job *tc_disk_job_for(const tcache *c, const char *key)
   return last;
 }
 
+/* Puts j at the end of the queue and wakes the writer. */
+static void job_enqueue_locked(tcache *c, struct disk_job *j)
+{
+  if (c->jobs_tail)
+    c->jobs_tail->next = j;
+  else
+    c->jobs = j;
+  c->jobs_tail = j;
+  c->queued_bytes += j->len;
+  pthread_cond_signal(&c->writer_wake);
+}
+
 static bool path_queued_locked(const tcache *c, const char *path)
 {
   for (const struct disk_job *j = c->jobs; j; j = j->next)
@@ -181,13 +193,7 @@ void tc_disk_queue_locked(tcache *c, const char *key, char *text, size_t len,
     job_free(k);
     break;
   }
-  if (c->jobs_tail)
-    c->jobs_tail->next = j;
-  else
-    c->jobs = j;
-  c->jobs_tail = j;
-  c->queued_bytes += len;
-  pthread_cond_signal(&c->writer_wake);
+  job_enqueue_locked(c, j);
 }
 
 int tcache_disk_append(tcache *c, const char *path, const char *data,
@@ -215,13 +221,7 @@ int tcache_disk_append(tcache *c, const char *path, const char *data,
   j->off = off;
   j->landed = landed;
   j->landed_arg = arg;
-  if (c->jobs_tail)
-    c->jobs_tail->next = j;
-  else
-    c->jobs = j;
-  c->jobs_tail = j;
-  c->queued_bytes += len;
-  pthread_cond_signal(&c->writer_wake);
+  job_enqueue_locked(c, j);
   pthread_mutex_unlock(&c->mu);
   return 0;
 }
