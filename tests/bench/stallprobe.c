@@ -1,5 +1,6 @@
-/* tests/bench/stallprobe.c: tells when a CPU was taken from everything that
- * runs on it, by something the processes under test cannot cause.
+/* tests/bench/stallprobe.c: tells when a CPU was taken from every process
+ * that runs on it: by the host, or by the kernel (whose work on behalf of
+ * the processes under test, such as their interrupts, counts too).
  *
  *   stallprobe OUT [THRESHOLD_US]
  *
@@ -8,7 +9,7 @@
  * ordinary process (the daemon, its syncer, the emulator, a shell) can delay
  * it, whatever its nice value, so a late wake-up is the CPU not running this
  * guest (the host ran something else) or the kernel not letting anything
- * run (an interrupt storm, a long section with preemption off).  Each wake-up
+ * run (interrupts, a long section with preemption off).  Each wake-up
  * later than THRESHOLD_US (default 2000) is one line of OUT, written when the
  * probe is stopped (SIGTERM or SIGINT):
  *
