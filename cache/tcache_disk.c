@@ -140,12 +140,22 @@ static void job_enqueue_locked(tcache *c, struct disk_job *j)
   pthread_cond_signal(&c->writer_wake);
 }
 
+/* Whether an append to path (NULL: any job) is queued or being written. */
 static bool path_queued_locked(const tcache *c, const char *path)
 {
   for (const struct disk_job *j = c->jobs; j; j = j->next)
-    if (j->path && strcmp(j->path, path) == 0)
+    if (!path || (j->path && strcmp(j->path, path) == 0))
       return true;
   return false;
+}
+
+/* Waits while path_queued_locked(c, path) and the writer runs. */
+static void wait_written(tcache *c, const char *path)
+{
+  pthread_mutex_lock(&c->mu);
+  while (path_queued_locked(c, path) && c->writer_running)
+    pthread_cond_wait(&c->job_done, &c->mu);
+  pthread_mutex_unlock(&c->mu);
 }
 
 void tc_disk_queue_locked(tcache *c, const char *key, char *text, size_t len,
@@ -228,18 +238,13 @@ int tcache_disk_append(tcache *c, const char *path, const char *data,
 
 void tcache_disk_settle(tcache *c, const char *path)
 {
-  pthread_mutex_lock(&c->mu);
-  while (path_queued_locked(c, path) && c->writer_running)
-    pthread_cond_wait(&c->job_done, &c->mu);
-  pthread_mutex_unlock(&c->mu);
+  if (path)
+    wait_written(c, path);
 }
 
 void tcache_disk_flush(tcache *c)
 {
-  pthread_mutex_lock(&c->mu);
-  while (c->jobs && c->writer_running)
-    pthread_cond_wait(&c->job_done, &c->mu);
-  pthread_mutex_unlock(&c->mu);
+  wait_written(c, NULL);
 }
 
 void tc_disk_backpressure(tcache *c)
