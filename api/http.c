@@ -239,6 +239,7 @@ static CURLcode transfer(cliq_client *c, const struct cliq__request *rq,
   long status = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
   rs->status = status;
+  curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &rs->connects);
   if (status > 0)
     learn_server_clock(c, h);
   if (cc == CURLE_FILESIZE_EXCEEDED)
@@ -285,11 +286,12 @@ int cliq__send(cliq_client *c, const struct cliq__request *rq,
   rs->len = sink.len;
   /* The path only: a query may carry OAuth secrets, headers the token. */
   if (cliq_log_enabled(CLIQ_LOG_HTTP))
-    cliq_log(CLIQ_LOG_HTTP, "%s %s (%s) -> %ld%s%s, %zu bytes, %.0f ms",
+    cliq_log(CLIQ_LOG_HTTP, "%s %s (%s) -> %ld%s%s, %zu bytes, %.0f ms%s",
              rq->method, rq->path, api_name, rs->status,
              cc != CURLE_OK ? ": " : "",
              cc != CURLE_OK ? curl_easy_strerror(cc) : "", sink.len,
-             (cliq_clock_mono() - started) * 1000.0);
+             (cliq_clock_mono() - started) * 1000.0,
+             rs->connects > 0 ? ", new connection" : "");
   else
     cliq_log(CLIQ_LOG_INFO, "%s request -> %ld%s%s", api_name, rs->status,
              cc != CURLE_OK ? ": " : "",

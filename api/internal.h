@@ -87,6 +87,7 @@ struct cliq__response {
   long status;
   char *body;     /* NUL-terminated, may be NULL when empty */
   size_t len;
+  long connects;  /* connections the transfer opened (0: it reused one) */
 };
 
 void cliq__response_clear(struct cliq__response *rs);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "api/cliq.h"
+#include "api/log.h"
 #include "counting_gate.h"
 #include "wire_server.h"
 
@@ -129,6 +130,42 @@ static void test_gate_wraps_request(void **state)
   assert_string_equal(rq->target, "/api/v3/threads/CT_1_2-T-3");
   assert_non_null(strstr(rq->head, "Authorization: Zoho-oauthtoken " TOKEN "\r\n"));
   fixture_free(f);
+}
+
+/* At verbose 3 a request's line says when it opened a connection (the wire
+ * server closes each one, so every request opens its own), and never shows
+ * the token. */
+static void test_http_log_tells_new_connection(void **state)
+{
+  (void)state;
+  char path[] = "/tmp/cliqfs-wire-log-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  assert_int_equal(cliq_log_open(path, false, CLIQ_LOG_HTTP), 0);
+  struct fixture *f = fixture_new();
+  script(f, 200, THREAD_BODY);
+  cliq_client *c = client_static(f, 0, 0);
+  cliq_thread t;
+  cliq_error err;
+  assert_int_equal(cliq_get_thread(c, CLIQ_PRIO_READ, "CT_1_2-T-3", &t, &err), 0);
+  cliq_thread_clear(&t);
+  fixture_free(f);
+  cliq_log_close();
+  FILE *in = fopen(path, "r");
+  assert_non_null(in);
+  char line[1024];
+  int lines = 0;
+  while (fgets(line, sizeof line, in)) {
+    if (!strstr(line, "GET /api/v3/threads/CT_1_2-T-3 (threads.get) -> 200"))
+      continue;
+    lines++;
+    assert_non_null(strstr(line, " ms, new connection"));
+    assert_null(strstr(line, TOKEN));
+  }
+  fclose(in);
+  unlink(path);
+  assert_int_equal(lines, 1);
 }
 
 static void test_gate_refusal_sends_nothing(void **state)
@@ -787,6 +824,7 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_gate_wraps_request),
+      cmocka_unit_test(test_http_log_tells_new_connection),
       cmocka_unit_test(test_gate_refusal_sends_nothing),
       cmocka_unit_test(test_gate_records_no_answer),
       cmocka_unit_test(test_gate_sees_throttle_code),
