@@ -708,7 +708,7 @@ md_sync_load() {
   jqs sync_load.jsonl "$SYNC_LOAD_PAIRS"'
     def w: if length > 0 then "\(pct(50) | f2) s | \(pct(99) | f2) s | \(max | f2) s" else "– | – | –" end;
     def lsw: if length > 0 then "\(pct(50) | f2) s | \(max | f2) s" else "– | –" end;
-    def stalls: if .stalls then "\(.stalls) CPU stalls of \(.stall_us / 1000) ms or more (the longest \(.stall_max_ms | f2) ms), \(.reads_stalled) reads overlapped" else "no stall probe" end;
+    def stalls: (if .stalls then "\(.stalls) CPU stalls of \(.stall_us / 1000) ms or more (the longest \(.stall_max_ms | f2) ms), \(.reads_stalled) reads overlapped" else "no stall probe" end) + (if .cpus_awake then ", CPUs kept awake" else "" end);
     (map(.org) | group_by(.) | map({key: .[0], value: length}) | from_entries) as $count
     | .[] | (.a.waits_sim | pct(99)) as $pa | (.b.waits_sim | pct(99)) as $pb
     | "\n**\(.org)**\(if $count[.org] > 1 then " (round \(.round) of \($count[.org]), sync=\(.a.first // "all") first)" else "" end), time_scale \(.a.time_scale), a read every \(.a.every_s) s (simulated)\(if (.a.reads_made // .a.reads) != .a.reads or (.b.reads_made // .b.reads) != .b.reads then "; reads made \(.a.reads_made) with sync, \(.b.reads_made) without, both cut to \(.a.reads)" else "" end):\n",
@@ -749,7 +749,13 @@ $(jqs sync_load.jsonl '.[0].stall_us // 3000 | . / 1000') ms late or more: no pr
 time in which no process could run on that CPU (the host ran something else, or the kernel ran with
 preemption off, which work on behalf of the processes, such as interrupts, can cause too). Each pair's text
 gives the stalls of both runs and the reads they overlapped; the target row adds these reads up, with sync and
-without. They are counted, not left out. The p99 of one round is its slowest read,
+without. They are counted, not left out. For the organizations whose pair text says "CPUs kept awake" (the
+demo) the probe also runs, beside both runs alike, one spinning thread per CPU at the lowest priority there is
+(SCHED_IDLE: it runs only when nothing else wants the CPU, and whatever wakes preempts it), so that no CPU
+halts: this machine is a virtual one, whose host now and then takes milliseconds to wake a halted CPU, and the
+demo's short reads, a second apart, find the CPUs halted. Without it the probe counted 50 such stalls in 8
+rounds with sync and 16 without, and they decided the tail both ways; with it, 5 and 6 in 32 rounds, none
+during a read. What is measured is then sync's cost to a user on a machine whose CPUs wake at once. The p99 of one round is its slowest read,
 which one hiccup of the machine decides, so its target row takes the p99 of every round's reads together
 (with sync against without) and shows each round's own ratio. A wait is an operation's wall time × time_scale; \`ls\`
 is timed apart, so that a read's wait is the thread's content, not its channel's thread list. At time_scale

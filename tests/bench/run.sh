@@ -19,7 +19,9 @@
 #
 # While working on one part of sync, BENCH_SYNC_LOAD ("ORG:SCALE[:ROUNDS] ..."),
 # BENCH_SYNC_SIZES and BENCH_SYNC_GREP_ROUNDS (0: none) narrow the sync
-# section of a full run; docs/benchmarks.md comes from a run without them.
+# section of a full run, and BENCH_SYNC_LOAD_AWAKE (organizations, "" for
+# none) names those whose runs keep the CPUs awake; docs/benchmarks.md comes
+# from a run without them.
 # BENCH_KEEP=DIR keeps each sync load run's daemon log and timed operations;
 # BENCH_MOUNT_EXTRA (",verbose=3") adds -o options to every cliqfs mount.
 #
@@ -126,7 +128,9 @@ if [ "$MODE" = full ]; then
   # (both sides; why these scales and rounds: sec_sync.sh), a read every SYNC_LOAD_EVERY
   # simulated s, at most SYNC_LOAD_READS reads, the full pass within
   # SYNC_LOAD_DEADLINE real s.
-  SYNC_LOAD=${BENCH_SYNC_LOAD-"demo:20:24 20x100x200:100"}
+  SYNC_LOAD=${BENCH_SYNC_LOAD-"demo:20:40 20x100x200:100"}
+  # Organizations whose runs keep every CPU awake (sec_sync.sh says why).
+  SYNC_LOAD_AWAKE=${BENCH_SYNC_LOAD_AWAKE-"demo"}
   SYNC_LOAD_EVERY=20
   SYNC_LOAD_READS=300
   SYNC_LOAD_DEADLINE=900
@@ -147,6 +151,7 @@ else
   WRITES_N=25
   WRITES_SCALE=60
   SYNC_LOAD="2x5x20:60"
+  SYNC_LOAD_AWAKE="2x5x20"
   SYNC_LOAD_EVERY=20
   SYNC_LOAD_READS=40
   SYNC_LOAD_DEADLINE=60

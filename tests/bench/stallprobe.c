@@ -2,7 +2,7 @@
  * that runs on it: by the host, or by the kernel (whose work on behalf of
  * the processes under test, such as their interrupts, counts too).
  *
- *   stallprobe OUT [THRESHOLD_US]
+ *   stallprobe [--keep-awake] OUT [THRESHOLD_US]
  *
  * One thread per online CPU, pinned to it, at SCHED_FIFO priority 99: every
  * millisecond it sleeps until the next tick and looks how late it woke.  No
@@ -18,11 +18,20 @@
  * START and END in seconds of the real clock (CLOCK_REALTIME, as the shell's
  * $EPOCHREALTIME): from the tick it should have woken at to when it woke.
  * The benchmark marks a user's read that overlaps such a stall (sec_sync.sh).
+ *
+ * --keep-awake adds one thread per CPU, pinned to it, at SCHED_IDLE: it
+ * spins, so that the CPU never halts, and runs only when nothing else
+ * wants the CPU (any other thread preempts it at once).  On a virtual
+ * machine a halted CPU is woken by the host, which may take milliseconds;
+ * a run whose CPUs idle between short operations pays that at random,
+ * and a run that keeps them busier (sync) pays it more often.  With the
+ * CPUs kept awake such stalls vanish (sec_sync.sh says what was measured).
  * Needs CAP_SYS_NICE (root); exits 2 when it cannot take the priority. */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,10 +93,52 @@ static void *probe_main(void *arg)
   return NULL;
 }
 
+/* Keeps its CPU from halting, at the lowest priority there is (taken by
+ * the thread itself: pthread attributes know no SCHED_IDLE); *failed when
+ * it could not take it. */
+static void *awake_main(void *arg)
+{
+  int *failed = arg;
+  struct sched_param sp = { .sched_priority = 0 };
+  if (sched_setscheduler(0, SCHED_IDLE, &sp) != 0) {
+    fprintf(stderr, "stallprobe: SCHED_IDLE: %s\n", strerror(errno));
+    __atomic_store_n(failed, 1, __ATOMIC_RELAXED);
+    kill(getpid(), SIGTERM);  /* main stops the probe: the caller sees it gone */
+    return NULL;
+  }
+  while (!__atomic_load_n(&stop, __ATOMIC_RELAXED))
+    ;
+  return NULL;
+}
+
+/* One thread pinned to cpu at policy (priority prio); 0 or an errno. */
+static int start_pinned(pthread_t *t, int cpu, int policy, int prio,
+                        void *(*fn)(void *), void *arg)
+{
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  struct sched_param sp = { .sched_priority = prio };
+  pthread_attr_setaffinity_np(&attr, sizeof set, &set);
+  pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+  pthread_attr_setschedpolicy(&attr, policy);
+  pthread_attr_setschedparam(&attr, &sp);
+  int e = pthread_create(t, &attr, fn, arg);
+  pthread_attr_destroy(&attr);
+  return e;
+}
+
 int main(int argc, char **argv)
 {
+  bool keep_awake = argc > 1 && strcmp(argv[1], "--keep-awake") == 0;
+  if (keep_awake) {
+    argc--;
+    argv++;
+  }
   if (argc < 2 || argc > 3) {
-    fprintf(stderr, "usage: stallprobe OUT [THRESHOLD_US]\n");
+    fprintf(stderr, "usage: stallprobe [--keep-awake] OUT [THRESHOLD_US]\n");
     return 2;
   }
   if (argc == 3)
@@ -108,24 +159,16 @@ int main(int argc, char **argv)
   if (ncpu < 1)
     ncpu = 1;
   struct probe *probes = calloc((size_t)ncpu, sizeof *probes);
-  if (!probes)
+  pthread_t *awake = calloc((size_t)ncpu, sizeof *awake);
+  if (!probes || !awake)
     return 2;
   int rc = 0;
-  long started = 0;
+  long started = 0, awake_started = 0;
+  int awake_failed = 0;
   for (long i = 0; i < ncpu; i++) {
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET((int)i, &set);
-    struct sched_param sp = { .sched_priority = 99 };
-    pthread_attr_setaffinity_np(&attr, sizeof set, &set);
-    pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
-    pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
-    pthread_attr_setschedparam(&attr, &sp);
     probes[i].cpu = (int)i;
-    int e = pthread_create(&probes[i].thread, &attr, probe_main, &probes[i]);
-    pthread_attr_destroy(&attr);
+    int e = start_pinned(&probes[i].thread, (int)i, SCHED_FIFO, 99, probe_main,
+                         &probes[i]);
     if (e) {
       fprintf(stderr, "stallprobe: a SCHED_FIFO thread on CPU %ld: %s\n", i, strerror(e));
       __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
@@ -134,16 +177,31 @@ int main(int argc, char **argv)
     }
     started++;
   }
+  for (long i = 0; keep_awake && rc == 0 && i < ncpu; i++) {
+    int e = start_pinned(&awake[i], (int)i, SCHED_OTHER, 0, awake_main, &awake_failed);
+    if (e) {
+      fprintf(stderr, "stallprobe: a SCHED_IDLE thread on CPU %ld: %s\n", i, strerror(e));
+      __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+      rc = 2;
+      break;
+    }
+    awake_started++;
+  }
   int sig;
   if (!__atomic_load_n(&stop, __ATOMIC_RELAXED))
     sigwait(&sigs, &sig);
+  if (__atomic_load_n(&awake_failed, __ATOMIC_RELAXED))
+    rc = 2;
   __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
   for (long i = 0; i < started; i++)
     pthread_join(probes[i].thread, NULL);
+  for (long i = 0; i < awake_started; i++)
+    pthread_join(awake[i], NULL);
   for (size_t i = 0; i < nstalls; i++)
     fprintf(out, "%d %.6f %.6f\n", stalls[i].cpu, stalls[i].start, stalls[i].end);
   if (fclose(out) != 0)
     rc = 2;
   free(probes);
+  free(awake);
   return rc;
 }

@@ -95,4 +95,12 @@ for png in requests latency follow scale-ls scale-messages; do
 done
 echo "ok - 5 plots drawn and shown"
 [ -s "$OUT/bench/results.jsonl" ] || fail "no results.jsonl"
+
+# The sync load's runs kept the CPUs awake (SYNC_LOAD_AWAKE of --smoke), both
+# with sync and without, the stall probe beside them, and the report says so.
+awake=$(jq -sr '[.[] | select(.section == "sync_load") | .cpus_awake] | unique | map(tostring) | join(",")' \
+  "$OUT/bench/results.jsonl")
+[ "$awake" = true ] || fail "sync load runs' cpus_awake: '$awake', not true in every run"
+grep -qF 'CPUs kept awake' "$MD" || fail "benchmarks.md does not say the CPUs were kept awake"
+echo "ok - sync load ran with the CPUs kept awake"
 echo "bench-smoke: all checks passed"
