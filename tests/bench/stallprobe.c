@@ -25,7 +25,7 @@
  * machine a halted CPU is woken by the host, which may take milliseconds;
  * a run whose CPUs idle between short operations pays that at random,
  * and a run that keeps them busier (sync) pays it more often.  With the
- * CPUs kept awake such stalls vanish (sec_sync.sh says what was measured).
+ * CPUs kept awake such stalls all but vanish (sec_sync.sh: what was measured).
  * Needs CAP_SYS_NICE (root); exits 2 when it cannot take the priority. */
 #include <errno.h>
 #include <pthread.h>
