@@ -108,10 +108,9 @@ static void assert_no_secret(const cliq_error *err)
 
 /* ---- the gate ---------------------------------------------------------- */
 
-static void test_gate_wraps_request(void **state)
+/* One GET of thread CT_1_2-T-3, answered with THREAD_BODY, at read priority. */
+static void get_thread_once(struct fixture *f)
 {
-  (void)state;
-  struct fixture *f = fixture_new();
   script(f, 200, THREAD_BODY);
   cliq_client *c = client_static(f, 0, 0);
   cliq_thread t;
@@ -120,6 +119,13 @@ static void test_gate_wraps_request(void **state)
   assert_string_equal(t.title, "T");
   assert_string_equal(t.thread_message_id, "100_1");
   cliq_thread_clear(&t);
+}
+
+static void test_gate_wraps_request(void **state)
+{
+  (void)state;
+  struct fixture *f = fixture_new();
+  get_thread_once(f);
   assert_int_equal(f->gate.acquired[CLIQ_API_THREADS_GET], 1);
   assert_int_equal(f->gate.recorded[CLIQ_API_THREADS_GET], 1);
   assert_int_equal(f->gate.last_status[CLIQ_API_THREADS_GET], 200);
@@ -144,12 +150,7 @@ static void test_http_log_tells_new_connection(void **state)
   close(fd);
   assert_int_equal(cliq_log_open(path, false, CLIQ_LOG_HTTP), 0);
   struct fixture *f = fixture_new();
-  script(f, 200, THREAD_BODY);
-  cliq_client *c = client_static(f, 0, 0);
-  cliq_thread t;
-  cliq_error err;
-  assert_int_equal(cliq_get_thread(c, CLIQ_PRIO_READ, "CT_1_2-T-3", &t, &err), 0);
-  cliq_thread_clear(&t);
+  get_thread_once(f);
   fixture_free(f);
   cliq_log_close();
   FILE *in = fopen(path, "r");
