@@ -149,12 +149,18 @@ static bool path_queued_locked(const tcache *c, const char *path)
   return false;
 }
 
-/* Waits while path_queued_locked(c, path) and the writer runs. */
+/* Waits while path_queued_locked(c, path) and the writer runs (c->mu
+ * held). */
+static void wait_written_locked(tcache *c, const char *path)
+{
+  while (path_queued_locked(c, path) && c->writer_running)
+    pthread_cond_wait(&c->job_done, &c->mu);
+}
+
 static void wait_written(tcache *c, const char *path)
 {
   pthread_mutex_lock(&c->mu);
-  while (path_queued_locked(c, path) && c->writer_running)
-    pthread_cond_wait(&c->job_done, &c->mu);
+  wait_written_locked(c, path);
   pthread_mutex_unlock(&c->mu);
 }
 
@@ -220,8 +226,7 @@ int tcache_disk_append(tcache *c, const char *path, const char *data,
     /* Out of memory (or no writer): written here, after what is queued for
      * the file, as the writer would have. */
     job_free(j);
-    while (path_queued_locked(c, path))
-      pthread_cond_wait(&c->job_done, &c->mu);
+    wait_written_locked(c, path);
     int r = write_at(path, data, len, off);
     pthread_mutex_unlock(&c->mu);
     return r < 0 ? r : 1;

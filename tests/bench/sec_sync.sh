@@ -244,7 +244,7 @@ _sync_load_run() {
     --argjson done_at "${done_at:-null}" --argjson c "$c" --argjson ce "$end_c" \
     --argjson st "$st" --argjson hwm "$hwm" --arg mode "$mode" \
     --argjson slot_waits "${slot_waits:-0}" --argjson stalls "$stalls" \
-    --argjson stall_us "$SYNC_LOAD_STALL_US" --argjson awake "$([ "$awake" = 1 ] && echo true || echo false)" '
+    --argjson stall_us "$SYNC_LOAD_STALL_US" --argjson awake "$awake" '
       split("\n") | map(select(length > 0) | split("\t")
         | {kind: .[0], k: (.[1] | tonumber), a: (.[2] | tonumber), b: (.[3] | tonumber),
            rc: (.[4] | tonumber)}) as $ops
@@ -254,7 +254,7 @@ _sync_load_run() {
          failed: ($ops | map(select(.rc != 0)) | length),
          waits_sim: ($r | map((.b - .a) * $s)), ls_sim: ($l | map((.b - .a) * $s)),
          read_stalled: ($r | map(. as $o | any($stalls[]; .[0] < $o.b and .[1] > $o.a))),
-         stalls: ($stalls | length), stall_us: $stall_us, cpus_awake: $awake,
+         stalls: ($stalls | length), stall_us: $stall_us, cpus_awake: ($awake == 1),
          stall_max_ms: ($stalls | map((.[1] - .[0]) * 1000) | max // 0),
          last_read_at_sim: ((($r | map(.a) | max // $tu) - $tu) * $s),
          synced: ($done_at != null),
